@@ -1,0 +1,307 @@
+//! The LLM bridge: routes a spell's chat, stream and embedding requests to
+//! providers, enforces the model allow-list, meters usage, and exposes
+//! in-flight requests and streams as `wasi:io` pollables.
+
+mod host;
+pub mod openai;
+pub mod provider;
+pub mod router;
+pub mod sse;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
+
+pub use provider::{ChatRequest, ChatResponse, EventStream, LlmError, LlmProvider, StreamEvent};
+pub use router::{ModelPolicy, ModelRouter, Route};
+
+use crate::bridges::event::EventBus;
+
+/// Token and call counts of a run.
+#[derive(Debug, Default)]
+pub struct UsageMeter {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+}
+
+/// A snapshot of a [`UsageMeter`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UsageTotals {
+    pub calls: u64,
+    pub failures: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl UsageMeter {
+    fn record(&self, usage: Option<provider::Usage>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match usage {
+            Some(u) => {
+                self.input_tokens.fetch_add(u.input_tokens.into(), Ordering::Relaxed);
+                self.output_tokens.fetch_add(u.output_tokens.into(), Ordering::Relaxed);
+            }
+            None => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn totals(&self) -> UsageTotals {
+        UsageTotals {
+            calls: self.calls.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            input_tokens: self.input_tokens.load(Ordering::Relaxed),
+            output_tokens: self.output_tokens.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Per-instance LLM context.
+pub struct LlmCtx {
+    pub router: Arc<ModelRouter>,
+    pub policy: Arc<ModelPolicy>,
+    pub meter: Arc<UsageMeter>,
+    pub events: EventBus,
+    pub spell_name: String,
+}
+
+impl LlmCtx {
+    /// Resolves a model name and checks the spell may use it.
+    pub fn route(&self, requested: Option<&str>) -> Result<Call, LlmError> {
+        let route = self.router.resolve(requested)?;
+        self.policy.check(&route.id, self.router.default_model().as_deref())?;
+        Ok(Call {
+            route,
+            meter: self.meter.clone(),
+            events: self.events.clone(),
+            spell: self.spell_name.clone(),
+        })
+    }
+}
+
+/// One routed request with what it needs to account for itself; cheap to
+/// move into a background task.
+#[derive(Clone)]
+pub struct Call {
+    pub route: Route,
+    meter: Arc<UsageMeter>,
+    events: EventBus,
+    spell: String,
+}
+
+impl Call {
+    pub async fn chat(self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        let started = Instant::now();
+        let result = self.route.provider.chat(&self.route.model, &request).await;
+        let result = result.map(|mut response| {
+            response.model = self.qualify(&response.model);
+            response
+        });
+        self.finished("chat", started, result.as_ref().map(|r| &r.usage));
+        result
+    }
+
+    /// Records a finished call: usage, and a `spellhost.llm.completed` event.
+    fn finished(&self, kind: &str, started: Instant, outcome: Result<&provider::Usage, &LlmError>) {
+        self.meter.record(outcome.ok().copied());
+        let mut payload = serde_json::json!({
+            "spell": self.spell,
+            "kind": kind,
+            "model": self.route.id,
+            "elapsed_ms": started.elapsed().as_millis() as u64,
+        });
+        match outcome {
+            Ok(usage) => {
+                payload["input_tokens"] = usage.input_tokens.into();
+                payload["output_tokens"] = usage.output_tokens.into();
+            }
+            Err(err) => payload["error"] = err.describe().into(),
+        }
+        self.events.publish_host("spellhost.llm.completed", payload);
+    }
+
+    /// `provider/model` for a provider-local model name.
+    fn qualify(&self, model: &str) -> String {
+        let provider = self.route.provider.id();
+        if model.starts_with(&format!("{provider}/")) {
+            model.to_owned()
+        } else {
+            format!("{provider}/{model}")
+        }
+    }
+}
+
+/// What the generated `llm` traits are implemented on.
+pub struct LlmView<'a> {
+    pub ctx: &'a mut LlmCtx,
+    pub table: &'a mut ResourceTable,
+}
+
+struct LlmBridge;
+
+impl HasData for LlmBridge {
+    type Data<'a> = LlmView<'a>;
+}
+
+/// Wires `spellhost:spell/llm` into `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> LlmView<'_>,
+) -> wasmtime::Result<()> {
+    crate::bindings::llm::add_to_linker::<T, LlmBridge>(linker, view)
+}
+
+/// A chat request running on a host task (the `pending-chat` resource).
+pub struct PendingChat {
+    state: PendingState,
+}
+
+enum PendingState {
+    Running(AbortOnDropJoinHandle<Result<ChatResponse, LlmError>>),
+    Ready(Result<ChatResponse, LlmError>),
+    Taken,
+}
+
+impl PendingChat {
+    pub fn spawn(call: Call, request: ChatRequest) -> Self {
+        Self { state: PendingState::Running(wasmtime_wasi::runtime::spawn(call.chat(request))) }
+    }
+
+    pub fn failed(error: LlmError) -> Self {
+        Self { state: PendingState::Ready(Err(error)) }
+    }
+
+    /// The result if it has arrived; `None` while in flight.
+    pub fn take(&mut self) -> Option<Result<ChatResponse, LlmError>> {
+        if let PendingState::Running(handle) = &mut self.state {
+            let result = wasmtime_wasi::runtime::poll_noop(std::pin::Pin::new(handle))?;
+            self.state = PendingState::Ready(result);
+        }
+        match std::mem::replace(&mut self.state, PendingState::Taken) {
+            PendingState::Ready(result) => Some(result),
+            PendingState::Taken => Some(Err(LlmError::InvalidRequest(
+                "the result of this pending-chat was already taken".into(),
+            ))),
+            PendingState::Running(_) => unreachable!("handled above"),
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for PendingChat {
+    async fn ready(&mut self) {
+        if let PendingState::Running(handle) = &mut self.state {
+            self.state = PendingState::Ready(handle.await);
+        }
+    }
+}
+
+/// A streamed answer (the `chat-stream` resource): a host task pumps the
+/// provider's stream into a channel; one event of look-ahead makes it
+/// pollable.
+pub struct ChatStream {
+    rx: mpsc::Receiver<Result<StreamEvent, LlmError>>,
+    peeked: Option<Option<Result<StreamEvent, LlmError>>>,
+    over: bool,
+    _pump: AbortOnDropJoinHandle<()>,
+}
+
+impl ChatStream {
+    /// Starts pumping `events` (already connected) for `call`.
+    pub fn spawn(call: Call, mut events: EventStream, started: Instant) -> Self {
+        use futures::StreamExt as _;
+        let (tx, rx) = mpsc::channel(64);
+        let pump = wasmtime_wasi::runtime::spawn(async move {
+            while let Some(item) = events.next().await {
+                let last = match &item {
+                    Ok(StreamEvent::Finish(end)) => {
+                        call.finished("stream", started, Ok(&end.usage));
+                        true
+                    }
+                    Err(err) => {
+                        call.finished("stream", started, Err(err));
+                        true
+                    }
+                    Ok(_) => false,
+                };
+                let item = item.map(|event| match event {
+                    StreamEvent::Finish(mut end) => {
+                        end.model = call.qualify(&end.model);
+                        StreamEvent::Finish(end)
+                    }
+                    other => other,
+                });
+                if tx.send(item).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Self { rx, peeked: None, over: false, _pump: pump }
+    }
+
+    fn accept(&mut self, item: Option<Result<StreamEvent, LlmError>>) -> Result<Option<StreamEvent>, LlmError> {
+        if self.over {
+            return Ok(None);
+        }
+        match item {
+            Some(Ok(event)) => {
+                self.over = matches!(event, StreamEvent::Finish(_));
+                Ok(Some(event))
+            }
+            Some(Err(err)) => {
+                self.over = true;
+                Err(err)
+            }
+            None => {
+                self.over = true;
+                Err(LlmError::Unavailable("the stream ended before the answer was complete".into()))
+            }
+        }
+    }
+
+    /// The next event without waiting; `Ok(None)` when nothing is buffered
+    /// or the stream is over.
+    pub fn try_next(&mut self) -> Result<Option<StreamEvent>, LlmError> {
+        if self.over {
+            return Ok(None);
+        }
+        let item = match self.peeked.take() {
+            Some(item) => item,
+            None => match self.rx.try_recv() {
+                Ok(item) => Some(item),
+                Err(mpsc::error::TryRecvError::Empty) => return Ok(None),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            },
+        };
+        self.accept(item)
+    }
+
+    /// Waits for the next event; `Ok(None)` once the stream is over.
+    pub async fn next(&mut self) -> Result<Option<StreamEvent>, LlmError> {
+        if self.over {
+            return Ok(None);
+        }
+        let item = match self.peeked.take() {
+            Some(item) => item,
+            None => self.rx.recv().await,
+        };
+        self.accept(item)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for ChatStream {
+    async fn ready(&mut self) {
+        if self.over || self.peeked.is_some() {
+            return;
+        }
+        self.peeked = Some(self.rx.recv().await);
+    }
+}

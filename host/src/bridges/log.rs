@@ -1,0 +1,47 @@
+//! The log bridge: guest log lines become `tracing` events with target
+//! `spell`, so the CLI's `--log-level` filters them with the host's own.
+
+use wasmtime::component::{HasData, Linker};
+
+use crate::bindings::log::{self, Level};
+
+/// Longest message kept; longer ones are cut (on a character boundary).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Per-instance log context.
+pub struct LogCtx {
+    pub spell_name: String,
+}
+
+struct LogBridge;
+
+impl HasData for LogBridge {
+    type Data<'a> = &'a mut LogCtx;
+}
+
+/// Wires `spellhost:spell/log` into `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> &mut LogCtx,
+) -> wasmtime::Result<()> {
+    log::add_to_linker::<T, LogBridge>(linker, view)
+}
+
+impl log::Host for &mut LogCtx {
+    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        let mut end = message.len().min(MAX_MESSAGE_BYTES);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let message = &message[..end];
+        let spell = self.spell_name.as_str();
+        match level {
+            Level::Trace => tracing::trace!(target: "spell", spell, "{message}"),
+            Level::Debug => tracing::debug!(target: "spell", spell, "{message}"),
+            Level::Info => tracing::info!(target: "spell", spell, "{message}"),
+            Level::Warn => tracing::warn!(target: "spell", spell, "{message}"),
+            Level::Error => tracing::error!(target: "spell", spell, "{message}"),
+        }
+        Ok(())
+    }
+}

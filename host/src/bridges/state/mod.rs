@@ -1,0 +1,66 @@
+//! The state bridge: scoped, persistent key-value state for spells.
+//!
+//! Scopes map to store namespaces: `spell` → `spell/<spell name>` in the
+//! persistent store, `shared(n)` → `shared/<n>` in the persistent store
+//! (only when granted with `--allow-state-ns n`), and `run` → a fresh
+//! in-memory store dropped with the run.
+
+mod host;
+mod sqlite;
+mod store;
+
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Linker, ResourceTable};
+
+pub use sqlite::SqliteStore;
+pub use store::{MemoryStore, StateStore, StoreError};
+
+/// Longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Largest value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Per-instance state context.
+pub struct StateCtx {
+    /// Store for the `spell` and `shared` scopes.
+    pub persistent: Arc<dyn StateStore>,
+    /// Store for the `run` scope.
+    pub run: Arc<dyn StateStore>,
+    /// Name of the spell, which names its private namespace.
+    pub spell_name: String,
+    /// Shared namespaces the spell was granted (`*` grants all).
+    pub shared_grants: Arc<[String]>,
+}
+
+impl StateCtx {
+    fn allows_shared(&self, name: &str) -> bool {
+        self.shared_grants.iter().any(|g| g == "*" || g == name)
+    }
+}
+
+/// What the generated `state` traits are implemented on.
+pub struct StateView<'a> {
+    pub ctx: &'a mut StateCtx,
+    pub table: &'a mut ResourceTable,
+}
+
+struct StateBridge;
+
+impl HasData for StateBridge {
+    type Data<'a> = StateView<'a>;
+}
+
+/// Wires `spellhost:spell/state` into `linker`.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> StateView<'_>,
+) -> wasmtime::Result<()> {
+    crate::bindings::state::add_to_linker::<T, StateBridge>(linker, view)
+}
+
+/// An open scope: a store and the namespace within it.
+pub struct Bucket {
+    store: Arc<dyn StateStore>,
+    namespace: String,
+}

@@ -1,0 +1,130 @@
+//! The `spellhost` command line: argument parsing and the glue between the
+//! library's pieces. Subcommands live in their own modules.
+
+mod events;
+pub mod exit;
+mod inspect;
+mod run;
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::bridges::event::EventBus;
+use crate::bridges::state::SqliteStore;
+use crate::cache::CompileCache;
+use crate::engine::SpellEngine;
+use crate::runtime::{HostServices, Runtime};
+use crate::settings::Settings;
+
+const ABOUT: &str = "Run LLM programs (spells) as sandboxed WebAssembly components.";
+
+const LONG_ABOUT: &str = "\
+Run LLM programs (spells) as sandboxed WebAssembly components.
+
+A spell is a WebAssembly component (wasm32-wasip2) that imports spellhost's
+bridges — llm, state, event, log, config — and exports `run(input)`. It runs
+deny-by-default: it can compute, use its own state, log, and call the models
+it is allowed; everything else must be granted on the command line.";
+
+const EXAMPLES: &str = "\
+Examples:
+  spellhost run hello.wasm --input 'What is WebAssembly?'
+  spellhost run hello.wasm --model ollama/llama3.2
+  spellhost run summarize.wasm --input-file notes.txt --stats
+  spellhost run watch.wasm --events --timeout 30s
+  spellhost inspect hello.wasm
+
+Models are named provider/model (openai/gpt-4o-mini, ollama/llama3.2).
+Keys come from the environment (OPENAI_API_KEY) and never reach a spell.
+Providers, aliases and the default model can be set in spellhost.toml.";
+
+#[derive(Parser)]
+#[command(name = "spellhost", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+struct Cli {
+    /// Level of the spell's log lines shown on stderr: trace, debug, info,
+    /// warn, error or off. Host diagnostics follow $SPELLHOST_LOG.
+    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    log_level: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a spell and print its output on stdout.
+    #[command(after_help = run::AFTER_HELP)]
+    Run(run::RunArgs),
+    /// Show what a component imports and exports, and which bridges it uses.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Options shared by the subcommands that load spells.
+#[derive(clap::Args, Clone)]
+struct HostArgs {
+    /// Config file (default: ./spellhost.toml, then ~/.config/spellhost/spellhost.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// State database (default: ~/.local/share/spellhost/state.sqlite3, or $SPELLHOST_DATA_DIR).
+    #[arg(long, value_name = "FILE")]
+    state_db: Option<PathBuf>,
+    /// Compile the spell even if a cached compilation exists, and do not cache it.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl HostArgs {
+    /// Builds the runtime these options describe.
+    fn runtime(&self, model: Option<&str>) -> anyhow::Result<Runtime> {
+        let (settings, _) = Settings::load(self.config.as_deref())?;
+        let router = settings.router(model)?;
+        let cache = if self.no_cache { CompileCache::disabled() } else { CompileCache::default_location() };
+        let engine = SpellEngine::new(cache)?;
+        let store = SqliteStore::new(self.state_db.clone().unwrap_or_else(SqliteStore::default_path));
+        let services = HostServices { router: Arc::new(router), store: Arc::new(store), bus: EventBus::default() };
+        Runtime::new(engine, services)
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return exit::exit(if err.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    init_logging(&cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return exit::exit(exit::HOST);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Inspect(args) => inspect::inspect(args).await,
+        }
+    });
+    exit::exit(code)
+}
+
+fn init_logging(spell_level: &str) {
+    let filter = std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,spell={spell_level}"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spell=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,156 @@
+//! `spellhost run`.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::events::EventPrinter;
+use super::{HostArgs, exit};
+use crate::limits::{Limits, parse_size};
+use crate::runtime::{Grants, RunError, SpellConfig};
+
+pub const AFTER_HELP: &str = "\
+Exit codes:
+  0 ok · 1 the spell returned an error · 2 bad command line
+  3 not a runnable spell · 4 the spell crashed · 5 host error
+  10 out of fuel · 11 memory limit · 12 timeout · 13 output too large · 14 stack overflow
+
+Sizes take KiB/MiB/GiB (256MiB); durations take ms/s/m/h (30s, 2m).";
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The spell: a WebAssembly component (.wasm).
+    #[arg(value_name = "SPELL")]
+    spell: PathBuf,
+
+    /// Input text passed to the spell's `run`.
+    #[arg(long, value_name = "TEXT", conflicts_with = "input_file")]
+    input: Option<String>,
+    /// Read the input from a file (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    input_file: Option<PathBuf>,
+
+    /// Fuel: roughly the number of WebAssembly instructions the spell may run.
+    #[arg(long, value_name = "N", value_parser = parse_count, default_value_t = Limits::DEFAULT_FUEL)]
+    fuel: u64,
+    /// Memory the spell may use.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256MiB")]
+    memory: u64,
+    /// Wall-clock time the run may take, LLM calls included.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
+    timeout: Duration,
+    /// Largest output the spell may return.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "16MiB")]
+    max_output: u64,
+
+    /// Default model for the spell's LLM calls (provider/model or an alias).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Also allow models matching PATTERN (e.g. 'openai/*'). Repeatable.
+    #[arg(long = "allow-model", value_name = "PATTERN")]
+    allow_model: Vec<String>,
+    /// Allow the shared state namespace NAME (`*` for all). Repeatable.
+    #[arg(long = "allow-state-ns", value_name = "NAME")]
+    allow_state_ns: Vec<String>,
+    /// A setting the spell reads through the config bridge. Repeatable.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// The spell's identity for state (default: the file name without extension).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    /// Print every event as a JSON line on stderr.
+    #[arg(long)]
+    events: bool,
+    /// Print timings, fuel, memory and LLM usage as JSON on stderr at the end.
+    #[arg(long)]
+    stats: bool,
+
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+pub async fn run(args: RunArgs) -> u8 {
+    match run_inner(args).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::HOST
+        }
+    }
+}
+
+async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
+    let runtime = args.host.runtime(args.model.as_deref())?;
+    let bytes = std::fs::read(&args.spell).with_context(|| format!("reading spell {}", args.spell.display()))?;
+    let input = read_input(&args)?;
+    let name = args.name.clone().unwrap_or_else(|| spell_name(&args.spell));
+    let config = SpellConfig {
+        grants: Grants { models: args.allow_model.clone(), state_namespaces: args.allow_state_ns.clone() },
+        vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+    };
+    let spell = match runtime.load(&name, &bytes, config) {
+        Ok(spell) => spell,
+        Err(err) => return Ok(report_error(&args.spell, &err)),
+    };
+    let limits = Limits { fuel: args.fuel, memory_bytes: args.memory, timeout: args.timeout, max_output_bytes: args.max_output };
+
+    let printer = args.events.then(|| EventPrinter::start(&runtime.services().bus));
+    let report = runtime.run(&spell, &input, &limits).await;
+    if let Some(printer) = printer {
+        printer.finish().await;
+    }
+    if args.stats {
+        eprintln!("{}", serde_json::to_string(&report.stats)?);
+    }
+    Ok(match report.result {
+        Ok(output) => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(output.as_bytes())?;
+            if !output.ends_with('\n') {
+                stdout.write_all(b"\n")?;
+            }
+            stdout.flush()?;
+            exit::OK
+        }
+        Err(err) => report_error(&args.spell, &err),
+    })
+}
+
+fn report_error(path: &Path, err: &RunError) -> u8 {
+    eprintln!("error: {}: {err}", path.display());
+    exit::code(err)
+}
+
+fn read_input(args: &RunArgs) -> anyhow::Result<String> {
+    if let Some(text) = &args.input {
+        return Ok(text.clone());
+    }
+    match &args.input_file {
+        Some(path) if path.as_os_str() == "-" => {
+            let mut input = String::new();
+            std::io::stdin().read_to_string(&mut input).context("reading input from stdin")?;
+            Ok(input)
+        }
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading input file {}", path.display())),
+        None => Ok(String::new()),
+    }
+}
+
+fn spell_name(path: &Path) -> String {
+    path.file_stem().and_then(|s| s.to_str()).unwrap_or("spell").to_owned()
+}
+
+fn parse_count(text: &str) -> Result<u64, String> {
+    text.replace('_', "").parse().map_err(|_| format!("`{text}` is not a whole number"))
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}

@@ -1,0 +1,25 @@
+//! spellhost: run LLM programs ("spells") as WebAssembly components in a
+//! capability sandbox.
+//!
+//! The crate is organised by lifetime and capability, after Spin's factors:
+//!
+//! - [`engine`] owns the process-wide wasmtime `Engine`, its epoch ticker and
+//!   the on-disk compile [`cache`];
+//! - [`runtime`] wires the linker once, prepares a spell once
+//!   ([`runtime::Spell`]) and builds per-run state ([`runtime::SpellState`]);
+//! - [`bridges`] holds one module per capability a spell imports (`llm`,
+//!   `state`, `event`, `log`, `config`), each with its host-side state and
+//!   its implementation of the generated WIT traits;
+//! - [`limits`] defines the resource limits of a run and the errors that
+//!   name them;
+//! - [`cli`] is the `spellhost` command line.
+
+pub mod bindings;
+pub mod bridges;
+pub mod cache;
+pub mod cli;
+pub mod engine;
+pub mod inspect;
+pub mod limits;
+pub mod runtime;
+pub mod settings;

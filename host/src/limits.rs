@@ -1,0 +1,211 @@
+//! Resource limits of a run — fuel, memory, wall clock and output size —
+//! and the errors that say which limit stopped a spell and how to raise it.
+
+use std::time::Duration;
+
+/// The limits applied to one run. Defaults suit untrusted code that talks to
+/// LLMs: little CPU, modest memory, generous wall clock for slow models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel units (about one per WebAssembly instruction).
+    pub fuel: u64,
+    /// Maximum linear memory of the spell, in bytes (all memories together).
+    pub memory_bytes: u64,
+    /// Wall-clock time the whole run may take, LLM waits included.
+    pub timeout: Duration,
+    /// Largest output (`run`'s return value) the host accepts, in bytes.
+    pub max_output_bytes: u64,
+}
+
+impl Limits {
+    pub const DEFAULT_FUEL: u64 = 10_000_000_000;
+    pub const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+    pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: Self::DEFAULT_FUEL,
+            memory_bytes: Self::DEFAULT_MEMORY_BYTES,
+            timeout: Self::DEFAULT_TIMEOUT,
+            max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// A limit a run hit. Each message names the limit and the flag that raises it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    #[error(
+        "the spell ran out of fuel (limit: {limit} units); raise it with --fuel {suggested}",
+        suggested = limit.saturating_mul(10)
+    )]
+    Fuel { limit: u64 },
+    #[error(
+        "the spell tried to grow its memory to {requested} bytes, over the limit of {limit} bytes; raise it with --memory {suggested}",
+        suggested = human_size(limit.saturating_mul(4))
+    )]
+    Memory { limit: u64, requested: u64 },
+    #[error(
+        "the spell did not finish within {} (wall clock); raise it with --timeout {}",
+        humantime::format_duration(*limit),
+        humantime::format_duration(*limit * 4)
+    )]
+    Timeout { limit: Duration },
+    #[error(
+        "the spell returned {size} bytes of output, over the limit of {limit} bytes; raise it with --max-output {suggested}",
+        suggested = human_size(size.next_power_of_two())
+    )]
+    Output { limit: u64, size: u64 },
+    #[error(
+        "the spell overflowed its call stack (too deep recursion); this limit is fixed by the host"
+    )]
+    Stack,
+}
+
+/// Formats a byte count the way `--memory` accepts it.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    bytes.to_string()
+}
+
+/// Parses sizes such as `256MiB`, `1G`, `512k` or `1048576` (bytes).
+/// Binary units throughout: `k`/`KiB` = 1024.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits
+        .replace('_', "")
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size; use e.g. 256MiB, 1GiB or 65536"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => return Err(format!("unknown size unit `{other}`; use KiB, MiB or GiB")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// The store's resource limiter: enforces the memory limit and records which
+/// limit was hit, so a trap can be reported as the limit that caused it.
+pub struct RunLimiter {
+    memory_limit: u64,
+    /// Bytes currently reserved by all memories of the instance.
+    memory_in_use: u64,
+    /// Highest total memory seen, for `--stats`.
+    pub peak_memory: u64,
+    max_tables: usize,
+    max_instances: usize,
+}
+
+impl RunLimiter {
+    pub fn new(memory_limit: u64) -> Self {
+        Self {
+            memory_limit,
+            memory_in_use: 0,
+            peak_memory: 0,
+            max_tables: 1_000,
+            max_instances: 1_000,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for RunLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let growth = (desired - current) as u64;
+        let total = self.memory_in_use + growth;
+        if total > self.memory_limit {
+            return Err(wasmtime::Error::new(LimitExceeded::Memory {
+                limit: self.memory_limit,
+                requested: total,
+            }));
+        }
+        self.memory_in_use = total;
+        self.peak_memory = self.peak_memory.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 10_000_000)
+    }
+
+    fn instances(&self) -> usize {
+        self.max_instances
+    }
+
+    fn tables(&self) -> usize {
+        self.max_tables
+    }
+
+    fn memories(&self) -> usize {
+        self.max_instances
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("65_536"), Ok(65536));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
+    }
+
+    #[test]
+    fn human_size_round_trips() {
+        for bytes in [1 << 20, 3 << 30, 4096, 1000] {
+            assert_eq!(parse_size(&human_size(bytes)), Ok(bytes));
+        }
+    }
+
+    #[test]
+    fn limit_messages_name_the_flag() {
+        assert!(LimitExceeded::Fuel { limit: 5 }.to_string().contains("--fuel 50"));
+        let memory = LimitExceeded::Memory { limit: 1 << 20, requested: 2 << 20 };
+        assert!(memory.to_string().contains("--memory 4MiB"), "{memory}");
+        let timeout = LimitExceeded::Timeout { limit: Duration::from_secs(2) };
+        assert!(timeout.to_string().contains("--timeout 8s"), "{timeout}");
+    }
+
+    #[test]
+    fn limiter_refuses_growth_past_the_limit() {
+        use wasmtime::ResourceLimiter;
+        let mut limiter = RunLimiter::new(1 << 20);
+        assert!(limiter.memory_growing(0, 512 << 10, None).unwrap());
+        let err = limiter.memory_growing(512 << 10, 2 << 20, None).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<LimitExceeded>(),
+            Some(&LimitExceeded::Memory { limit: 1 << 20, requested: 2 << 20 })
+        );
+        assert_eq!(limiter.peak_memory, 512 << 10);
+    }
+}

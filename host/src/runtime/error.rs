@@ -1,0 +1,109 @@
+//! Why a spell could not be loaded or did not run to completion.
+
+use crate::limits::LimitExceeded;
+
+/// A failure of loading or running a spell. `Display` is the sentence the
+/// CLI prints; each variant has its own exit code (see `cli::exit`).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The file is not a WebAssembly component at all.
+    #[error("{0}")]
+    NotAComponent(String),
+    /// The component failed validation or compilation.
+    #[error("the spell is not a valid component: {0}")]
+    Invalid(String),
+    /// The component imports something the host does not provide.
+    #[error(
+        "the spell imports `{import}`, which spellhost does not provide. \
+         Spells may import spellhost:spell@0.1.0 (llm, state, event, log, config) and WASI 0.2; \
+         rebuild it against the WIT in spellhost's wit/ directory. ({detail})"
+    )]
+    MissingImport { import: String, detail: String },
+    /// The component does not export the spell world's `run`.
+    #[error(
+        "the component is not a spell: it must export `run: func(input: string) -> result<string, string>` \
+         (the `spell` world of spellhost:spell@0.1.0). ({0})"
+    )]
+    NotASpell(String),
+    /// A resource limit stopped the run.
+    #[error("{0}")]
+    Limit(#[from] LimitExceeded),
+    /// The spell trapped (a panic, an out-of-bounds access, …).
+    #[error("the spell crashed: {0}")]
+    Trap(String),
+    /// The spell ran and returned an error.
+    #[error("the spell failed: {0}")]
+    Failed(String),
+    /// Something went wrong in the host.
+    #[error("host error: {0:#}")]
+    Host(anyhow::Error),
+}
+
+impl RunError {
+    /// Turns a wasmtime error from instantiating or calling a spell into the
+    /// limit or trap it stands for.
+    pub fn from_wasm(err: wasmtime::Error) -> Self {
+        if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
+            return Self::Limit(limit.clone());
+        }
+        if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+            match trap {
+                // Fuel and epoch limits carry their numbers; the caller fills
+                // them in (see `Runtime::run`).
+                wasmtime::Trap::OutOfFuel => return Self::Limit(LimitExceeded::Fuel { limit: 0 }),
+                wasmtime::Trap::Interrupt => {
+                    return Self::Limit(LimitExceeded::Timeout { limit: Default::default() });
+                }
+                wasmtime::Trap::StackOverflow => return Self::Limit(LimitExceeded::Stack),
+                _ => {}
+            }
+        }
+        Self::Trap(format!("{err:?}"))
+    }
+
+    /// Classifies an instantiation-time linking error.
+    pub fn from_link(err: wasmtime::Error) -> Self {
+        let detail = format!("{err:#}");
+        // wasmtime names the missing item in backticks:
+        // "component imports instance `foo:bar/baz`, but a matching
+        // implementation was not found in the linker".
+        if detail.contains("matching implementation was not found") {
+            let import = detail.split('`').nth(1).unwrap_or("?").to_owned();
+            return Self::MissingImport { import, detail };
+        }
+        Self::Invalid(detail)
+    }
+}
+
+/// Checks the magic number and layer before handing bytes to the compiler,
+/// so a core module or a random file gets a message that says what it is.
+pub fn check_component_header(bytes: &[u8]) -> Result<(), RunError> {
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err(RunError::NotAComponent(
+            "the file is not WebAssembly (no `\\0asm` header); expected a component built for wasm32-wasip2".into(),
+        ));
+    }
+    // Bytes 4..8: version (u16) and layer (u16). Layer 1 is a component.
+    if bytes[6..8] == [0, 0] {
+        return Err(RunError::NotAComponent(
+            "the file is a core WebAssembly module, not a component; build it for the wasm32-wasip2 target \
+             (or wrap it with `wasm-tools component new`)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_told_apart() {
+        assert!(matches!(check_component_header(b"hello world"), Err(RunError::NotAComponent(m)) if m.contains("not WebAssembly")));
+        let core = b"\0asm\x01\0\0\0";
+        assert!(matches!(check_component_header(core), Err(RunError::NotAComponent(m)) if m.contains("core WebAssembly module")));
+        let component = b"\0asm\x0d\0\x01\0";
+        assert!(check_component_header(component).is_ok());
+    }
+}

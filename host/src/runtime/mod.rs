@@ -1,0 +1,244 @@
+//! Loading and running spells.
+//!
+//! Lifetimes, after Spin's factors:
+//! - [`Runtime::new`] wires every bridge into one `Linker` (once per process);
+//! - [`Runtime::load`] compiles (or loads from cache), type-checks and
+//!   pre-instantiates a component, and fixes its grants ([`Spell`], once per
+//!   spell);
+//! - [`Runtime::run`] builds fresh per-instance state, a `Store` with the
+//!   run's limits, instantiates and calls `run` (once per run).
+
+mod error;
+mod state;
+mod wasi;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime::component::{Linker, ResourceTable};
+
+pub use error::{RunError, check_component_header};
+pub use state::SpellState;
+
+use crate::bindings::{Spell as SpellBindings, SpellPre};
+use crate::bridges::config::{self, ConfigCtx};
+use crate::bridges::event::{self, EventBus, EventCtx, EventView};
+use crate::bridges::llm::{self, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals};
+use crate::bridges::log::{self, LogCtx};
+use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateStore, StateView};
+use crate::cache::CompileSource;
+use crate::engine::{EPOCH_TICK, SpellEngine};
+use crate::limits::{LimitExceeded, Limits, RunLimiter};
+
+/// Long-lived services shared by every spell the runtime runs.
+#[derive(Clone)]
+pub struct HostServices {
+    pub router: Arc<ModelRouter>,
+    /// Store behind the `spell` and `shared` state scopes.
+    pub store: Arc<dyn StateStore>,
+    pub bus: EventBus,
+}
+
+/// What the user granted a spell, beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// `--allow-model` patterns.
+    pub models: Vec<String>,
+    /// `--allow-state-ns` names (`*` = all).
+    pub state_namespaces: Vec<String>,
+}
+
+/// A spell's configuration, fixed when it is loaded.
+#[derive(Debug, Clone, Default)]
+pub struct SpellConfig {
+    pub grants: Grants,
+    /// `--var key=value` settings.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A compiled, linked spell ready to be run any number of times.
+pub struct Spell {
+    name: String,
+    pre: SpellPre<SpellState>,
+    policy: Arc<ModelPolicy>,
+    state_grants: Arc<[String]>,
+    vars: Arc<BTreeMap<String, String>>,
+    /// How the component was obtained, and how long that took.
+    pub compile_source: CompileSource,
+    pub compile_time: Duration,
+}
+
+impl Spell {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Measurements of one run, printed by `spellhost run --stats`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunStats {
+    pub spell: String,
+    pub run_id: String,
+    pub compile: CompileSource,
+    pub compile_ms: f64,
+    pub instantiate_ms: f64,
+    pub run_ms: f64,
+    pub fuel_consumed: u64,
+    pub peak_memory_bytes: u64,
+    pub llm: UsageTotals,
+}
+
+/// The outcome of a run: the output or why there is none, and the stats.
+pub struct RunReport {
+    pub result: Result<String, RunError>,
+    pub stats: RunStats,
+}
+
+/// Runs spells: one per process, shared by every spell it loads.
+pub struct Runtime {
+    engine: SpellEngine,
+    linker: Linker<SpellState>,
+    services: HostServices,
+}
+
+impl Runtime {
+    /// Wires WASI and every bridge into the linker.
+    pub fn new(engine: SpellEngine, services: HostServices) -> anyhow::Result<Self> {
+        let mut linker = Linker::<SpellState>::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        llm::add_to_linker(&mut linker, |s| LlmView { ctx: &mut s.llm, table: &mut s.table })?;
+        state_bridge::add_to_linker(&mut linker, |s| StateView { ctx: &mut s.state, table: &mut s.table })?;
+        event::add_to_linker(&mut linker, |s| EventView { ctx: &mut s.events, table: &mut s.table })?;
+        log::add_to_linker(&mut linker, |s| &mut s.log)?;
+        config::add_to_linker(&mut linker, |s| &mut s.config)?;
+        Ok(Self { engine, linker, services })
+    }
+
+    pub fn engine(&self) -> &SpellEngine {
+        &self.engine
+    }
+
+    pub fn services(&self) -> &HostServices {
+        &self.services
+    }
+
+    pub fn linker(&self) -> &Linker<SpellState> {
+        &self.linker
+    }
+
+    /// Compiles (or loads from cache) and links a spell.
+    pub fn load(&self, name: &str, bytes: &[u8], config: SpellConfig) -> Result<Spell, RunError> {
+        check_component_header(bytes)?;
+        let loaded = self
+            .engine
+            .cache()
+            .load(self.engine.engine(), bytes)
+            .map_err(|e| RunError::Invalid(format!("{e:#}")))?;
+        let instance_pre = self.linker.instantiate_pre(&loaded.component).map_err(RunError::from_link)?;
+        let pre = SpellPre::new(instance_pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))?;
+        Ok(Spell {
+            name: name.to_owned(),
+            pre,
+            policy: Arc::new(ModelPolicy::new(config.grants.models)),
+            state_grants: config.grants.state_namespaces.into(),
+            vars: Arc::new(config.vars),
+            compile_source: loaded.source,
+            compile_time: loaded.elapsed,
+        })
+    }
+
+    /// Runs `spell` once on `input` within `limits`.
+    pub async fn run(&self, spell: &Spell, input: &str, limits: &Limits) -> RunReport {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let meter = Arc::new(UsageMeter::default());
+        let bus = &self.services.bus;
+        let data = SpellState {
+            table: ResourceTable::new(),
+            wasi: wasi::deny_by_default(&spell.name),
+            llm: LlmCtx {
+                router: self.services.router.clone(),
+                policy: spell.policy.clone(),
+                meter: meter.clone(),
+                events: bus.clone(),
+                spell_name: spell.name.clone(),
+            },
+            state: StateCtx {
+                persistent: self.services.store.clone(),
+                run: Arc::new(MemoryStore::new()),
+                spell_name: spell.name.clone(),
+                shared_grants: spell.state_grants.clone(),
+            },
+            events: EventCtx { bus: bus.clone(), source: format!("spell:{}", spell.name) },
+            log: LogCtx { spell_name: spell.name.clone() },
+            config: ConfigCtx { vars: spell.vars.clone() },
+            limiter: RunLimiter::new(limits.memory_bytes),
+        };
+        let mut store = Store::new(self.engine.engine(), data);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(limits.fuel).expect("fuel is enabled on the engine");
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(limits.timeout));
+
+        bus.publish_host("spellhost.run.started", serde_json::json!({ "spell": spell.name, "run_id": run_id }));
+        let started = Instant::now();
+        let mut instantiate_time = Duration::ZERO;
+        let call = async {
+            let instance: SpellBindings = spell.pre.instantiate_async(&mut store).await?;
+            instantiate_time = started.elapsed();
+            instance.call_run(&mut store, input).await
+        };
+        // The epoch deadline stops guest code; this timeout also stops the
+        // host waiting on an LLM or an event on the guest's behalf.
+        let outcome = tokio::time::timeout(limits.timeout, call).await;
+        let elapsed = started.elapsed();
+
+        let result = match outcome {
+            Err(_) => Err(RunError::Limit(LimitExceeded::Timeout { limit: limits.timeout })),
+            Ok(Err(err)) => Err(match RunError::from_wasm(err) {
+                RunError::Limit(LimitExceeded::Fuel { .. }) => RunError::Limit(LimitExceeded::Fuel { limit: limits.fuel }),
+                RunError::Limit(LimitExceeded::Timeout { .. }) => {
+                    RunError::Limit(LimitExceeded::Timeout { limit: limits.timeout })
+                }
+                other => other,
+            }),
+            Ok(Ok(Err(message))) => Err(RunError::Failed(message)),
+            Ok(Ok(Ok(output))) if output.len() as u64 > limits.max_output_bytes => Err(RunError::Limit(
+                LimitExceeded::Output { limit: limits.max_output_bytes, size: output.len() as u64 },
+            )),
+            Ok(Ok(Ok(output))) => Ok(output),
+        };
+
+        let stats = RunStats {
+            spell: spell.name.clone(),
+            run_id: run_id.clone(),
+            compile: spell.compile_source,
+            compile_ms: millis(spell.compile_time),
+            instantiate_ms: millis(instantiate_time),
+            run_ms: millis(elapsed.saturating_sub(instantiate_time)),
+            fuel_consumed: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            peak_memory_bytes: store.data().limiter.peak_memory,
+            llm: meter.totals(),
+        };
+        bus.publish_host(
+            "spellhost.run.finished",
+            serde_json::json!({
+                "spell": spell.name,
+                "run_id": run_id,
+                "ok": result.is_ok(),
+                "error": result.as_ref().err().map(ToString::to_string),
+                "elapsed_ms": stats.instantiate_ms + stats.run_ms,
+            }),
+        );
+        RunReport { result, stats }
+    }
+}
+
+fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+}
+
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}

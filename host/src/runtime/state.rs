@@ -1,0 +1,30 @@
+//! The data a spell's `Store` holds: one context per bridge, the resource
+//! table they share, WASI, and the limiter.
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bridges::config::ConfigCtx;
+use crate::bridges::event::EventCtx;
+use crate::bridges::llm::LlmCtx;
+use crate::bridges::log::LogCtx;
+use crate::bridges::state::StateCtx;
+use crate::limits::RunLimiter;
+
+/// `T` in `Store<T>` for a spell instance.
+pub struct SpellState {
+    pub table: ResourceTable,
+    pub wasi: WasiCtx,
+    pub llm: LlmCtx,
+    pub state: StateCtx,
+    pub events: EventCtx,
+    pub log: LogCtx,
+    pub config: ConfigCtx,
+    pub limiter: RunLimiter,
+}
+
+impl WasiView for SpellState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
