@@ -36,11 +36,11 @@ impl log::Host for &mut LogCtx {
         let message = &message[..end];
         let spell = self.spell_name.as_str();
         match level {
-            Level::Trace => tracing::trace!(target: "spell", spell, "{message}"),
-            Level::Debug => tracing::debug!(target: "spell", spell, "{message}"),
-            Level::Info => tracing::info!(target: "spell", spell, "{message}"),
-            Level::Warn => tracing::warn!(target: "spell", spell, "{message}"),
-            Level::Error => tracing::error!(target: "spell", spell, "{message}"),
+            Level::Trace => tracing::trace!(target: "spell", "{spell}: {message}"),
+            Level::Debug => tracing::debug!(target: "spell", "{spell}: {message}"),
+            Level::Info => tracing::info!(target: "spell", "{spell}: {message}"),
+            Level::Warn => tracing::warn!(target: "spell", "{spell}: {message}"),
+            Level::Error => tracing::error!(target: "spell", "{spell}: {message}"),
         }
         Ok(())
     }

@@ -1,0 +1,94 @@
+//! One error type for spells, so `?` works across every bridge.
+
+use crate::bindings::spellhost::spell::{event, llm, state};
+
+/// Anything a spell's bridge call can fail with.
+#[derive(Debug)]
+pub enum Error {
+    /// An LLM request failed; match on the variant to decide what to do.
+    Llm(llm::Error),
+    /// A state operation failed.
+    State(state::Error),
+    /// An event operation failed.
+    Event(event::Error),
+    /// A value could not be converted to or from JSON.
+    Json(serde_json::Error),
+    /// Any other failure, as a message.
+    Message(String),
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error with a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::Message(message.into())
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Llm(e) => match e {
+                llm::Error::InvalidRequest(m) => write!(f, "LLM request invalid: {m}"),
+                llm::Error::Auth(m) => write!(f, "LLM authentication failed: {m}"),
+                llm::Error::RateLimited(r) => write!(f, "LLM rate limited: {}", r.message),
+                llm::Error::Denied(m) => write!(f, "LLM access denied: {m}"),
+                llm::Error::Timeout(m) => write!(f, "LLM timed out: {m}"),
+                llm::Error::Unavailable(m) => write!(f, "LLM unavailable: {m}"),
+                llm::Error::BudgetExceeded(m) => write!(f, "LLM budget exceeded: {m}"),
+                llm::Error::Provider(p) => write!(f, "LLM provider error: {}", p.message),
+            },
+            Error::State(e) => match e {
+                state::Error::Denied(m) => write!(f, "state access denied: {m}"),
+                state::Error::Invalid(m) => write!(f, "invalid state operation: {m}"),
+                state::Error::Storage(m) => write!(f, "state storage failed: {m}"),
+            },
+            Error::Event(e) => match e {
+                event::Error::Invalid(m) => write!(f, "invalid event: {m}"),
+                event::Error::Denied(m) => write!(f, "event denied: {m}"),
+            },
+            Error::Json(e) => write!(f, "JSON: {e}"),
+            Error::Message(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<llm::Error> for Error {
+    fn from(e: llm::Error) -> Self {
+        Self::Llm(e)
+    }
+}
+
+impl From<state::Error> for Error {
+    fn from(e: state::Error) -> Self {
+        Self::State(e)
+    }
+}
+
+impl From<event::Error> for Error {
+    fn from(e: event::Error) -> Self {
+        Self::Event(e)
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Json(e)
+    }
+}
+
+impl From<String> for Error {
+    fn from(message: String) -> Self {
+        Self::Message(message)
+    }
+}
+
+impl From<&str> for Error {
+    fn from(message: &str) -> Self {
+        Self::Message(message.to_owned())
+    }
+}

@@ -1,0 +1,28 @@
+//! Shared test support: paths of guest components, a fake OpenAI-compatible
+//! server, and a runtime wired to temporary state.
+#![allow(dead_code, reason = "each test binary uses a different part of the support module")]
+
+pub mod fake_openai;
+
+use std::path::PathBuf;
+
+/// Path of a test guest (`tests/guests/src/bin/<name>.rs`) or example spell.
+///
+/// Guests are built by `just test-guests` (and `just spells`), not by
+/// `cargo test`, so the test build never runs a nested cargo.
+pub fn guest(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/spell").join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "guest component {} is missing: build the guests first with `just test-guests` \
+         (cargo build --target wasm32-wasip2 --profile spell -p spellhost-test-guests)",
+        path.display()
+    );
+    path
+}
+
+/// A compile cache shared by every test process, so each guest is compiled
+/// once per test run rather than once per test.
+pub fn shared_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}

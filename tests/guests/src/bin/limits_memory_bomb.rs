@@ -1,0 +1,9 @@
+//! Allocates 1 MiB blocks until memory runs out.
+fn main() {}
+fn run(_: String) -> spellhost_sdk::Result<String> {
+    let mut blocks = Vec::new();
+    loop {
+        blocks.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+spellhost_sdk::export_spell!(run);

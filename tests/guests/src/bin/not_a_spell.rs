@@ -1,0 +1,4 @@
+//! A plain WASI command: the wrong world for spellhost.
+fn main() {
+    println!("I am a command, not a spell");
+}
