@@ -45,7 +45,9 @@ pub struct CompileCache {
 impl CompileCache {
     /// A cache in `dir`, created on first write.
     pub fn at(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: Some(dir.into()) }
+        Self {
+            dir: Some(dir.into()),
+        }
     }
 
     /// No caching: every load compiles.
@@ -76,7 +78,10 @@ impl CompileCache {
     pub fn load(&self, engine: &Engine, bytes: &[u8]) -> anyhow::Result<LoadedComponent> {
         let started = Instant::now();
         let digest = hex::encode(Sha256::digest(bytes));
-        let path = self.dir.as_ref().map(|dir| dir.join(artifact_name(engine, &digest)));
+        let path = self
+            .dir
+            .as_ref()
+            .map(|dir| dir.join(artifact_name(engine, &digest)));
 
         if let Some(path) = &path
             && path.exists()
@@ -107,7 +112,12 @@ impl CompileCache {
         {
             tracing::warn!(path = %path.display(), "could not write compile cache: {err:#}");
         }
-        Ok(LoadedComponent { component, source: CompileSource::Compiled, elapsed, digest })
+        Ok(LoadedComponent {
+            component,
+            source: CompileSource::Compiled,
+            elapsed,
+            digest,
+        })
     }
 }
 
@@ -124,7 +134,9 @@ fn store_artifact(component: &Component, path: &Path) -> anyhow::Result<()> {
     let bytes = component.serialize().map_err(anyhow::Error::from)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("artifact"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("artifact"),
         std::process::id()
     ));
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;

@@ -30,7 +30,11 @@ impl SpellEngine {
             .cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = wasmtime::Engine::new(&config).map_err(anyhow::Error::from)?;
         let ticker = Arc::new(EpochTicker::start(engine.clone()));
-        Ok(Self { engine, cache, _ticker: ticker })
+        Ok(Self {
+            engine,
+            cache,
+            _ticker: ticker,
+        })
     }
 
     pub fn engine(&self) -> &wasmtime::Engine {

@@ -49,7 +49,10 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Inspection, RunError> 
     let ty = loaded.component.component_type();
     let imports: Vec<Import> = ty
         .imports(engine.engine())
-        .map(|(name, _)| Import { name: name.to_owned(), kind: classify(name) })
+        .map(|(name, _)| Import {
+            name: name.to_owned(),
+            kind: classify(name),
+        })
         .collect();
     let exports: Vec<String> = ty
         .exports(engine.engine())
@@ -71,10 +74,18 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Inspection, RunError> 
         .linker()
         .instantiate_pre(&loaded.component)
         .map_err(RunError::from_link)
-        .and_then(|pre| crate::bindings::SpellPre::new(pre).map_err(|e| RunError::NotASpell(format!("{e:#}"))))
+        .and_then(|pre| {
+            crate::bindings::SpellPre::new(pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))
+        })
         .err()
         .map(|e| e.to_string());
-    Ok(Inspection { imports, exports, bridges, runnable: problem.is_none(), problem })
+    Ok(Inspection {
+        imports,
+        exports,
+        bridges,
+        runnable: problem.is_none(),
+        problem,
+    })
 }
 
 fn classify(name: &str) -> ImportKind {
@@ -94,8 +105,14 @@ mod tests {
 
     #[test]
     fn imports_are_classified_by_package() {
-        assert_eq!(classify("spellhost:spell/llm@0.1.0"), ImportKind::Bridge("llm".into()));
-        assert_eq!(classify("wasi:io/poll@0.2.6"), ImportKind::Wasi("io/poll".into()));
+        assert_eq!(
+            classify("spellhost:spell/llm@0.1.0"),
+            ImportKind::Bridge("llm".into())
+        );
+        assert_eq!(
+            classify("wasi:io/poll@0.2.6"),
+            ImportKind::Wasi("io/poll".into())
+        );
         assert_eq!(classify("acme:evil/raw-socket"), ImportKind::Unknown);
     }
 }

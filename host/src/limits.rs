@@ -177,7 +177,11 @@ mod tests {
         assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
         assert_eq!(parse_size("65_536"), Ok(65536));
         assert!(parse_size("lots").is_err());
-        assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(
+            parse_size("5 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
     }
 
     #[test]
@@ -189,10 +193,19 @@ mod tests {
 
     #[test]
     fn limit_messages_name_the_flag() {
-        assert!(LimitExceeded::Fuel { limit: 5 }.to_string().contains("--fuel 50"));
-        let memory = LimitExceeded::Memory { limit: 1 << 20, requested: 2 << 20 };
+        assert!(
+            LimitExceeded::Fuel { limit: 5 }
+                .to_string()
+                .contains("--fuel 50")
+        );
+        let memory = LimitExceeded::Memory {
+            limit: 1 << 20,
+            requested: 2 << 20,
+        };
         assert!(memory.to_string().contains("--memory 4MiB"), "{memory}");
-        let timeout = LimitExceeded::Timeout { limit: Duration::from_secs(2) };
+        let timeout = LimitExceeded::Timeout {
+            limit: Duration::from_secs(2),
+        };
         assert!(timeout.to_string().contains("--timeout 8s"), "{timeout}");
     }
 
@@ -201,10 +214,15 @@ mod tests {
         use wasmtime::ResourceLimiter;
         let mut limiter = RunLimiter::new(1 << 20);
         assert!(limiter.memory_growing(0, 512 << 10, None).unwrap());
-        let err = limiter.memory_growing(512 << 10, 2 << 20, None).unwrap_err();
+        let err = limiter
+            .memory_growing(512 << 10, 2 << 20, None)
+            .unwrap_err();
         assert_eq!(
             err.downcast_ref::<LimitExceeded>(),
-            Some(&LimitExceeded::Memory { limit: 1 << 20, requested: 2 << 20 })
+            Some(&LimitExceeded::Memory {
+                limit: 1 << 20,
+                requested: 2 << 20
+            })
         );
         assert_eq!(limiter.peak_memory, 512 << 10);
     }

@@ -74,19 +74,26 @@ impl Settings {
     pub fn load(explicit: Option<&Path>) -> anyhow::Result<(Self, Option<PathBuf>)> {
         let candidates: Vec<PathBuf> = match explicit {
             Some(path) => vec![path.to_owned()],
-            None => [Some(PathBuf::from("spellhost.toml")), dirs::config_dir().map(|d| d.join("spellhost/spellhost.toml"))]
-                .into_iter()
-                .flatten()
-                .collect(),
+            None => [
+                Some(PathBuf::from("spellhost.toml")),
+                dirs::config_dir().map(|d| d.join("spellhost/spellhost.toml")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         };
         for path in candidates {
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    let settings = toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+                    let settings = toml::from_str(&text)
+                        .with_context(|| format!("invalid config file {}", path.display()))?;
                     return Ok((settings, Some(path)));
                 }
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
-                Err(err) => return Err(err).with_context(|| format!("reading config file {}", path.display())),
+                Err(err) => {
+                    return Err(err)
+                        .with_context(|| format!("reading config file {}", path.display()));
+                }
             }
         }
         Ok((Self::default(), None))
@@ -121,17 +128,26 @@ impl Settings {
         }
         let default = model_override
             .map(str::to_owned)
-            .or_else(|| std::env::var("SPELLHOST_MODEL").ok().filter(|m| !m.is_empty()))
+            .or_else(|| {
+                std::env::var("SPELLHOST_MODEL")
+                    .ok()
+                    .filter(|m| !m.is_empty())
+            })
             .or_else(|| self.default_model.clone());
         Ok(router.with_default_model(default))
     }
 }
 
 fn builtin_providers() -> BTreeMap<String, ProviderSettings> {
-    let openai_base = std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".into());
+    let openai_base =
+        std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".into());
     let ollama_base = std::env::var("OLLAMA_HOST")
         .map(|host| {
-            let host = if host.contains("://") { host } else { format!("http://{host}") };
+            let host = if host.contains("://") {
+                host
+            } else {
+                format!("http://{host}")
+            };
             format!("{}/v1", host.trim_end_matches('/'))
         })
         .unwrap_or_else(|_| "http://127.0.0.1:11434/v1".into());
@@ -147,7 +163,12 @@ fn builtin_providers() -> BTreeMap<String, ProviderSettings> {
         ),
         (
             "ollama".to_owned(),
-            ProviderSettings { kind: ProviderKind::Openai, base_url: ollama_base, api_key_env: None, timeout_secs: None },
+            ProviderSettings {
+                kind: ProviderKind::Openai,
+                base_url: ollama_base,
+                api_key_env: None,
+                timeout_secs: None,
+            },
         ),
     ])
 }
@@ -172,8 +193,14 @@ mod tests {
         let router = settings.router(None).unwrap();
         assert_eq!(router.default_model().as_deref(), Some("local/qwen"));
         let route = router.resolve(None).unwrap();
-        assert_eq!((route.id.as_str(), route.model.as_str()), ("local/qwen", "qwen"));
-        assert!(router.resolve(Some("openai/gpt-4o-mini")).is_ok(), "built-ins stay");
+        assert_eq!(
+            (route.id.as_str(), route.model.as_str()),
+            ("local/qwen", "qwen")
+        );
+        assert!(
+            router.resolve(Some("openai/gpt-4o-mini")).is_ok(),
+            "built-ins stay"
+        );
         let overridden = settings.router(Some("ollama/llama3")).unwrap();
         assert_eq!(overridden.default_model().as_deref(), Some("ollama/llama3"));
     }

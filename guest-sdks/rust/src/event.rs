@@ -27,7 +27,8 @@ pub struct Event {
 impl From<raw::Event> for Event {
     fn from(e: raw::Event) -> Self {
         Event {
-            payload: serde_json::from_str(&e.payload_json).unwrap_or(serde_json::Value::String(e.payload_json)),
+            payload: serde_json::from_str(&e.payload_json)
+                .unwrap_or(serde_json::Value::String(e.payload_json)),
             topic: e.topic,
             source: e.source,
             timestamp_ms: e.timestamp_ms,
@@ -57,7 +58,9 @@ impl Subscription {
 
     /// Waits for the next event, at most `timeout` (`None`: until the run's deadline).
     pub fn next(&self, timeout: Option<Duration>) -> Option<Event> {
-        self.0.next(timeout.map(|t| t.as_millis() as u64)).map(Event::from)
+        self.0
+            .next(timeout.map(|t| t.as_millis() as u64))
+            .map(Event::from)
     }
 
     /// Events dropped because this subscriber fell behind.

@@ -33,7 +33,12 @@ pub use raw::{
 impl Message {
     /// A message with one text part.
     pub fn text(role: Role, text: impl Into<String>) -> Self {
-        Message { role, content: vec![ContentPart::Text(text.into())], tool_calls: Vec::new(), tool_call_id: None }
+        Message {
+            role,
+            content: vec![ContentPart::Text(text.into())],
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
     }
 
     pub fn system(text: impl Into<String>) -> Self {
@@ -50,7 +55,10 @@ impl Message {
 
     /// The answer to tool call `call_id`.
     pub fn tool_result(call_id: impl Into<String>, text: impl Into<String>) -> Self {
-        Message { tool_call_id: Some(call_id.into()), ..Self::text(Role::Tool, text) }
+        Message {
+            tool_call_id: Some(call_id.into()),
+            ..Self::text(Role::Tool, text)
+        }
     }
 }
 
@@ -155,7 +163,12 @@ impl Chat {
     }
 
     /// Offer a tool to the model.
-    pub fn tool(mut self, name: impl Into<String>, description: impl Into<String>, parameters: &serde_json::Value) -> Self {
+    pub fn tool(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: &serde_json::Value,
+    ) -> Self {
         self.options.tools.push(ToolDefinition {
             name: name.into(),
             description: description.into(),
@@ -165,7 +178,10 @@ impl Chat {
     }
 
     fn request(&self) -> raw::ChatRequest {
-        raw::ChatRequest { messages: self.messages.clone(), options: self.options.clone() }
+        raw::ChatRequest {
+            messages: self.messages.clone(),
+            options: self.options.clone(),
+        }
     }
 
     /// Sends the request and waits for the whole answer.
@@ -240,7 +256,10 @@ pub fn wait_all(pending: Vec<Pending>) -> Vec<Result<ChatResponse>> {
         let refs: Vec<&Pollable> = pollables.iter().collect();
         poll(&refs);
     }
-    results.into_iter().map(|r| r.expect("every request finished")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every request finished"))
+        .collect()
 }
 
 /// A streamed answer: iterate to receive events as they arrive.

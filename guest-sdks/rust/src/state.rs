@@ -59,18 +59,29 @@ impl Bucket {
     }
 
     /// Sets `key` to `new` only if it still holds `expected` (`None` = absent).
-    pub fn compare_and_swap(&self, key: &str, expected: Option<&[u8]>, new: impl AsRef<[u8]>) -> Result<bool> {
+    pub fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: impl AsRef<[u8]>,
+    ) -> Result<bool> {
         Ok(self.0.compare_and_swap(key, expected, new.as_ref())?)
     }
 
     pub fn get_string(&self, key: &str) -> Result<Option<String>> {
         self.get(key)?
-            .map(|bytes| String::from_utf8(bytes).map_err(|e| crate::Error::msg(format!("state key `{key}` is not UTF-8: {e}"))))
+            .map(|bytes| {
+                String::from_utf8(bytes)
+                    .map_err(|e| crate::Error::msg(format!("state key `{key}` is not UTF-8: {e}")))
+            })
             .transpose()
     }
 
     pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        Ok(self.get(key)?.map(|bytes| serde_json::from_slice(&bytes)).transpose()?)
+        Ok(self
+            .get(key)?
+            .map(|bytes| serde_json::from_slice(&bytes))
+            .transpose()?)
     }
 
     pub fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {

@@ -32,6 +32,10 @@ impl config::Host for &mut ConfigCtx {
     }
 
     async fn get_all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        Ok(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }

@@ -36,9 +36,10 @@ pub const STACK: u8 = 14;
 pub fn code(err: &RunError) -> u8 {
     match err {
         RunError::Failed(_) => SPELL_FAILED,
-        RunError::NotAComponent(_) | RunError::Invalid(_) | RunError::MissingImport { .. } | RunError::NotASpell(_) => {
-            NOT_A_SPELL
-        }
+        RunError::NotAComponent(_)
+        | RunError::Invalid(_)
+        | RunError::MissingImport { .. }
+        | RunError::NotASpell(_) => NOT_A_SPELL,
         RunError::Trap(_) => TRAP,
         RunError::Host(_) => HOST,
         RunError::Limit(limit) => match limit {

@@ -31,7 +31,8 @@ pub async fn inspect(args: InspectArgs) -> u8 {
 
 fn inspect_inner(args: &InspectArgs) -> anyhow::Result<u8> {
     let runtime = args.host.runtime(None)?;
-    let bytes = std::fs::read(&args.spell).with_context(|| format!("reading {}", args.spell.display()))?;
+    let bytes =
+        std::fs::read(&args.spell).with_context(|| format!("reading {}", args.spell.display()))?;
     let inspection = match inspect_component(&runtime, &bytes) {
         Ok(inspection) => inspection,
         Err(err) => {
@@ -47,10 +48,19 @@ fn inspect_inner(args: &InspectArgs) -> anyhow::Result<u8> {
             None => println!("  runnable spell"),
             Some(problem) => println!("  NOT runnable: {problem}"),
         }
-        let bridges = if inspection.bridges.is_empty() { "none".to_owned() } else { inspection.bridges.join(", ") };
+        let bridges = if inspection.bridges.is_empty() {
+            "none".to_owned()
+        } else {
+            inspection.bridges.join(", ")
+        };
         println!("  bridges: {bridges}");
         println!("  imports:");
-        let width = inspection.imports.iter().map(|i| i.name.len()).max().unwrap_or(0);
+        let width = inspection
+            .imports
+            .iter()
+            .map(|i| i.name.len())
+            .max()
+            .unwrap_or(0);
         for import in &inspection.imports {
             let kind = match &import.kind {
                 ImportKind::Bridge(b) => format!("spellhost bridge `{b}`"),
@@ -64,5 +74,9 @@ fn inspect_inner(args: &InspectArgs) -> anyhow::Result<u8> {
             println!("    {export}");
         }
     }
-    Ok(if inspection.runnable { exit::OK } else { exit::NOT_A_SPELL })
+    Ok(if inspection.runnable {
+        exit::OK
+    } else {
+        exit::NOT_A_SPELL
+    })
 }

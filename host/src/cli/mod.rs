@@ -58,7 +58,7 @@ struct Cli {
 enum Command {
     /// Run a spell and print its output on stdout.
     #[command(after_help = run::AFTER_HELP)]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Show what a component imports and exports, and which bridges it uses.
     Inspect(inspect::InspectArgs),
 }
@@ -82,10 +82,22 @@ impl HostArgs {
     fn runtime(&self, model: Option<&str>) -> anyhow::Result<Runtime> {
         let (settings, _) = Settings::load(self.config.as_deref())?;
         let router = settings.router(model)?;
-        let cache = if self.no_cache { CompileCache::disabled() } else { CompileCache::default_location() };
+        let cache = if self.no_cache {
+            CompileCache::disabled()
+        } else {
+            CompileCache::default_location()
+        };
         let engine = SpellEngine::new(cache)?;
-        let store = SqliteStore::new(self.state_db.clone().unwrap_or_else(SqliteStore::default_path));
-        let services = HostServices { router: Arc::new(router), store: Arc::new(store), bus: EventBus::default() };
+        let store = SqliteStore::new(
+            self.state_db
+                .clone()
+                .unwrap_or_else(SqliteStore::default_path),
+        );
+        let services = HostServices {
+            router: Arc::new(router),
+            store: Arc::new(store),
+            bus: EventBus::default(),
+        };
         Runtime::new(engine, services)
     }
 }
@@ -96,11 +108,18 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return exit::exit(if err.use_stderr() { exit::USAGE } else { exit::OK });
+            return exit::exit(if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     init_logging(&cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: starting the async runtime: {err}");
@@ -109,7 +128,7 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run::run(args).await,
+            Command::Run(args) => run::run(*args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
         }
     });
@@ -117,7 +136,8 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(spell_level: &str) {
-    let filter = std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,spell={spell_level}"));
+    let filter =
+        std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,spell={spell_level}"));
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spell=info"));
     tracing_subscriber::fmt()

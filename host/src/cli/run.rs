@@ -85,20 +85,31 @@ pub async fn run(args: RunArgs) -> u8 {
 
 async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let runtime = args.host.runtime(args.model.as_deref())?;
-    let bytes = std::fs::read(&args.spell).with_context(|| format!("reading spell {}", args.spell.display()))?;
+    let bytes = std::fs::read(&args.spell)
+        .with_context(|| format!("reading spell {}", args.spell.display()))?;
     let input = read_input(&args)?;
     let name = args.name.clone().unwrap_or_else(|| spell_name(&args.spell));
     let config = SpellConfig {
-        grants: Grants { models: args.allow_model.clone(), state_namespaces: args.allow_state_ns.clone() },
+        grants: Grants {
+            models: args.allow_model.clone(),
+            state_namespaces: args.allow_state_ns.clone(),
+        },
         vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
     let spell = match runtime.load(&name, &bytes, config) {
         Ok(spell) => spell,
         Err(err) => return Ok(report_error(&args.spell, &err)),
     };
-    let limits = Limits { fuel: args.fuel, memory_bytes: args.memory, timeout: args.timeout, max_output_bytes: args.max_output };
+    let limits = Limits {
+        fuel: args.fuel,
+        memory_bytes: args.memory,
+        timeout: args.timeout,
+        max_output_bytes: args.max_output,
+    };
 
-    let printer = args.events.then(|| EventPrinter::start(&runtime.services().bus));
+    let printer = args
+        .events
+        .then(|| EventPrinter::start(&runtime.services().bus));
     let report = runtime.run(&spell, &input, &limits).await;
     if let Some(printer) = printer {
         printer.finish().await;
@@ -132,20 +143,28 @@ fn read_input(args: &RunArgs) -> anyhow::Result<String> {
     match &args.input_file {
         Some(path) if path.as_os_str() == "-" => {
             let mut input = String::new();
-            std::io::stdin().read_to_string(&mut input).context("reading input from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("reading input from stdin")?;
             Ok(input)
         }
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading input file {}", path.display())),
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading input file {}", path.display())),
         None => Ok(String::new()),
     }
 }
 
 fn spell_name(path: &Path) -> String {
-    path.file_stem().and_then(|s| s.to_str()).unwrap_or("spell").to_owned()
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("spell")
+        .to_owned()
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {
-    text.replace('_', "").parse().map_err(|_| format!("`{text}` is not a whole number"))
+    text.replace('_', "")
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number"))
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {

@@ -52,7 +52,9 @@ impl RunError {
                 // them in (see `Runtime::run`).
                 wasmtime::Trap::OutOfFuel => return Self::Limit(LimitExceeded::Fuel { limit: 0 }),
                 wasmtime::Trap::Interrupt => {
-                    return Self::Limit(LimitExceeded::Timeout { limit: Default::default() });
+                    return Self::Limit(LimitExceeded::Timeout {
+                        limit: Default::default(),
+                    });
                 }
                 wasmtime::Trap::StackOverflow => return Self::Limit(LimitExceeded::Stack),
                 _ => {}
@@ -100,9 +102,13 @@ mod tests {
 
     #[test]
     fn headers_are_told_apart() {
-        assert!(matches!(check_component_header(b"hello world"), Err(RunError::NotAComponent(m)) if m.contains("not WebAssembly")));
+        assert!(
+            matches!(check_component_header(b"hello world"), Err(RunError::NotAComponent(m)) if m.contains("not WebAssembly"))
+        );
         let core = b"\0asm\x01\0\0\0";
-        assert!(matches!(check_component_header(core), Err(RunError::NotAComponent(m)) if m.contains("core WebAssembly module")));
+        assert!(
+            matches!(check_component_header(core), Err(RunError::NotAComponent(m)) if m.contains("core WebAssembly module"))
+        );
         let component = b"\0asm\x0d\0\x01\0";
         assert!(check_component_header(component).is_ok());
     }

@@ -25,7 +25,9 @@ pub use state::SpellState;
 use crate::bindings::{Spell as SpellBindings, SpellPre};
 use crate::bridges::config::{self, ConfigCtx};
 use crate::bridges::event::{self, EventBus, EventCtx, EventView};
-use crate::bridges::llm::{self, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals};
+use crate::bridges::llm::{
+    self, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
+};
 use crate::bridges::log::{self, LogCtx};
 use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateStore, StateView};
 use crate::cache::CompileSource;
@@ -108,12 +110,25 @@ impl Runtime {
     pub fn new(engine: SpellEngine, services: HostServices) -> anyhow::Result<Self> {
         let mut linker = Linker::<SpellState>::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        llm::add_to_linker(&mut linker, |s| LlmView { ctx: &mut s.llm, table: &mut s.table })?;
-        state_bridge::add_to_linker(&mut linker, |s| StateView { ctx: &mut s.state, table: &mut s.table })?;
-        event::add_to_linker(&mut linker, |s| EventView { ctx: &mut s.events, table: &mut s.table })?;
+        llm::add_to_linker(&mut linker, |s| LlmView {
+            ctx: &mut s.llm,
+            table: &mut s.table,
+        })?;
+        state_bridge::add_to_linker(&mut linker, |s| StateView {
+            ctx: &mut s.state,
+            table: &mut s.table,
+        })?;
+        event::add_to_linker(&mut linker, |s| EventView {
+            ctx: &mut s.events,
+            table: &mut s.table,
+        })?;
         log::add_to_linker(&mut linker, |s| &mut s.log)?;
         config::add_to_linker(&mut linker, |s| &mut s.config)?;
-        Ok(Self { engine, linker, services })
+        Ok(Self {
+            engine,
+            linker,
+            services,
+        })
     }
 
     pub fn engine(&self) -> &SpellEngine {
@@ -136,7 +151,10 @@ impl Runtime {
             .cache()
             .load(self.engine.engine(), bytes)
             .map_err(|e| RunError::Invalid(format!("{e:#}")))?;
-        let instance_pre = self.linker.instantiate_pre(&loaded.component).map_err(RunError::from_link)?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&loaded.component)
+            .map_err(RunError::from_link)?;
         let pre = SpellPre::new(instance_pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))?;
         Ok(Spell {
             name: name.to_owned(),
@@ -170,18 +188,30 @@ impl Runtime {
                 spell_name: spell.name.clone(),
                 shared_grants: spell.state_grants.clone(),
             },
-            events: EventCtx { bus: bus.clone(), source: format!("spell:{}", spell.name) },
-            log: LogCtx { spell_name: spell.name.clone() },
-            config: ConfigCtx { vars: spell.vars.clone() },
+            events: EventCtx {
+                bus: bus.clone(),
+                source: format!("spell:{}", spell.name),
+            },
+            log: LogCtx {
+                spell_name: spell.name.clone(),
+            },
+            config: ConfigCtx {
+                vars: spell.vars.clone(),
+            },
             limiter: RunLimiter::new(limits.memory_bytes),
         };
         let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(limits.fuel).expect("fuel is enabled on the engine");
+        store
+            .set_fuel(limits.fuel)
+            .expect("fuel is enabled on the engine");
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks(limits.timeout));
 
-        bus.publish_host("spellhost.run.started", serde_json::json!({ "spell": spell.name, "run_id": run_id }));
+        bus.publish_host(
+            "spellhost.run.started",
+            serde_json::json!({ "spell": spell.name, "run_id": run_id }),
+        );
         let started = Instant::now();
         let mut instantiate_time = Duration::ZERO;
         let call = async {
@@ -195,18 +225,27 @@ impl Runtime {
         let elapsed = started.elapsed();
 
         let result = match outcome {
-            Err(_) => Err(RunError::Limit(LimitExceeded::Timeout { limit: limits.timeout })),
+            Err(_) => Err(RunError::Limit(LimitExceeded::Timeout {
+                limit: limits.timeout,
+            })),
             Ok(Err(err)) => Err(match RunError::from_wasm(err) {
-                RunError::Limit(LimitExceeded::Fuel { .. }) => RunError::Limit(LimitExceeded::Fuel { limit: limits.fuel }),
+                RunError::Limit(LimitExceeded::Fuel { .. }) => {
+                    RunError::Limit(LimitExceeded::Fuel { limit: limits.fuel })
+                }
                 RunError::Limit(LimitExceeded::Timeout { .. }) => {
-                    RunError::Limit(LimitExceeded::Timeout { limit: limits.timeout })
+                    RunError::Limit(LimitExceeded::Timeout {
+                        limit: limits.timeout,
+                    })
                 }
                 other => other,
             }),
             Ok(Ok(Err(message))) => Err(RunError::Failed(message)),
-            Ok(Ok(Ok(output))) if output.len() as u64 > limits.max_output_bytes => Err(RunError::Limit(
-                LimitExceeded::Output { limit: limits.max_output_bytes, size: output.len() as u64 },
-            )),
+            Ok(Ok(Ok(output))) if output.len() as u64 > limits.max_output_bytes => {
+                Err(RunError::Limit(LimitExceeded::Output {
+                    limit: limits.max_output_bytes,
+                    size: output.len() as u64,
+                }))
+            }
             Ok(Ok(Ok(output))) => Ok(output),
         };
 

@@ -49,11 +49,18 @@ impl FakeOpenAi {
     /// It runs on its own thread and runtime, so sync tests can use it too.
     pub fn start(delay: Duration) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let shared = Shared { delay, requests: requests.clone() };
+        let shared = Shared {
+            delay,
+            requests: requests.clone(),
+        };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let app = Router::new()
                     .route("/v1/chat/completions", post(chat))
@@ -71,7 +78,11 @@ impl FakeOpenAi {
             });
         });
         let addr = addr_rx.recv().unwrap();
-        Self { addr, requests, _shutdown: shutdown }
+        Self {
+            addr,
+            requests,
+            _shutdown: shutdown,
+        }
     }
 
     /// The base URL to configure as an OpenAI-compatible provider.
@@ -87,7 +98,10 @@ impl FakeOpenAi {
 fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Value) {
     shared.requests.lock().unwrap().push(Recorded {
         path: path.into(),
-        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         body: body.clone(),
     });
 }
@@ -106,7 +120,9 @@ fn error_response(status: u16) -> Response {
     let body = json!({ "error": { "message": format!("fake error {}", status.as_u16()), "type": "fake", "code": null } });
     let mut response = (status, axum::Json(body)).into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        response.headers_mut().insert("retry-after", "2".parse().unwrap());
+        response
+            .headers_mut()
+            .insert("retry-after", "2".parse().unwrap());
     }
     response
 }
@@ -156,7 +172,11 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
     };
     events.push(chunk(json!({ "role": "assistant", "content": "" }), Value::Null).to_string());
     for (i, word) in text.split(' ').enumerate() {
-        let piece = if i == 0 { word.to_owned() } else { format!(" {word}") };
+        let piece = if i == 0 {
+            word.to_owned()
+        } else {
+            format!(" {word}")
+        };
         events.push(chunk(json!({ "content": piece }), Value::Null).to_string());
         if cut {
             break;
@@ -171,7 +191,9 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
         );
         events.push("[DONE]".into());
     }
-    let frames = events.into_iter().map(|data| Ok::<_, std::io::Error>(format!("data: {data}\n\n")));
+    let frames = events
+        .into_iter()
+        .map(|data| Ok::<_, std::io::Error>(format!("data: {data}\n\n")));
     let frames: Vec<_> = frames.collect();
     let body = if cut {
         // Send the frames, give the client time to read them, then fail
@@ -184,10 +206,17 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: String) ->
     } else {
         Body::from_stream(futures::stream::iter(frames))
     };
-    Response::builder().header("content-type", "text/event-stream").body(body).unwrap()
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(body)
+        .unwrap()
 }
 
-async fn embeddings(State(shared): State<Shared>, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> Response {
+async fn embeddings(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     record(&shared, "/v1/embeddings", &headers, &body);
     let inputs = body["input"].as_array().cloned().unwrap_or_default();
     let data: Vec<Value> = inputs

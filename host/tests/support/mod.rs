@@ -1,6 +1,9 @@
 //! Shared test support: paths of guest components, a fake OpenAI-compatible
 //! server, and a runtime wired to temporary state.
-#![allow(dead_code, reason = "each test binary uses a different part of the support module")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the support module"
+)]
 
 pub mod fake_openai;
 
@@ -11,7 +14,9 @@ use std::path::PathBuf;
 /// Guests are built by `just test-guests` (and `just spells`), not by
 /// `cargo test`, so the test build never runs a nested cargo.
 pub fn guest(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/spell").join(format!("{name}.wasm"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/spell")
+        .join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "guest component {} is missing: build the guests first with `just test-guests` \

@@ -16,7 +16,10 @@ fn run(input: String) -> spellhost_sdk::Result<String> {
         visitors.push(name.clone());
         bucket.set_json("visitors", &visitors)?;
     }
-    event::emit("counter.visit", &serde_json::json!({ "name": name, "run": runs }))?;
+    event::emit(
+        "counter.visit",
+        &serde_json::json!({ "name": name, "run": runs }),
+    )?;
     info!("run #{runs}, {} distinct visitors", visitors.len());
     Ok(format!(
         "Hello, {name}! This spell has run {runs} time{} (state survives restarts). Visitors so far: {}.",

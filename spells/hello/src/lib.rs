@@ -7,7 +7,10 @@ fn run(input: String) -> spellhost_sdk::Result<String> {
         "" => "In one sentence: what is WebAssembly?",
         question => question,
     };
-    let reply = llm::Chat::new().system("You are a concise, friendly assistant.").user(question).send()?;
+    let reply = llm::Chat::new()
+        .system("You are a concise, friendly assistant.")
+        .user(question)
+        .send()?;
     Ok(reply.text)
 }
 

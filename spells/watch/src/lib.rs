@@ -19,7 +19,10 @@ fn run(input: String) -> spellhost_sdk::Result<String> {
         match item? {
             llm::StreamEvent::Text(text) => {
                 chunks += 1;
-                event::emit("watch.token", &serde_json::json!({ "n": chunks, "text": text }))?;
+                event::emit(
+                    "watch.token",
+                    &serde_json::json!({ "n": chunks, "text": text }),
+                )?;
                 answer.push_str(&text);
             }
             llm::StreamEvent::ToolCall(_) => {}

@@ -25,11 +25,20 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(topic: impl Into<String>, payload: serde_json::Value, source: impl Into<String>) -> Self {
+    pub fn new(
+        topic: impl Into<String>,
+        payload: serde_json::Value,
+        source: impl Into<String>,
+    ) -> Self {
         let timestamp_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        Self { topic: topic.into(), payload, source: source.into(), timestamp_ms }
+        Self {
+            topic: topic.into(),
+            payload,
+            source: source.into(),
+            timestamp_ms,
+        }
     }
 }
 
@@ -74,11 +83,15 @@ pub fn validate_topic(topic: &str) -> Result<(), String> {
         return Err("a topic must be 1 to 256 bytes long".into());
     }
     if topic.starts_with(HOST_TOPIC_PREFIX) {
-        return Err(format!("topics under `{HOST_TOPIC_PREFIX}` are reserved for the host"));
+        return Err(format!(
+            "topics under `{HOST_TOPIC_PREFIX}` are reserved for the host"
+        ));
     }
     for segment in topic.split('.') {
         if segment.is_empty()
-            || !segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !segment
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(format!(
                 "invalid topic `{topic}`: use dot-separated segments of letters, digits, `_` and `-`"
@@ -106,13 +119,19 @@ impl TopicPattern {
             Some(base) => (base, true),
             None => (pattern, false),
         };
-        let check = base.strip_prefix(HOST_TOPIC_PREFIX).map_or(base, |rest| rest);
+        let check = base
+            .strip_prefix(HOST_TOPIC_PREFIX)
+            .map_or(base, |rest| rest);
         if base == "spellhost" {
             // `spellhost.*`: every host event.
         } else if let Err(err) = validate_topic(check) {
             return Err(format!("invalid pattern `{pattern}`: {err}"));
         }
-        Ok(if below { Self::Below(format!("{base}.")) } else { Self::Exact(base.to_owned()) })
+        Ok(if below {
+            Self::Below(format!("{base}."))
+        } else {
+            Self::Exact(base.to_owned())
+        })
     }
 
     pub fn matches(&self, topic: &str) -> bool {
@@ -137,13 +156,21 @@ mod tests {
         assert!(!below.matches("summaryx.done"));
         assert!(TopicPattern::parse("a.b").unwrap().matches("a.b"));
         assert!(TopicPattern::parse("*").unwrap().matches("anything.at.all"));
-        assert!(TopicPattern::parse("spellhost.*").unwrap().matches("spellhost.run.started"));
+        assert!(
+            TopicPattern::parse("spellhost.*")
+                .unwrap()
+                .matches("spellhost.run.started")
+        );
         assert!(TopicPattern::parse("bad..topic").is_err());
     }
 
     #[test]
     fn spells_cannot_publish_host_topics() {
-        assert!(validate_topic("spellhost.run.finished").unwrap_err().contains("reserved"));
+        assert!(
+            validate_topic("spellhost.run.finished")
+                .unwrap_err()
+                .contains("reserved")
+        );
         assert!(validate_topic("my-spell.progress_1").is_ok());
         assert!(validate_topic("").is_err());
         assert!(validate_topic("white space").is_err());

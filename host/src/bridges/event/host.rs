@@ -18,7 +18,11 @@ fn to_wit(event: &Event) -> event::Event {
 }
 
 impl event::Host for EventView<'_> {
-    async fn emit(&mut self, topic: String, payload_json: String) -> wasmtime::Result<Result<(), Error>> {
+    async fn emit(
+        &mut self,
+        topic: String,
+        payload_json: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         if let Err(err) = validate_topic(&topic) {
             return Ok(Err(Error::Invalid(err)));
         }
@@ -30,9 +34,15 @@ impl event::Host for EventView<'_> {
         }
         let payload = match serde_json::from_str(&payload_json) {
             Ok(payload) => payload,
-            Err(err) => return Ok(Err(Error::Invalid(format!("payload is not valid JSON: {err}")))),
+            Err(err) => {
+                return Ok(Err(Error::Invalid(format!(
+                    "payload is not valid JSON: {err}"
+                ))));
+            }
         };
-        self.ctx.bus.publish(Event::new(topic, payload, self.ctx.source.clone()));
+        self.ctx
+            .bus
+            .publish(Event::new(topic, payload, self.ctx.source.clone()));
         Ok(Ok(()))
     }
 
@@ -41,9 +51,15 @@ impl event::Host for EventView<'_> {
         patterns: Vec<String>,
     ) -> wasmtime::Result<Result<Resource<Subscription>, Error>> {
         if patterns.is_empty() {
-            return Ok(Err(Error::Invalid("subscribe needs at least one pattern".into())));
+            return Ok(Err(Error::Invalid(
+                "subscribe needs at least one pattern".into(),
+            )));
         }
-        let parsed = match patterns.iter().map(|p| TopicPattern::parse(p)).collect::<Result<Vec<_>, _>>() {
+        let parsed = match patterns
+            .iter()
+            .map(|p| TopicPattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+        {
             Ok(parsed) => parsed,
             Err(err) => return Ok(Err(Error::Invalid(err))),
         };
@@ -53,11 +69,17 @@ impl event::Host for EventView<'_> {
 }
 
 impl event::HostSubscription for EventView<'_> {
-    async fn subscribe(&mut self, this: Resource<Subscription>) -> wasmtime::Result<Resource<DynPollable>> {
+    async fn subscribe(
+        &mut self,
+        this: Resource<Subscription>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         subscribe(self.table, this)
     }
 
-    async fn try_next(&mut self, this: Resource<Subscription>) -> wasmtime::Result<Option<event::Event>> {
+    async fn try_next(
+        &mut self,
+        this: Resource<Subscription>,
+    ) -> wasmtime::Result<Option<event::Event>> {
         let subscription = self.table.get_mut(&this)?;
         Ok(subscription.try_next().map(|e| to_wit(&e)))
     }

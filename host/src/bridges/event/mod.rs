@@ -53,7 +53,13 @@ pub struct Subscription {
 
 impl Subscription {
     pub fn new(rx: broadcast::Receiver<Arc<Event>>, patterns: Vec<TopicPattern>) -> Self {
-        Self { rx, patterns, peeked: None, lagged: 0, closed: false }
+        Self {
+            rx,
+            patterns,
+            peeked: None,
+            lagged: 0,
+            closed: false,
+        }
     }
 
     fn wants(&self, event: &Event) -> bool {

@@ -22,7 +22,10 @@ impl llm::Host for LlmView<'_> {
         Ok(call.chat(request).await)
     }
 
-    async fn start_chat(&mut self, request: ChatRequest) -> wasmtime::Result<Resource<PendingChat>> {
+    async fn start_chat(
+        &mut self,
+        request: ChatRequest,
+    ) -> wasmtime::Result<Resource<PendingChat>> {
         let pending = match self.ctx.route(request.options.model.as_deref()) {
             Ok(call) => PendingChat::spawn(call, request),
             Err(err) => PendingChat::failed(err),
@@ -36,26 +39,39 @@ impl llm::Host for LlmView<'_> {
             Err(err) => return Ok(Err(err)),
         };
         let started = Instant::now();
-        let events = match call.route.provider.chat_stream(&call.route.model, &request).await {
+        let events = match call
+            .route
+            .provider
+            .chat_stream(&call.route.model, &request)
+            .await
+        {
             Ok(events) => events,
             Err(err) => {
                 call.finished("stream", started, Err(&err));
                 return Ok(Err(err));
             }
         };
-        Ok(Ok(self.table.push(ChatStream::spawn(call, events, started))?))
+        Ok(Ok(self
+            .table
+            .push(ChatStream::spawn(call, events, started))?))
     }
 
     async fn embed(&mut self, request: EmbedRequest) -> LlmResult<Embeddings> {
         if request.inputs.is_empty() {
-            return Ok(Err(Error::InvalidRequest("embed needs at least one input".into())));
+            return Ok(Err(Error::InvalidRequest(
+                "embed needs at least one input".into(),
+            )));
         }
         let call = match self.ctx.route(request.model.as_deref()) {
             Ok(call) => call,
             Err(err) => return Ok(Err(err)),
         };
         let started = Instant::now();
-        let result = call.route.provider.embed(&call.route.model, &request.inputs).await;
+        let result = call
+            .route
+            .provider
+            .embed(&call.route.model, &request.inputs)
+            .await;
         call.finished("embed", started, result.as_ref().map(|e| &e.usage));
         Ok(result.map(|mut e| {
             e.model = call.qualify(&e.model);
@@ -70,7 +86,9 @@ impl llm::Host for LlmView<'_> {
         for provider in router.providers() {
             // A provider that cannot be reached lists nothing rather than
             // failing the whole call; the other providers still answer.
-            let Ok(names) = provider.list_models().await else { continue };
+            let Ok(names) = provider.list_models().await else {
+                continue;
+            };
             for name in names {
                 let id = format!("{}/{name}", provider.id());
                 if self.ctx.policy.allows(&id, default.as_deref()) {
@@ -85,18 +103,31 @@ impl llm::Host for LlmView<'_> {
         if let Some(default) = default
             && !models.iter().any(|m| m.id == default)
         {
-            models.insert(0, ModelInfo { aliases: router.aliases_of(&default), is_default: true, id: default });
+            models.insert(
+                0,
+                ModelInfo {
+                    aliases: router.aliases_of(&default),
+                    is_default: true,
+                    id: default,
+                },
+            );
         }
         Ok(Ok(models))
     }
 }
 
 impl llm::HostPendingChat for LlmView<'_> {
-    async fn subscribe(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<Resource<DynPollable>> {
+    async fn subscribe(
+        &mut self,
+        this: Resource<PendingChat>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         subscribe(self.table, this)
     }
 
-    async fn get(&mut self, this: Resource<PendingChat>) -> wasmtime::Result<Option<Result<ChatResponse, Error>>> {
+    async fn get(
+        &mut self,
+        this: Resource<PendingChat>,
+    ) -> wasmtime::Result<Option<Result<ChatResponse, Error>>> {
         Ok(self.table.get_mut(&this)?.take())
     }
 
@@ -107,7 +138,10 @@ impl llm::HostPendingChat for LlmView<'_> {
 }
 
 impl llm::HostChatStream for LlmView<'_> {
-    async fn subscribe(&mut self, this: Resource<ChatStream>) -> wasmtime::Result<Resource<DynPollable>> {
+    async fn subscribe(
+        &mut self,
+        this: Resource<ChatStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         subscribe(self.table, this)
     }
 

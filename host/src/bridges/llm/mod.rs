@@ -44,8 +44,10 @@ impl UsageMeter {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match usage {
             Some(u) => {
-                self.input_tokens.fetch_add(u.input_tokens.into(), Ordering::Relaxed);
-                self.output_tokens.fetch_add(u.output_tokens.into(), Ordering::Relaxed);
+                self.input_tokens
+                    .fetch_add(u.input_tokens.into(), Ordering::Relaxed);
+                self.output_tokens
+                    .fetch_add(u.output_tokens.into(), Ordering::Relaxed);
             }
             None => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
@@ -76,7 +78,8 @@ impl LlmCtx {
     /// Resolves a model name and checks the spell may use it.
     pub fn route(&self, requested: Option<&str>) -> Result<Call, LlmError> {
         let route = self.router.resolve(requested)?;
-        self.policy.check(&route.id, self.router.default_model().as_deref())?;
+        self.policy
+            .check(&route.id, self.router.default_model().as_deref())?;
         Ok(Call {
             route,
             meter: self.meter.clone(),
@@ -171,11 +174,15 @@ enum PendingState {
 
 impl PendingChat {
     pub fn spawn(call: Call, request: ChatRequest) -> Self {
-        Self { state: PendingState::Running(wasmtime_wasi::runtime::spawn(call.chat(request))) }
+        Self {
+            state: PendingState::Running(wasmtime_wasi::runtime::spawn(call.chat(request))),
+        }
     }
 
     pub fn failed(error: LlmError) -> Self {
-        Self { state: PendingState::Ready(Err(error)) }
+        Self {
+            state: PendingState::Ready(Err(error)),
+        }
     }
 
     /// The result if it has arrived; `None` while in flight.
@@ -243,10 +250,18 @@ impl ChatStream {
                 }
             }
         });
-        Self { rx, peeked: None, over: false, _pump: pump }
+        Self {
+            rx,
+            peeked: None,
+            over: false,
+            _pump: pump,
+        }
     }
 
-    fn accept(&mut self, item: Option<Result<StreamEvent, LlmError>>) -> Result<Option<StreamEvent>, LlmError> {
+    fn accept(
+        &mut self,
+        item: Option<Result<StreamEvent, LlmError>>,
+    ) -> Result<Option<StreamEvent>, LlmError> {
         if self.over {
             return Ok(None);
         }
@@ -261,7 +276,9 @@ impl ChatStream {
             }
             None => {
                 self.over = true;
-                Err(LlmError::Unavailable("the stream ended before the answer was complete".into()))
+                Err(LlmError::Unavailable(
+                    "the stream ended before the answer was complete".into(),
+                ))
             }
         }
     }

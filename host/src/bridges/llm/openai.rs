@@ -90,14 +90,20 @@ impl OpenAiProvider {
     async fn send_json(&self, builder: reqwest::RequestBuilder) -> Result<Value, LlmError> {
         let builder = builder.timeout(self.config.request_timeout);
         let response = self.send(builder).await?;
-        let bytes = response.bytes().await.map_err(|e| self.transport_error(e))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         serde_json::from_slice(&bytes).map_err(|e| malformed(&self.config.id, e))
     }
 
     fn transport_error(&self, err: reqwest::Error) -> LlmError {
         let base = &self.config.base_url;
         if err.is_timeout() {
-            LlmError::Timeout(format!("{} at {base} did not answer in time", self.config.id))
+            LlmError::Timeout(format!(
+                "{} at {base} did not answer in time",
+                self.config.id
+            ))
         } else if err.is_connect() {
             LlmError::Unavailable(format!(
                 "cannot connect to {} at {base}: {}",
@@ -105,7 +111,11 @@ impl OpenAiProvider {
                 error_chain(&err)
             ))
         } else {
-            LlmError::Unavailable(format!("{} at {base}: {}", self.config.id, error_chain(&err)))
+            LlmError::Unavailable(format!(
+                "{} at {base}: {}",
+                self.config.id,
+                error_chain(&err)
+            ))
         }
     }
 
@@ -115,19 +125,33 @@ impl OpenAiProvider {
         let body = response.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&body)
             .ok()
-            .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_owned))
+            .and_then(|v| {
+                v.pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
             .unwrap_or_else(|| truncate(&body, 300).to_owned());
-        let message = if message.is_empty() { status.to_string() } else { message };
+        let message = if message.is_empty() {
+            status.to_string()
+        } else {
+            message
+        };
         match status.as_u16() {
             401 | 403 => LlmError::Auth(match &self.config.api_key_env {
                 Some(env) => format!("{message} (the key comes from ${env})"),
                 None => message,
             }),
-            429 => LlmError::RateLimited(RateLimit { message, retry_after_ms }),
+            429 => LlmError::RateLimited(RateLimit {
+                message,
+                retry_after_ms,
+            }),
             400 | 404 | 413 | 422 => LlmError::InvalidRequest(message),
             408 | 504 => LlmError::Timeout(message),
             503 => LlmError::Unavailable(message),
-            code => LlmError::Provider(ProviderError { status: Some(code), message }),
+            code => LlmError::Provider(ProviderError {
+                status: Some(code),
+                message,
+            }),
         }
     }
 }
@@ -140,7 +164,12 @@ impl LlmProvider for OpenAiProvider {
 
     async fn chat(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let body = chat_body(model, request, false)?;
-        let value = self.send_json(self.request(reqwest::Method::POST, "chat/completions").json(&body)).await?;
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::POST, "chat/completions")
+                    .json(&body),
+            )
+            .await?;
         let wire: WireCompletion =
             serde_json::from_value(value).map_err(|e| malformed(&self.config.id, e))?;
         wire.into_response(model)
@@ -152,7 +181,9 @@ impl LlmProvider for OpenAiProvider {
         request: &ChatRequest,
     ) -> Result<EventStream, LlmError> {
         let body = chat_body(model, request, true)?;
-        let builder = self.request(reqwest::Method::POST, "chat/completions").json(&body);
+        let builder = self
+            .request(reqwest::Method::POST, "chat/completions")
+            .json(&body);
         let response = self.send(builder).await?;
         let idle = self.config.stream_idle_timeout;
         let id = self.config.id.clone();
@@ -197,21 +228,32 @@ impl LlmProvider for OpenAiProvider {
 
     async fn embed(&self, model: &str, inputs: &[String]) -> Result<Embeddings, LlmError> {
         let body = json!({ "model": model, "input": inputs });
-        let value = self.send_json(self.request(reqwest::Method::POST, "embeddings").json(&body)).await?;
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::POST, "embeddings")
+                    .json(&body),
+            )
+            .await?;
         let wire: WireEmbeddings =
             serde_json::from_value(value).map_err(|e| malformed(&self.config.id, e))?;
         let mut data = wire.data;
         data.sort_by_key(|d| d.index);
         Ok(Embeddings {
             vectors: data.into_iter().map(|d| d.embedding).collect(),
-            usage: Usage { input_tokens: wire.usage.map_or(0, |u| u.prompt_tokens), output_tokens: 0 },
+            usage: Usage {
+                input_tokens: wire.usage.map_or(0, |u| u.prompt_tokens),
+                output_tokens: 0,
+            },
             model: wire.model.unwrap_or_else(|| model.to_owned()),
         })
     }
 
     async fn list_models(&self) -> Result<Vec<String>, LlmError> {
-        let value = self.send_json(self.request(reqwest::Method::GET, "models")).await?;
-        let wire: WireModels = serde_json::from_value(value).map_err(|e| malformed(&self.config.id, e))?;
+        let value = self
+            .send_json(self.request(reqwest::Method::GET, "models"))
+            .await?;
+        let wire: WireModels =
+            serde_json::from_value(value).map_err(|e| malformed(&self.config.id, e))?;
         Ok(wire.data.into_iter().map(|m| m.id).collect())
     }
 }
@@ -226,9 +268,10 @@ where
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(produce(tx));
     let guard = AbortOnDrop(task);
-    Box::pin(futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-        rx.recv().await.map(|item| (item, (rx, guard)))
-    }))
+    Box::pin(futures::stream::unfold(
+        (rx, guard),
+        |(mut rx, guard)| async move { rx.recv().await.map(|item| (item, (rx, guard))) },
+    ))
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -242,7 +285,9 @@ impl Drop for AbortOnDrop {
 /// The JSON body of a chat completion request.
 pub fn chat_body(model: &str, request: &ChatRequest, stream: bool) -> Result<Value, LlmError> {
     if request.messages.is_empty() {
-        return Err(LlmError::InvalidRequest("a chat request needs at least one message".into()));
+        return Err(LlmError::InvalidRequest(
+            "a chat request needs at least one message".into(),
+        ));
     }
     let messages: Vec<Value> = request.messages.iter().map(wire_message).collect();
     let options = &request.options;
@@ -321,7 +366,9 @@ fn wire_message(message: &Message) -> Value {
                 .iter()
                 .map(|part| match part {
                     ContentPart::Text(text) => json!({ "type": "text", "text": text }),
-                    ContentPart::ImageUrl(url) => json!({ "type": "image_url", "image_url": { "url": url } }),
+                    ContentPart::ImageUrl(url) => {
+                        json!({ "type": "image_url", "image_url": { "url": url } })
+                    }
                 })
                 .collect(),
         ),
@@ -390,14 +437,20 @@ struct WireUsage {
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Self {
-        Usage { input_tokens: u.prompt_tokens, output_tokens: u.completion_tokens }
+        Usage {
+            input_tokens: u.prompt_tokens,
+            output_tokens: u.completion_tokens,
+        }
     }
 }
 
 impl WireCompletion {
     fn into_response(self, model: &str) -> Result<ChatResponse, LlmError> {
         let choice = self.choices.into_iter().next().ok_or_else(|| {
-            LlmError::Provider(ProviderError { status: None, message: "the answer had no choices".into() })
+            LlmError::Provider(ProviderError {
+                status: None,
+                message: "the answer had no choices".into(),
+            })
         })?;
         Ok(ChatResponse {
             text: choice.message.content.unwrap_or_default(),
@@ -405,7 +458,11 @@ impl WireCompletion {
                 .message
                 .tool_calls
                 .into_iter()
-                .map(|c| ToolCall { id: c.id, name: c.function.name, arguments_json: c.function.arguments })
+                .map(|c| ToolCall {
+                    id: c.id,
+                    name: c.function.name,
+                    arguments_json: c.function.arguments,
+                })
                 .collect(),
             finish_reason: finish_reason(choice.finish_reason.as_deref()),
             usage: self.usage.unwrap_or_default().into(),
@@ -478,7 +535,10 @@ impl StreamState {
             model: model.to_owned(),
             calls: BTreeMap::new(),
             finish: None,
-            usage: Usage { input_tokens: 0, output_tokens: 0 },
+            usage: Usage {
+                input_tokens: 0,
+                output_tokens: 0,
+            },
             done: false,
         }
     }
@@ -499,10 +559,17 @@ impl StreamState {
                     // Some servers report errors inside the stream.
                     let message = serde_json::from_str::<Value>(&event.data)
                         .ok()
-                        .and_then(|v| v.pointer("/error/message").and_then(Value::as_str).map(str::to_owned));
+                        .and_then(|v| {
+                            v.pointer("/error/message")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned)
+                        });
                     self.done = true;
                     out.push(Err(match message {
-                        Some(m) => LlmError::Provider(ProviderError { status: None, message: m }),
+                        Some(m) => LlmError::Provider(ProviderError {
+                            status: None,
+                            message: m,
+                        }),
                         None => malformed(id, e),
                     }));
                     return out;
@@ -552,7 +619,11 @@ impl StreamState {
             .into_values()
             .map(|call| Ok(StreamEvent::ToolCall(call)))
             .collect();
-        let reason = self.finish.unwrap_or(if out.is_empty() { FinishReason::Stop } else { FinishReason::ToolCalls });
+        let reason = self.finish.unwrap_or(if out.is_empty() {
+            FinishReason::Stop
+        } else {
+            FinishReason::ToolCalls
+        });
         out.push(Ok(StreamEvent::Finish(StreamEnd {
             finish_reason: reason,
             usage: self.usage,
@@ -602,27 +673,43 @@ struct WireModel {
 }
 
 fn malformed(id: &str, err: impl std::fmt::Display) -> LlmError {
-    LlmError::Provider(ProviderError { status: None, message: format!("{id} sent a malformed answer: {err}") })
+    LlmError::Provider(ProviderError {
+        status: None,
+        message: format!("{id} sent a malformed answer: {err}"),
+    })
 }
 
 /// `Retry-After` (seconds or HTTP date) or OpenAI's `retry-after-ms`.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<f64>().ok()) {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+    {
         return Some(ms as u64);
     }
     let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     if let Ok(secs) = value.trim().parse::<f64>() {
         return Some((secs * 1000.0) as u64);
     }
-    let when = humantime::parse_rfc3339_weak(value).ok().or_else(|| httpdate(value))?;
-    Some(when.duration_since(std::time::SystemTime::now()).map_or(0, |d| d.as_millis() as u64))
+    let when = humantime::parse_rfc3339_weak(value)
+        .ok()
+        .or_else(|| httpdate(value))?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_millis() as u64),
+    )
 }
 
 fn httpdate(value: &str) -> Option<std::time::SystemTime> {
     // "Wed, 21 Oct 2015 07:28:00 GMT" → "2015-10-21 07:28:00"
     let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, _] = parts.as_slice() else { return None };
-    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let [_, day, month, year, time, _] = parts.as_slice() else {
+        return None;
+    };
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let month = months.iter().position(|m| m == month)? + 1;
     humantime::parse_rfc3339_weak(&format!("{year}-{month:02}-{day:0>2} {time}")).ok()
 }
@@ -671,26 +758,45 @@ mod tests {
     }
 
     fn text(role: Role, text: &str) -> Message {
-        Message { role, content: vec![ContentPart::Text(text.into())], tool_calls: vec![], tool_call_id: None }
+        Message {
+            role,
+            content: vec![ContentPart::Text(text.into())],
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
     }
 
     #[test]
     fn body_uses_the_openai_shapes() {
         let mut tool_answer = text(Role::Tool, "5");
         tool_answer.tool_call_id = Some("call_1".into());
-        let body = chat_body("gpt-x", &request(vec![text(Role::System, "be brief"), tool_answer]), true).unwrap();
+        let body = chat_body(
+            "gpt-x",
+            &request(vec![text(Role::System, "be brief"), tool_answer]),
+            true,
+        )
+        .unwrap();
         assert_eq!(body["model"], "gpt-x");
-        assert_eq!(body["messages"][0], json!({ "role": "system", "content": "be brief" }));
+        assert_eq!(
+            body["messages"][0],
+            json!({ "role": "system", "content": "be brief" })
+        );
         assert_eq!(body["messages"][1]["tool_call_id"], "call_1");
         assert_eq!(body["response_format"], json!({ "type": "json_object" }));
-        assert_eq!(body["tools"][0]["function"]["parameters"], json!({ "type": "object" }));
+        assert_eq!(
+            body["tools"][0]["function"]["parameters"],
+            json!({ "type": "object" })
+        );
         assert_eq!(body["stop"], json!(["END"]));
         assert_eq!(body["stream_options"], json!({ "include_usage": true }));
     }
 
     #[test]
     fn empty_conversation_is_an_invalid_request() {
-        assert!(matches!(chat_body("m", &request(vec![]), false), Err(LlmError::InvalidRequest(_))));
+        assert!(matches!(
+            chat_body("m", &request(vec![]), false),
+            Err(LlmError::InvalidRequest(_))
+        ));
     }
 
     #[test]
@@ -703,23 +809,47 @@ mod tests {
             "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n",
             "data: [DONE]\n\n",
         );
-        let events: Vec<_> = state.push(wire.as_bytes(), "t").into_iter().map(Result::unwrap).collect();
+        let events: Vec<_> = state
+            .push(wire.as_bytes(), "t")
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         assert_eq!(events[0], StreamEvent::Text("Hi".into()));
         assert_eq!(
             events[1],
-            StreamEvent::ToolCall(ToolCall { id: "c1".into(), name: "add".into(), arguments_json: "{\"a\":1}".into() })
+            StreamEvent::ToolCall(ToolCall {
+                id: "c1".into(),
+                name: "add".into(),
+                arguments_json: "{\"a\":1}".into()
+            })
         );
-        let StreamEvent::Finish(end) = &events[2] else { panic!("{events:?}") };
+        let StreamEvent::Finish(end) = &events[2] else {
+            panic!("{events:?}")
+        };
         assert_eq!(end.finish_reason, FinishReason::ToolCalls);
-        assert_eq!(end.usage, Usage { input_tokens: 7, output_tokens: 3 });
+        assert_eq!(
+            end.usage,
+            Usage {
+                input_tokens: 7,
+                output_tokens: 3
+            }
+        );
     }
 
     #[test]
     fn stream_cut_before_finish_is_an_error() {
         let mut state = StreamState::new("m");
-        assert!(state.push(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n", "t")[0].is_ok());
+        assert!(
+            state.push(
+                b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+                "t"
+            )[0]
+            .is_ok()
+        );
         let end = state.end_of_body("t");
-        assert!(matches!(&end[..], [Err(LlmError::Unavailable(m))] if m.contains("before the answer was complete")));
+        assert!(
+            matches!(&end[..], [Err(LlmError::Unavailable(m))] if m.contains("before the answer was complete"))
+        );
     }
 
     #[test]

@@ -33,8 +33,11 @@ pub trait LlmProvider: Send + Sync + 'static {
     async fn chat(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, LlmError>;
 
     /// Answers a chat request as a stream of events.
-    async fn chat_stream(&self, model: &str, request: &ChatRequest)
-    -> Result<EventStream, LlmError>;
+    async fn chat_stream(
+        &self,
+        model: &str,
+        request: &ChatRequest,
+    ) -> Result<EventStream, LlmError>;
 
     /// Embeds each input.
     async fn embed(&self, model: &str, inputs: &[String]) -> Result<Embeddings, LlmError>;

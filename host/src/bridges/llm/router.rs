@@ -64,12 +64,19 @@ impl ModelRouter {
     }
 
     pub fn aliases_of(&self, id: &str) -> Vec<String> {
-        self.aliases.iter().filter(|(_, t)| self.canonical(t) == id).map(|(a, _)| a.clone()).collect()
+        self.aliases
+            .iter()
+            .filter(|(_, t)| self.canonical(t) == id)
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     /// Resolves aliases (one level) to a `provider/model` name.
     pub fn canonical(&self, name: &str) -> String {
-        self.aliases.get(name).cloned().unwrap_or_else(|| name.to_owned())
+        self.aliases
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| name.to_owned())
     }
 
     /// Finds the provider for `requested` (or the default model).
@@ -93,10 +100,18 @@ impl ModelRouter {
         let provider = self.providers.get(provider_id).ok_or_else(|| {
             LlmError::InvalidRequest(format!(
                 "unknown provider `{provider_id}` in `{name}`; configured providers: {}",
-                self.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.providers
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
-        Ok(Route { provider: provider.clone(), id: name.clone(), model: model.to_owned() })
+        Ok(Route {
+            provider: provider.clone(),
+            id: name.clone(),
+            model: model.to_owned(),
+        })
     }
 }
 
@@ -108,7 +123,9 @@ pub struct ModelPolicy {
 
 impl ModelPolicy {
     pub fn new(patterns: impl IntoIterator<Item = String>) -> Self {
-        Self { patterns: patterns.into_iter().collect() }
+        Self {
+            patterns: patterns.into_iter().collect(),
+        }
     }
 
     /// Checks `id` (canonical) against the default and the patterns.
@@ -132,9 +149,13 @@ impl ModelPolicy {
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or("");
-    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
     let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else { return rest.is_empty() };
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
     for part in middle {
         match rest.find(part) {
             Some(index) => rest = &rest[index + part.len()..],
@@ -166,8 +187,13 @@ mod tests {
         let policy = ModelPolicy::new(["ollama/*".to_string()]);
         assert!(policy.allows("openai/gpt-4o-mini", Some("openai/gpt-4o-mini")));
         assert!(policy.allows("ollama/llama3", Some("openai/gpt-4o-mini")));
-        let err = policy.check("openai/gpt-4o", Some("openai/gpt-4o-mini")).unwrap_err();
-        assert!(matches!(&err, LlmError::Denied(m) if m.contains("--allow-model openai/gpt-4o")), "{err:?}");
+        let err = policy
+            .check("openai/gpt-4o", Some("openai/gpt-4o-mini"))
+            .unwrap_err();
+        assert!(
+            matches!(&err, LlmError::Denied(m) if m.contains("--allow-model openai/gpt-4o")),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -179,6 +205,8 @@ mod tests {
         let err = router.resolve(None).err().unwrap();
         assert!(matches!(&err, LlmError::InvalidRequest(m) if m.contains("--model")));
         let err = router.resolve(Some("nope/x")).err().unwrap();
-        assert!(matches!(&err, LlmError::InvalidRequest(m) if m.contains("unknown provider `nope`")));
+        assert!(
+            matches!(&err, LlmError::InvalidRequest(m) if m.contains("unknown provider `nope`"))
+        );
     }
 }

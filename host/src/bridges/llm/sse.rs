@@ -59,7 +59,10 @@ impl SseDecoder {
     fn end_line(&mut self, line: &[u8]) -> Option<SseEvent> {
         if line.is_empty() {
             let data = self.data.take()?;
-            return Some(SseEvent { event: self.event.take(), data });
+            return Some(SseEvent {
+                event: self.event.take(),
+                data,
+            });
         }
         let line = String::from_utf8_lossy(line);
         if line.starts_with(':') {
@@ -99,7 +102,11 @@ mod tests {
             let mut decoder = SseDecoder::new();
             let mut events = decoder.push(&stream[..split]);
             events.extend(decoder.push(&stream[split..]));
-            assert_eq!(data(&events), ["{\"a\":1}", "x\ny", "[DONE]"], "split at {split}");
+            assert_eq!(
+                data(&events),
+                ["{\"a\":1}", "x\ny", "[DONE]"],
+                "split at {split}"
+            );
             assert_eq!(events[1].event.as_deref(), Some("ping"));
             assert!(!decoder.has_partial());
         }

@@ -13,7 +13,10 @@ fn check_key(key: &str) -> Result<(), Error> {
         return Err(Error::Invalid("keys must not be empty".into()));
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(Error::Invalid(format!("key is {} bytes; the limit is {MAX_KEY_BYTES}", key.len())));
+        return Err(Error::Invalid(format!(
+            "key is {} bytes; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
     }
     Ok(())
 }
@@ -39,10 +42,15 @@ impl state::Host for StateView<'_> {
                 store: self.ctx.persistent.clone(),
                 namespace: format!("spell/{}", self.ctx.spell_name),
             },
-            Scope::Run => Bucket { store: self.ctx.run.clone(), namespace: "run".into() },
+            Scope::Run => Bucket {
+                store: self.ctx.run.clone(),
+                namespace: "run".into(),
+            },
             Scope::Shared(name) => {
                 if name.is_empty() {
-                    return Ok(Err(Error::Invalid("a shared namespace needs a name".into())));
+                    return Ok(Err(Error::Invalid(
+                        "a shared namespace needs a name".into(),
+                    )));
                 }
                 if !self.ctx.allows_shared(&name) {
                     return Ok(Err(Error::Denied(format!(
@@ -50,7 +58,10 @@ impl state::Host for StateView<'_> {
                          allow it with --allow-state-ns {name}"
                     ))));
                 }
-                Bucket { store: self.ctx.persistent.clone(), namespace: format!("shared/{name}") }
+                Bucket {
+                    store: self.ctx.persistent.clone(),
+                    namespace: format!("shared/{name}"),
+                }
             }
         };
         Ok(Ok(self.table.push(bucket)?))
@@ -63,15 +74,28 @@ impl state::HostBucket for StateView<'_> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(bucket.store.get(&bucket.namespace, &key).await.map_err(storage))
+        Ok(bucket
+            .store
+            .get(&bucket.namespace, &key)
+            .await
+            .map_err(storage))
     }
 
-    async fn set(&mut self, this: Resource<Bucket>, key: String, value: Vec<u8>) -> StateResult<()> {
+    async fn set(
+        &mut self,
+        this: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> StateResult<()> {
         let bucket = self.table.get(&this)?;
         if let Err(e) = check_key(&key).and_then(|()| check_value(&value)) {
             return Ok(Err(e));
         }
-        Ok(bucket.store.set(&bucket.namespace, &key, value).await.map_err(storage))
+        Ok(bucket
+            .store
+            .set(&bucket.namespace, &key, value)
+            .await
+            .map_err(storage))
     }
 
     async fn delete(&mut self, this: Resource<Bucket>, key: String) -> StateResult<()> {
@@ -79,7 +103,11 @@ impl state::HostBucket for StateView<'_> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(bucket.store.delete(&bucket.namespace, &key).await.map_err(storage))
+        Ok(bucket
+            .store
+            .delete(&bucket.namespace, &key)
+            .await
+            .map_err(storage))
     }
 
     async fn exists(&mut self, this: Resource<Bucket>, key: String) -> StateResult<bool> {
@@ -87,12 +115,25 @@ impl state::HostBucket for StateView<'_> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(bucket.store.get(&bucket.namespace, &key).await.map(|v| v.is_some()).map_err(storage))
+        Ok(bucket
+            .store
+            .get(&bucket.namespace, &key)
+            .await
+            .map(|v| v.is_some())
+            .map_err(storage))
     }
 
-    async fn list_keys(&mut self, this: Resource<Bucket>, prefix: String) -> StateResult<Vec<String>> {
+    async fn list_keys(
+        &mut self,
+        this: Resource<Bucket>,
+        prefix: String,
+    ) -> StateResult<Vec<String>> {
         let bucket = self.table.get(&this)?;
-        Ok(bucket.store.list_keys(&bucket.namespace, &prefix).await.map_err(storage))
+        Ok(bucket
+            .store
+            .list_keys(&bucket.namespace, &prefix)
+            .await
+            .map_err(storage))
     }
 
     async fn compare_and_swap(
@@ -141,10 +182,25 @@ mod tests {
     async fn shared_namespace_needs_a_grant_and_says_how() {
         let mut ctx = ctx(&["team"]);
         let mut table = ResourceTable::new();
-        let mut view = StateView { ctx: &mut ctx, table: &mut table };
-        let denied = view.open(Scope::Shared("other".into())).await.unwrap().unwrap_err();
-        assert!(matches!(&denied, Error::Denied(m) if m.contains("--allow-state-ns other")), "{denied:?}");
-        assert!(view.open(Scope::Shared("team".into())).await.unwrap().is_ok());
+        let mut view = StateView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let denied = view
+            .open(Scope::Shared("other".into()))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(&denied, Error::Denied(m) if m.contains("--allow-state-ns other")),
+            "{denied:?}"
+        );
+        assert!(
+            view.open(Scope::Shared("team".into()))
+                .await
+                .unwrap()
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -157,23 +213,42 @@ mod tests {
         beta.persistent = persistent.clone();
         beta.spell_name = "beta".into();
 
-        let mut view = StateView { ctx: &mut alpha, table: &mut table };
+        let mut view = StateView {
+            ctx: &mut alpha,
+            table: &mut table,
+        };
         let bucket = view.open(Scope::Spell).await.unwrap().unwrap();
-        view.set(bucket, "secret".into(), b"a".to_vec()).await.unwrap().unwrap();
+        view.set(bucket, "secret".into(), b"a".to_vec())
+            .await
+            .unwrap()
+            .unwrap();
 
-        let mut view = StateView { ctx: &mut beta, table: &mut table };
+        let mut view = StateView {
+            ctx: &mut beta,
+            table: &mut table,
+        };
         let bucket = view.open(Scope::Spell).await.unwrap().unwrap();
-        assert_eq!(view.get(bucket, "secret".into()).await.unwrap().unwrap(), None);
+        assert_eq!(
+            view.get(bucket, "secret".into()).await.unwrap().unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
     async fn oversized_keys_and_values_are_invalid() {
         let mut ctx = ctx(&[]);
         let mut table = ResourceTable::new();
-        let mut view = StateView { ctx: &mut ctx, table: &mut table };
+        let mut view = StateView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
         let bucket = view.open(Scope::Run).await.unwrap().unwrap();
         let rep = bucket.rep();
-        let err = view.set(bucket, "".into(), vec![]).await.unwrap().unwrap_err();
+        let err = view
+            .set(bucket, "".into(), vec![])
+            .await
+            .unwrap()
+            .unwrap_err();
         assert!(matches!(err, Error::Invalid(_)));
         let bucket = wasmtime::component::Resource::new_own(rep);
         let err = view

@@ -31,7 +31,12 @@ struct Inner {
 impl SqliteStore {
     /// A store at `path`; the file (and its directory) is created on first use.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { inner: Arc::new(Inner { path: path.into(), conn: OnceLock::new() }) }
+        Self {
+            inner: Arc::new(Inner {
+                path: path.into(),
+                conn: OnceLock::new(),
+            }),
+        }
     }
 
     /// `$SPELLHOST_DATA_DIR/state.sqlite3`, else the user's data directory
@@ -62,7 +67,8 @@ impl SqliteStore {
                 .as_ref()
                 .map_err(Clone::clone)?;
             let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            op(&mut conn).map_err(|e| StoreError(format!("state store {}: {e}", inner.path.display())))
+            op(&mut conn)
+                .map_err(|e| StoreError(format!("state store {}: {e}", inner.path.display())))
         })
         .await
         .map_err(|e| StoreError(format!("state store task failed: {e}")))?
@@ -77,7 +83,8 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory of the", &e))?;
     }
     let conn = Connection::open(path).map_err(|e| fail("opening the", &e))?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| fail("configuring the", &e))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|e| fail("configuring the", &e))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
@@ -125,14 +132,18 @@ impl StateStore for SqliteStore {
 
     async fn set(&self, namespace: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        self.with(move |conn| upsert(conn, &namespace, &key, &value)).await
+        self.with(move |conn| upsert(conn, &namespace, &key, &value))
+            .await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
         self.with(move |conn| {
-            conn.execute("DELETE FROM kv WHERE namespace = ?1 AND key = ?2", params![namespace, key])
-                .map(drop)
+            conn.execute(
+                "DELETE FROM kv WHERE namespace = ?1 AND key = ?2",
+                params![namespace, key],
+            )
+            .map(drop)
         })
         .await
     }
@@ -194,9 +205,15 @@ mod tests {
     async fn values_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/dir/state.sqlite3");
-        SqliteStore::new(&path).set("spell/x", "k", b"v".to_vec()).await.unwrap();
+        SqliteStore::new(&path)
+            .set("spell/x", "k", b"v".to_vec())
+            .await
+            .unwrap();
         let reopened = SqliteStore::new(&path);
-        assert_eq!(reopened.get("spell/x", "k").await.unwrap(), Some(b"v".to_vec()));
+        assert_eq!(
+            reopened.get("spell/x", "k").await.unwrap(),
+            Some(b"v".to_vec())
+        );
     }
 
     /// Four independent connections (as four processes would have) race to
@@ -212,9 +229,15 @@ mod tests {
                 for _ in 0..25 {
                     loop {
                         let current = store.get("ns", "counter").await.unwrap();
-                        let n: u64 = current.as_deref().map_or(0, |b| std::str::from_utf8(b).unwrap().parse().unwrap());
+                        let n: u64 = current
+                            .as_deref()
+                            .map_or(0, |b| std::str::from_utf8(b).unwrap().parse().unwrap());
                         let next = (n + 1).to_string().into_bytes();
-                        if store.compare_and_swap("ns", "counter", current, next).await.unwrap() {
+                        if store
+                            .compare_and_swap("ns", "counter", current, next)
+                            .await
+                            .unwrap()
+                        {
                             break;
                         }
                     }
@@ -224,7 +247,11 @@ mod tests {
         for task in tasks {
             task.await.unwrap();
         }
-        let value = SqliteStore::new(&path).get("ns", "counter").await.unwrap().unwrap();
+        let value = SqliteStore::new(&path)
+            .get("ns", "counter")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(value, b"100");
     }
 

@@ -96,17 +96,46 @@ pub(crate) async fn check_store_contract(store: &dyn StateStore) {
     assert_eq!(store.get("a", "k").await.unwrap(), None);
     store.set("a", "k", b"1".to_vec()).await.unwrap();
     store.set("b", "k", b"other".to_vec()).await.unwrap();
-    assert_eq!(store.get("a", "k").await.unwrap(), Some(b"1".to_vec()), "namespaces are separate");
+    assert_eq!(
+        store.get("a", "k").await.unwrap(),
+        Some(b"1".to_vec()),
+        "namespaces are separate"
+    );
     for key in ["p/2", "p/1", "q/1"] {
         store.set("a", key, vec![]).await.unwrap();
     }
     assert_eq!(store.list_keys("a", "p/").await.unwrap(), ["p/1", "p/2"]);
     assert_eq!(store.list_keys("a", "").await.unwrap().len(), 4);
-    assert!(!store.compare_and_swap("a", "k", Some(b"0".to_vec()), b"2".to_vec()).await.unwrap());
-    assert!(store.compare_and_swap("a", "k", Some(b"1".to_vec()), b"2".to_vec()).await.unwrap());
-    assert!(!store.compare_and_swap("a", "new", Some(b"x".to_vec()), b"2".to_vec()).await.unwrap());
-    assert!(store.compare_and_swap("a", "new", None, b"fresh".to_vec()).await.unwrap());
-    assert!(!store.compare_and_swap("a", "new", None, b"again".to_vec()).await.unwrap());
+    assert!(
+        !store
+            .compare_and_swap("a", "k", Some(b"0".to_vec()), b"2".to_vec())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_swap("a", "k", Some(b"1".to_vec()), b"2".to_vec())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_swap("a", "new", Some(b"x".to_vec()), b"2".to_vec())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_swap("a", "new", None, b"fresh".to_vec())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .compare_and_swap("a", "new", None, b"again".to_vec())
+            .await
+            .unwrap()
+    );
     store.delete("a", "k").await.unwrap();
     store.delete("a", "never-there").await.unwrap();
     assert_eq!(store.get("a", "k").await.unwrap(), None);

@@ -1,6 +1,6 @@
 //! Subscribes, emits three events, and reads them back through the bus.
-use std::time::Duration;
 use spellhost_sdk::event;
+use std::time::Duration;
 fn main() {}
 fn run(_: String) -> spellhost_sdk::Result<String> {
     let sub = event::subscribe(&["roundtrip.*"])?;
@@ -12,7 +12,9 @@ fn run(_: String) -> spellhost_sdk::Result<String> {
     while let Some(e) = sub.next(Some(Duration::from_millis(50))) {
         seen.push(format!("{}={}@{}", e.topic, e.payload["n"], e.source));
     }
-    let reserved = event::emit("spellhost.fake", &serde_json::json!({})).err().map(|e| e.to_string());
+    let reserved = event::emit("spellhost.fake", &serde_json::json!({}))
+        .err()
+        .map(|e| e.to_string());
     Ok(serde_json::json!({ "seen": seen, "reserved": reserved }).to_string())
 }
 spellhost_sdk::export_spell!(run);

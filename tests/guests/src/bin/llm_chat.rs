@@ -2,7 +2,10 @@
 use spellhost_sdk::llm;
 fn main() {}
 fn run(input: String) -> spellhost_sdk::Result<String> {
-    let mut chat = llm::Chat::new().system("test system prompt").user(input).temperature(0.0);
+    let mut chat = llm::Chat::new()
+        .system("test system prompt")
+        .user(input)
+        .temperature(0.0);
     if let Some(model) = spellhost_sdk::config::get("model") {
         chat = chat.model(model);
     }

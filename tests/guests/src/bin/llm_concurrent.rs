@@ -2,7 +2,9 @@
 use spellhost_sdk::llm;
 fn main() {}
 fn run(_: String) -> spellhost_sdk::Result<String> {
-    let pending = (0..4).map(|i| llm::Chat::new().user(format!("question {i}")).start()).collect();
+    let pending = (0..4)
+        .map(|i| llm::Chat::new().user(format!("question {i}")).start())
+        .collect();
     let answers = llm::wait_all(pending)
         .into_iter()
         .map(|r| r.map(|reply| reply.text))

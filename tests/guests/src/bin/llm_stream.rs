@@ -8,7 +8,13 @@ fn run(input: String) -> spellhost_sdk::Result<String> {
         match event? {
             StreamEvent::Text(text) => chunks.push(text),
             StreamEvent::ToolCall(call) => chunks.push(format!("<tool:{}>", call.name)),
-            StreamEvent::Finish(end) => finish = Some((format!("{:?}", end.finish_reason), end.usage.output_tokens, end.model)),
+            StreamEvent::Finish(end) => {
+                finish = Some((
+                    format!("{:?}", end.finish_reason),
+                    end.usage.output_tokens,
+                    end.model,
+                ))
+            }
         }
     }
     Ok(serde_json::json!({ "chunks": chunks, "finish": finish }).to_string())

@@ -6,6 +6,10 @@ fn run(input: String) -> spellhost_sdk::Result<String> {
     team.set("note", &input)?;
     let run = spellhost_sdk::state::Bucket::run()?;
     run.set("scratch", "x")?;
-    Ok(format!("{} / {:?}", team.get_string("note")?.unwrap_or_default(), team.keys("")?))
+    Ok(format!(
+        "{} / {:?}",
+        team.get_string("note")?.unwrap_or_default(),
+        team.keys("")?
+    ))
 }
 spellhost_sdk::export_spell!(run);

@@ -1,0 +1,54 @@
+# spellhost tasks. `just --list` shows them all.
+#
+# Guests (example spells and the test guests) are built by these recipes,
+# not by build.rs: `cargo test` never runs a nested cargo, and the guests
+# share the workspace's target directory.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+spells := "hello summarize watch counter"
+
+# Build and run the demo spell (no API key, no network needed).
+default: demo
+
+# Make sure the wasm32-wasip2 target is installed (rust-toolchain.toml lists
+# it too; this covers rustup setups that do not auto-install targets).
+setup:
+    @rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+# Build the spellhost binary: target/release/spellhost.
+build:
+    cargo build --release -p spellhost
+
+# Build every example spell to target/spells/<name>.wasm.
+spells: setup
+    cargo build --target wasm32-wasip2 --profile spell {{ prepend("-p ", spells) }}
+    mkdir -p target/spells
+    for s in {{ spells }}; do cp "target/wasm32-wasip2/spell/$s.wasm" target/spells/; done
+
+# Build the guest components the scenario and CLI tests run.
+test-guests: setup
+    cargo build --target wasm32-wasip2 --profile spell -p spellhost-test-guests {{ prepend("-p ", spells) }}
+
+# The demo: a spell that keeps state across runs and emits events.
+demo: build spells
+    target/release/spellhost run target/spells/counter.wasm --input "spellhost user" --events
+    target/release/spellhost run target/spells/counter.wasm --input "spellhost user"
+    target/release/spellhost inspect target/spells/hello.wasm
+
+# Run every test: bridge unit tests, scenario tests with real guests, CLI tests.
+test: test-guests
+    cargo test -p spellhost
+
+# Formatting and lints (warnings are errors).
+lint: setup
+    cargo fmt --all -- --check
+    cargo clippy -p spellhost --all-targets -- -D warnings
+    cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-test-guests {{ prepend("-p ", spells) }} -- -D warnings
+
+# Benchmarks: whole-process `spellhost run` time and per-run instantiate time.
+bench: build spells test-guests
+    cargo run --release -p spellhost --example bench -- target/release/spellhost
+
+# Everything CI checks.
+ci: lint test

@@ -1,0 +1,269 @@
+//! Benchmarks spellhost and prints medians (not a test: numbers, no asserts).
+//!
+//! `just bench` builds everything and runs
+//! `cargo run --release -p spellhost --example bench -- target/release/spellhost`.
+//!
+//! Measures:
+//! 1. whole-process `spellhost run` of a trivial spell, warm compile cache
+//!    and cold (`--no-cache`), and `wasmtime run` of a comparable command
+//!    component when a `wasmtime` CLI is on PATH;
+//! 2. per-run instantiate time and whole run time inside one host process;
+//! 3. host overhead per LLM call: a chat through the spell bridge against a
+//!    fake OpenAI-compatible server on 127.0.0.1, next to a raw HTTP round
+//!    trip of the same request.
+
+#[path = "../tests/support/fake_openai.rs"]
+#[allow(dead_code, reason = "shared with the tests")]
+mod fake_openai;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spellhost::bridges::event::EventBus;
+use spellhost::bridges::llm::ModelRouter;
+use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
+use spellhost::bridges::state::SqliteStore;
+use spellhost::cache::CompileCache;
+use spellhost::engine::SpellEngine;
+use spellhost::limits::Limits;
+use spellhost::runtime::{HostServices, Runtime, SpellConfig};
+
+fn guest(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/spell")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} missing: run `just test-guests`",
+        path.display()
+    );
+    path
+}
+
+struct Summary {
+    median: f64,
+    p10: f64,
+    p90: f64,
+    n: usize,
+}
+
+fn summarize(mut samples: Vec<f64>) -> Summary {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Summary {
+        median: at(0.5),
+        p10: at(0.1),
+        p90: at(0.9),
+        n: samples.len(),
+    }
+}
+
+fn print(label: &str, unit: &str, s: &Summary) {
+    println!(
+        "{label:<58} median {:>9.3} {unit}   p10 {:>9.3}   p90 {:>9.3}   (n={})",
+        s.median, s.p10, s.p90, s.n
+    );
+}
+
+fn time_command(n: usize, mut make: impl FnMut() -> Command) -> Summary {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let status = make().output().expect("running the command").status;
+        samples.push(started.elapsed().as_secs_f64() * 1e3);
+        assert!(status.success(), "command failed: {status}");
+    }
+    summarize(samples)
+}
+
+fn whole_process(spellhost: &Path) {
+    println!("== whole-process time of `spellhost run` (trivial spell: echo) ==");
+    let dir = tempfile::tempdir().unwrap();
+    let echo = guest("echo");
+    let command = |extra: &[&str]| {
+        let mut c = Command::new(spellhost);
+        c.arg("run").arg(&echo).args(["--input", "hi"]).args(extra);
+        c.env("SPELLHOST_CACHE_DIR", dir.path().join("cache"))
+            .env("SPELLHOST_DATA_DIR", dir.path().join("data"));
+        c
+    };
+    time_command(1, || command(&[])); // fills the cache
+    let warm = time_command(30, || command(&[]));
+    print("spellhost run, warm compile cache", "ms", &warm);
+    let cold = time_command(10, || command(&["--no-cache"]));
+    print(
+        "spellhost run --no-cache (compiles every time)",
+        "ms",
+        &cold,
+    );
+    println!("{:<58} {:.1}x", "cold / warm", cold.median / warm.median);
+    match Command::new("wasmtime").arg("--version").output() {
+        Ok(out) if out.status.success() => {
+            let hello = guest("not_a_spell");
+            let mut args = vec!["run".to_owned()];
+            args.push(hello.display().to_string());
+            time_command(1, || {
+                let mut c = Command::new("wasmtime");
+                c.args(&args);
+                c
+            });
+            let wasmtime = time_command(30, || {
+                let mut c = Command::new("wasmtime");
+                c.args(&args);
+                c
+            });
+            print(
+                &format!(
+                    "wasmtime run (hello command, {})",
+                    String::from_utf8_lossy(&out.stdout).trim()
+                ),
+                "ms",
+                &wasmtime,
+            );
+            println!(
+                "{:<58} {:.2}x",
+                "spellhost / wasmtime",
+                warm.median / wasmtime.median
+            );
+        }
+        _ => println!("(no `wasmtime` CLI on PATH: skipping the wasmtime comparison)"),
+    }
+}
+
+fn runtime(router: ModelRouter, dir: &Path) -> Runtime {
+    let engine = SpellEngine::new(CompileCache::at(dir.join("cache"))).unwrap();
+    let services = HostServices {
+        router: Arc::new(router),
+        store: Arc::new(SqliteStore::new(dir.join("state.sqlite3"))),
+        bus: EventBus::default(),
+    };
+    Runtime::new(engine, services).unwrap()
+}
+
+async fn in_process() {
+    println!("\n== inside one host process (echo spell, 500 runs) ==");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(ModelRouter::new(), dir.path());
+    let spell = rt
+        .load(
+            "echo",
+            &std::fs::read(guest("echo")).unwrap(),
+            SpellConfig::default(),
+        )
+        .unwrap();
+    let limits = Limits::default();
+    let (mut instantiate, mut total) = (Vec::new(), Vec::new());
+    for _ in 0..500 {
+        let started = Instant::now();
+        let report = rt.run(&spell, "hi", &limits).await;
+        total.push(started.elapsed().as_secs_f64() * 1e6);
+        instantiate.push(report.stats.instantiate_ms * 1e3);
+        report.result.unwrap();
+    }
+    print(
+        "instantiate (new Store + instance)",
+        "µs",
+        &summarize(instantiate),
+    );
+    print(
+        "whole run (state setup + instantiate + call)",
+        "µs",
+        &summarize(total),
+    );
+}
+
+async fn llm_overhead() {
+    println!("\n== host overhead per LLM call (fake OpenAI server on 127.0.0.1) ==");
+    let fake = fake_openai::FakeOpenAi::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let provider = OpenAiProvider::new(OpenAiConfig::new("fake", fake.base_url())).unwrap();
+    let rt = runtime(
+        ModelRouter::new()
+            .with_provider(Arc::new(provider))
+            .with_default_model(Some("fake/m".into())),
+        dir.path(),
+    );
+    let spell = rt
+        .load(
+            "llm_chat",
+            &std::fs::read(guest("llm_chat")).unwrap(),
+            SpellConfig::default(),
+        )
+        .unwrap();
+    let limits = Limits::default();
+    let echo = rt
+        .load(
+            "echo",
+            &std::fs::read(guest("echo")).unwrap(),
+            SpellConfig::default(),
+        )
+        .unwrap();
+
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({
+        "model": "m",
+        "messages": [{ "role": "system", "content": "test system prompt" }, { "role": "user", "content": "hello" }],
+        "temperature": 0.0
+    });
+    let (mut raw, mut spell_call, mut empty_run) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..400 {
+        let started = Instant::now();
+        let response = client
+            .post(format!("{}/chat/completions", fake.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let _: serde_json::Value = response.json().await.unwrap();
+        let raw_us = started.elapsed().as_secs_f64() * 1e6;
+
+        let started = Instant::now();
+        rt.run(&spell, "hello", &limits).await.result.unwrap();
+        let spell_us = started.elapsed().as_secs_f64() * 1e6;
+
+        let started = Instant::now();
+        rt.run(&echo, "hello", &limits).await.result.unwrap();
+        let empty_us = started.elapsed().as_secs_f64() * 1e6;
+        if i >= 50 {
+            raw.push(raw_us);
+            spell_call.push(spell_us);
+            empty_run.push(empty_us);
+        }
+    }
+    let (raw, spell_call, empty_run) =
+        (summarize(raw), summarize(spell_call), summarize(empty_run));
+    print("raw HTTP round trip (reqwest → fake server)", "µs", &raw);
+    print(
+        "spell run with one llm.chat (instantiate + call + HTTP)",
+        "µs",
+        &spell_call,
+    );
+    print("spell run without LLM (echo)", "µs", &empty_run);
+    let overhead = spell_call.median - empty_run.median - raw.median;
+    println!(
+        "{:<58} {:>9.3} ms  (run with chat − run without − raw HTTP, medians)",
+        "host overhead per LLM call",
+        overhead / 1e3
+    );
+}
+
+fn main() {
+    let spellhost = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/release/spellhost"));
+    assert!(
+        spellhost.exists(),
+        "{} missing: run `just build`",
+        spellhost.display()
+    );
+    whole_process(&spellhost);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(in_process());
+    rt.block_on(llm_overhead());
+}

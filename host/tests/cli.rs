@@ -1,0 +1,317 @@
+//! CLI tests: run the `spellhost` binary and check stdout, stderr and the
+//! exit code a user or a script would see.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::fake_openai::FakeOpenAi;
+use support::guest;
+
+/// A `spellhost` command isolated from the user's files: its own data and
+/// config directories, a shared compile cache, no provider variables.
+fn spellhost(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spellhost"));
+    command
+        .current_dir(home)
+        .env("SPELLHOST_DATA_DIR", home.join("data"))
+        .env(
+            "SPELLHOST_CACHE_DIR",
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("SPELLHOST_MODEL")
+        .env_remove("SPELLHOST_LOG")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL");
+    command
+}
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    spellhost(home)
+        .args(args)
+        .output()
+        .expect("running spellhost")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn guest_arg(name: &str) -> String {
+    guest(name).display().to_string()
+}
+
+#[test]
+fn run_prints_the_output_on_stdout_and_exits_zero() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["run", &guest_arg("echo"), "--input", "hi there"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hi there\n");
+}
+
+#[test]
+fn input_can_come_from_a_file_or_stdin() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("in.txt"), "from a file\n").unwrap();
+    let out = run(
+        home.path(),
+        &["run", &guest_arg("echo"), "--input-file", "in.txt"],
+    );
+    assert_eq!(text(&out.stdout), "from a file\n");
+
+    use std::io::Write as _;
+    let mut child = spellhost(home.path())
+        .args(["run", &guest_arg("echo"), "--input-file", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "from stdin\n");
+}
+
+#[test]
+fn each_failure_has_its_own_exit_code_and_message() {
+    let home = tempfile::tempdir().unwrap();
+    let not_wasm = home.path().join("notes.wasm");
+    std::fs::write(&not_wasm, "hello").unwrap();
+    let cases: [(&[&str], i32, &str); 8] = [
+        (&["run", &guest_arg("fails")], 1, "deliberate failure"),
+        (
+            &["run", &guest_arg("echo"), "--memory", "lots"],
+            2,
+            "not a size",
+        ),
+        (&["run", not_wasm.to_str().unwrap()], 3, "not WebAssembly"),
+        (
+            &["run", &guest_arg("imports_unknown_interface")],
+            3,
+            "test:unknown/raw-socket",
+        ),
+        (&["run", &guest_arg("panics")], 4, "the spell crashed"),
+        (
+            &[
+                "run",
+                &guest_arg("limits_infinite_loop"),
+                "--fuel",
+                "1_000_000",
+            ],
+            10,
+            "--fuel 10000000",
+        ),
+        (
+            &["run", &guest_arg("limits_memory_bomb"), "--memory", "16MiB"],
+            11,
+            "--memory 64MiB",
+        ),
+        (
+            &[
+                "run",
+                &guest_arg("limits_wait_in_host"),
+                "--timeout",
+                "200ms",
+            ],
+            12,
+            "--timeout 800ms",
+        ),
+    ];
+    for (args, code, message) in cases {
+        let out = run(home.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{args:?}: expected {message:?} in {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?}: nothing on stdout on failure"
+        );
+    }
+    let out = run(home.path(), &["run", "missing.wasm"]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(text(&out.stderr).contains("reading spell missing.wasm"));
+}
+
+#[test]
+fn state_survives_between_processes() {
+    let home = tempfile::tempdir().unwrap();
+    let counter = guest_arg("state_counter");
+    for expected in ["1\n", "2\n", "3\n"] {
+        let out = run(home.path(), &["run", &counter]);
+        assert_eq!(text(&out.stdout), expected, "{}", text(&out.stderr));
+    }
+    assert!(home.path().join("data/state.sqlite3").exists());
+}
+
+#[test]
+fn events_are_printed_as_json_lines() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["run", &guest_arg("events_roundtrip"), "--events"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let events: Vec<serde_json::Value> = text(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let topics: Vec<&str> = events
+        .iter()
+        .map(|e| e["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(topics.first(), Some(&"spellhost.run.started"));
+    assert_eq!(topics.last(), Some(&"spellhost.run.finished"));
+    assert_eq!(topics.iter().filter(|t| **t == "roundtrip.tick").count(), 3);
+    let tick = events
+        .iter()
+        .find(|e| e["topic"] == "roundtrip.tick")
+        .unwrap();
+    assert_eq!(tick["payload"], serde_json::json!({ "n": 0 }));
+    assert_eq!(tick["source"], "spell:events_roundtrip");
+}
+
+#[test]
+fn stats_show_the_second_run_loads_from_the_cache() {
+    let home = tempfile::tempdir().unwrap();
+    // A private cache directory, so the first run surely compiles.
+    let stats = |home: &Path| {
+        let out = spellhost(home)
+            .env("SPELLHOST_CACHE_DIR", home.join("cache"))
+            .args(["run", &guest_arg("echo"), "--stats"])
+            .output()
+            .unwrap();
+        let line = text(&out.stderr)
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .unwrap()
+            .to_owned();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    assert_eq!(stats(home.path())["compile"], "compiled");
+    assert_eq!(stats(home.path())["compile"], "cache");
+}
+
+#[test]
+fn hello_answers_through_an_openai_compatible_server() {
+    let fake = FakeOpenAi::start(Duration::ZERO);
+    let home = tempfile::tempdir().unwrap();
+    let out = spellhost(home.path())
+        .env("OPENAI_BASE_URL", fake.base_url())
+        .env("OPENAI_API_KEY", "sk-from-env")
+        .args([
+            "run",
+            &guest_arg("hello"),
+            "--model",
+            "openai/gpt-test",
+            "--input",
+            "Say hi",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "echo: Say hi\n");
+    let request = &fake.requests()[0];
+    assert_eq!(request.body["model"], "gpt-test");
+    assert_eq!(request.authorization.as_deref(), Some("Bearer sk-from-env"));
+}
+
+#[test]
+fn providers_and_aliases_come_from_spellhost_toml() {
+    let fake = FakeOpenAi::start(Duration::ZERO);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("spellhost.toml"),
+        format!(
+            "default_model = \"smart\"\n[providers.local]\nkind = \"openai\"\nbase_url = \"{}\"\n[aliases]\nsmart = \"local/big-model\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        home.path(),
+        &["run", &guest_arg("hello"), "--input", "from config"],
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "echo: from config\n",
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fake.requests()[0].body["model"], "big-model");
+    assert_eq!(fake.requests()[0].authorization, None);
+}
+
+#[test]
+fn no_model_configured_says_how_to_configure_one() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["run", &guest_arg("hello")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--model provider/model"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn inspect_lists_imports_and_bridges() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["inspect", &guest_arg("hello")]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("runnable spell"), "{stdout}");
+    assert!(stdout.contains("bridges: llm"), "{stdout}");
+    assert!(stdout.contains("spellhost:spell/llm@0.1.0"), "{stdout}");
+    assert!(stdout.contains("run (function)"), "{stdout}");
+
+    let out = run(
+        home.path(),
+        &["inspect", &guest_arg("imports_unknown_interface"), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["runnable"], false);
+    assert!(
+        json["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "unknown")
+    );
+}
+
+#[test]
+fn help_teaches_flags_examples_and_exit_codes() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("Examples:"));
+    let out = run(home.path(), &["run", "--help"]);
+    let help = text(&out.stdout);
+    for flag in [
+        "--fuel",
+        "--memory",
+        "--timeout",
+        "--model",
+        "--allow-model",
+        "--events",
+        "Exit codes:",
+    ] {
+        assert!(help.contains(flag), "run --help lacks {flag}");
+    }
+}
