@@ -30,14 +30,19 @@ spells: setup
 test-guests: setup
     cargo build --target wasm32-wasip2 --profile spell -p spellhost-test-guests {{ prepend("-p ", spells) }}
 
-# The demo: a spell that keeps state across runs and emits events.
+# The demo: pull the offline model once, ask it a question (no key, no
+# network at run time), then show state and events.
 demo: build spells
+    target/release/spellhost models pull smollm2
+    target/release/spellhost run target/spells/hello.wasm --input "What is WebAssembly? Answer in two sentences." --stats
     target/release/spellhost run target/spells/counter.wasm --input "spellhost user" --events
-    target/release/spellhost run target/spells/counter.wasm --input "spellhost user"
-    target/release/spellhost inspect target/spells/hello.wasm
 
-# Run every test: bridge unit tests, scenario tests with real guests, CLI tests.
+# Run every test: bridge unit tests, scenario tests with real guests,
+# provider tests against fake servers, CLI tests. The offline model is
+# pulled first (with the test build's own binary) so its test runs too.
 test: test-guests
+    cargo test -p spellhost --no-run
+    target/debug/spellhost models pull smollm2
     cargo test -p spellhost
 
 # Formatting and lints (warnings are errors).

@@ -12,9 +12,9 @@
 //!    fake OpenAI-compatible server on 127.0.0.1, next to a raw HTTP round
 //!    trip of the same request.
 
-#[path = "../tests/support/fake_openai.rs"]
+#[path = "../tests/support/fake_llm.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
-mod fake_openai;
+mod fake_llm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,6 +138,7 @@ fn runtime(router: ModelRouter, dir: &Path) -> Runtime {
         router: Arc::new(router),
         store: Arc::new(SqliteStore::new(dir.join("state.sqlite3"))),
         bus: EventBus::default(),
+        prices: Default::default(),
     };
     Runtime::new(engine, services).unwrap()
 }
@@ -176,7 +177,7 @@ async fn in_process() {
 
 async fn llm_overhead() {
     println!("\n== host overhead per LLM call (fake OpenAI server on 127.0.0.1) ==");
-    let fake = fake_openai::FakeOpenAi::start(Duration::ZERO);
+    let fake = fake_llm::FakeLlm::start(Duration::ZERO);
     let dir = tempfile::tempdir().unwrap();
     let provider = OpenAiProvider::new(OpenAiConfig::new("fake", fake.base_url())).unwrap();
     let rt = runtime(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// The limits applied to one run. Defaults suit untrusted code that talks to
 /// LLMs: little CPU, modest memory, generous wall clock for slow models.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Fuel units (about one per WebAssembly instruction).
     pub fuel: u64,
@@ -15,6 +15,10 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest output (`run`'s return value) the host accepts, in bytes.
     pub max_output_bytes: u64,
+    /// LLM tokens (input + output) the run may use; `None`: unlimited.
+    pub max_llm_tokens: Option<u64>,
+    /// US dollars the run may spend on LLMs (needs `[prices]`); `None`: unlimited.
+    pub max_llm_cost_usd: Option<f64>,
 }
 
 impl Limits {
@@ -31,6 +35,8 @@ impl Default for Limits {
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             timeout: Self::DEFAULT_TIMEOUT,
             max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
+            max_llm_tokens: None,
+            max_llm_cost_usd: None,
         }
     }
 }

@@ -22,10 +22,26 @@
 //! fast = "groq/llama-3.1-8b-instant"
 //! ```
 //!
-//! Built in, without any file: `openai` (`https://api.openai.com/v1`, key
-//! from `OPENAI_API_KEY`, base URL overridable with `OPENAI_BASE_URL`) and
-//! `ollama` (`http://127.0.0.1:11434/v1`, or `$OLLAMA_HOST/v1`). The default
-//! model comes from `--model`, else `SPELLHOST_MODEL`, else the file.
+//! Built in, without any file (each base URL overridable by the variable in
+//! brackets):
+//!
+//! | id          | wire format        | base URL                                           | key variable        |
+//! |-------------|--------------------|----------------------------------------------------|---------------------|
+//! | `openai`    | OpenAI             | `https://api.openai.com/v1` (`OPENAI_BASE_URL`)    | `OPENAI_API_KEY`    |
+//! | `anthropic` | Anthropic Messages | `https://api.anthropic.com` (`ANTHROPIC_BASE_URL`) | `ANTHROPIC_API_KEY` |
+//! | `gemini`    | Gemini             | `https://generativelanguage.googleapis.com/v1beta` (`GEMINI_BASE_URL`) | `GEMINI_API_KEY` |
+//! | `ollama`    | OpenAI             | `http://127.0.0.1:11434/v1` (`OLLAMA_HOST`)        | none                |
+//!
+//! The default model comes from `--model`, else `SPELLHOST_MODEL`, else the
+//! file's `default_model`.
+//!
+//! Prices (US dollars per million tokens) let `--max-llm-cost` budget a run:
+//!
+//! ```toml
+//! [prices."openai/gpt-4o-mini"]
+//! input = 0.15
+//! output = 0.60
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,10 +49,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+
 use serde::Deserialize;
 
-use crate::bridges::llm::ModelRouter;
+use crate::bridges::llm::anthropic::{AnthropicConfig, AnthropicProvider};
+use crate::bridges::llm::gemini::{GeminiConfig, GeminiProvider};
+use crate::bridges::llm::http::HttpSettings;
+use crate::bridges::llm::local;
 use crate::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
+use crate::bridges::llm::{LlmProvider, ModelRouter};
 
 /// The parsed file.
 #[derive(Debug, Default, Deserialize)]
@@ -48,25 +69,115 @@ pub struct Settings {
     pub providers: BTreeMap<String, ProviderSettings>,
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
+    /// Prices per model (`provider/model`), in US dollars per million tokens.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
+}
+
+/// What a model costs, in US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
 }
 
 /// One `[providers.<id>]` table.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSettings {
-    /// Wire format: `openai` (OpenAI-compatible chat completions).
+    /// Wire format: `openai` (chat completions: OpenAI, Ollama, vLLM,
+    /// llama.cpp, LM Studio), `anthropic` or `gemini`.
     pub kind: ProviderKind,
     pub base_url: String,
     /// Environment variable holding the API key.
     pub api_key_env: Option<String>,
+    /// Seconds allowed to connect (default 10).
+    pub connect_timeout_secs: Option<u64>,
+    /// Seconds allowed until the first byte of the answer (default 60).
+    pub first_byte_timeout_secs: Option<u64>,
     /// Seconds allowed for a whole non-streamed request (default 120).
     pub timeout_secs: Option<u64>,
+    /// Retries on 429, 5xx and connection failures (default 2).
+    pub max_retries: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProviderKind {
     Openai,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderSettings {
+    fn builtin(kind: ProviderKind, base_url: String, api_key_env: Option<&str>) -> Self {
+        Self {
+            kind,
+            base_url,
+            api_key_env: api_key_env.map(str::to_owned),
+            connect_timeout_secs: None,
+            first_byte_timeout_secs: None,
+            timeout_secs: None,
+            max_retries: None,
+        }
+    }
+
+    fn http(&self) -> HttpSettings {
+        let mut http = HttpSettings::default();
+        if let Some(secs) = self.connect_timeout_secs {
+            http.connect_timeout = Duration::from_secs(secs);
+        }
+        if let Some(secs) = self.first_byte_timeout_secs {
+            http.first_byte_timeout = Duration::from_secs(secs);
+        }
+        if let Some(secs) = self.timeout_secs {
+            http.request_timeout = Duration::from_secs(secs);
+        }
+        if let Some(retries) = self.max_retries {
+            http.max_attempts = retries + 1;
+        }
+        http
+    }
+
+    /// Builds the provider, reading its key from the environment.
+    fn build(&self, id: &str) -> anyhow::Result<Arc<dyn LlmProvider>> {
+        let api_key = self
+            .api_key_env
+            .as_deref()
+            .and_then(|var| std::env::var(var).ok())
+            .filter(|key| !key.is_empty());
+        let (id, base_url, api_key_env, http) = (
+            id.to_owned(),
+            self.base_url.clone(),
+            self.api_key_env.clone(),
+            self.http(),
+        );
+        let provider: Arc<dyn LlmProvider> = match self.kind {
+            ProviderKind::Openai => Arc::new(OpenAiProvider::new(OpenAiConfig {
+                id,
+                base_url,
+                api_key,
+                api_key_env,
+                http,
+            })?),
+            ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(AnthropicConfig {
+                id,
+                base_url,
+                api_key,
+                api_key_env,
+                http,
+            })?),
+            ProviderKind::Gemini => Arc::new(GeminiProvider::new(GeminiConfig {
+                id,
+                base_url,
+                api_key,
+                api_key_env,
+                http,
+            })?),
+        };
+        Ok(provider)
+    }
 }
 
 impl Settings {
@@ -110,22 +221,28 @@ impl Settings {
             if id.is_empty() || id.contains('/') {
                 bail!("provider id `{id}` must be non-empty and contain no `/`");
             }
-            let mut config = OpenAiConfig::new(id.clone(), provider.base_url.clone());
-            config.api_key_env = provider.api_key_env.clone();
-            config.api_key = provider
-                .api_key_env
-                .as_deref()
-                .and_then(|var| std::env::var(var).ok())
-                .filter(|key| !key.is_empty());
-            if let Some(secs) = provider.timeout_secs {
-                config.request_timeout = Duration::from_secs(secs);
+            if id == local::PROVIDER_ID {
+                bail!(
+                    "provider id `{id}` is reserved for spellhost's offline models (`spellhost models`)"
+                );
             }
-            let provider = OpenAiProvider::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-            router = router.with_provider(Arc::new(provider));
+            let provider = provider
+                .build(id)
+                .with_context(|| format!("configuring provider `{id}`"))?;
+            router = router.with_provider(provider);
         }
         for (alias, target) in &self.aliases {
             router = router.with_alias(alias.clone(), target.clone());
         }
+        let models_dir = local::catalog::models_dir();
+        let installed = local::catalog::installed(&models_dir);
+        router = router.with_provider(Arc::new(local::LocalProvider::new(models_dir)));
+        // With nothing configured, the offline local model is the default.
+        let local_default = installed
+            .iter()
+            .find(|m| *m == local::catalog::DEFAULT_MODEL)
+            .or(installed.first())
+            .map(|m| format!("{}/{m}", local::PROVIDER_ID));
         let default = model_override
             .map(str::to_owned)
             .or_else(|| {
@@ -133,14 +250,19 @@ impl Settings {
                     .ok()
                     .filter(|m| !m.is_empty())
             })
-            .or_else(|| self.default_model.clone());
+            .or_else(|| self.default_model.clone())
+            .or(local_default);
         Ok(router.with_default_model(default))
     }
 }
 
 fn builtin_providers() -> BTreeMap<String, ProviderSettings> {
-    let openai_base =
-        std::env::var("OPENAI_BASE_URL").unwrap_or_else(|_| "https://api.openai.com/v1".into());
+    let env_or = |var: &str, default: &str| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.into())
+    };
     let ollama_base = std::env::var("OLLAMA_HOST")
         .map(|host| {
             let host = if host.contains("://") {
@@ -154,21 +276,34 @@ fn builtin_providers() -> BTreeMap<String, ProviderSettings> {
     BTreeMap::from([
         (
             "openai".to_owned(),
-            ProviderSettings {
-                kind: ProviderKind::Openai,
-                base_url: openai_base,
-                api_key_env: Some("OPENAI_API_KEY".into()),
-                timeout_secs: None,
-            },
+            ProviderSettings::builtin(
+                ProviderKind::Openai,
+                env_or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                Some("OPENAI_API_KEY"),
+            ),
+        ),
+        (
+            "anthropic".to_owned(),
+            ProviderSettings::builtin(
+                ProviderKind::Anthropic,
+                env_or("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+                Some("ANTHROPIC_API_KEY"),
+            ),
+        ),
+        (
+            "gemini".to_owned(),
+            ProviderSettings::builtin(
+                ProviderKind::Gemini,
+                env_or(
+                    "GEMINI_BASE_URL",
+                    "https://generativelanguage.googleapis.com/v1beta",
+                ),
+                Some("GEMINI_API_KEY"),
+            ),
         ),
         (
             "ollama".to_owned(),
-            ProviderSettings {
-                kind: ProviderKind::Openai,
-                base_url: ollama_base,
-                api_key_env: None,
-                timeout_secs: None,
-            },
+            ProviderSettings::builtin(ProviderKind::Openai, ollama_base, None),
         ),
     ])
 }
@@ -182,20 +317,20 @@ mod tests {
         let settings: Settings = toml::from_str(
             r#"
             default_model = "fast"
-            [providers.local]
+            [providers.lab]
             kind = "openai"
             base_url = "http://127.0.0.1:8080/v1"
             [aliases]
-            fast = "local/qwen"
+            fast = "lab/qwen"
             "#,
         )
         .unwrap();
         let router = settings.router(None).unwrap();
-        assert_eq!(router.default_model().as_deref(), Some("local/qwen"));
+        assert_eq!(router.default_model().as_deref(), Some("lab/qwen"));
         let route = router.resolve(None).unwrap();
         assert_eq!(
             (route.id.as_str(), route.model.as_str()),
-            ("local/qwen", "qwen")
+            ("lab/qwen", "qwen")
         );
         assert!(
             router.resolve(Some("openai/gpt-4o-mini")).is_ok(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::fake_openai::FakeOpenAi;
+use support::fake_llm::FakeLlm;
 use support::guest;
 
 /// A `spellhost` command isolated from the user's files: its own data and
@@ -208,7 +208,7 @@ fn stats_show_the_second_run_loads_from_the_cache() {
 
 #[test]
 fn hello_answers_through_an_openai_compatible_server() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let home = tempfile::tempdir().unwrap();
     let out = spellhost(home.path())
         .env("OPENAI_BASE_URL", fake.base_url())
@@ -227,17 +227,17 @@ fn hello_answers_through_an_openai_compatible_server() {
     assert_eq!(text(&out.stdout), "echo: Say hi\n");
     let request = &fake.requests()[0];
     assert_eq!(request.body["model"], "gpt-test");
-    assert_eq!(request.authorization.as_deref(), Some("Bearer sk-from-env"));
+    assert_eq!(request.credential.as_deref(), Some("Bearer sk-from-env"));
 }
 
 #[test]
 fn providers_and_aliases_come_from_spellhost_toml() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let home = tempfile::tempdir().unwrap();
     std::fs::write(
         home.path().join("spellhost.toml"),
         format!(
-            "default_model = \"smart\"\n[providers.local]\nkind = \"openai\"\nbase_url = \"{}\"\n[aliases]\nsmart = \"local/big-model\"\n",
+            "default_model = \"smart\"\n[providers.lab]\nkind = \"openai\"\nbase_url = \"{}\"\n[aliases]\nsmart = \"lab/big-model\"\n",
             fake.base_url()
         ),
     )
@@ -253,7 +253,7 @@ fn providers_and_aliases_come_from_spellhost_toml() {
         text(&out.stderr)
     );
     assert_eq!(fake.requests()[0].body["model"], "big-model");
-    assert_eq!(fake.requests()[0].authorization, None);
+    assert_eq!(fake.requests()[0].credential, None);
 }
 
 #[test]

@@ -16,7 +16,7 @@ use spellhost::cache::{CompileCache, CompileSource};
 use spellhost::engine::SpellEngine;
 use spellhost::limits::{LimitExceeded, Limits};
 use spellhost::runtime::{Grants, HostServices, RunError, RunReport, Runtime, SpellConfig};
-use support::fake_openai::FakeOpenAi;
+use support::fake_llm::FakeLlm;
 use support::{guest, shared_cache_dir};
 
 struct Host {
@@ -35,6 +35,7 @@ fn host_at(router: ModelRouter, dir: tempfile::TempDir) -> Host {
         router: Arc::new(router),
         store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
         bus: EventBus::default(),
+        prices: Default::default(),
     };
     Host {
         runtime: Runtime::new(engine, services).unwrap(),
@@ -46,10 +47,10 @@ fn host() -> Host {
     host_with(ModelRouter::new())
 }
 
-fn fake_router(fake: &FakeOpenAi) -> ModelRouter {
+fn fake_router(fake: &FakeLlm) -> ModelRouter {
     let mut config = OpenAiConfig::new("fake", fake.base_url());
     config.api_key = Some("sk-test-secret".into());
-    config.request_timeout = Duration::from_secs(10);
+    config.http.request_timeout = Duration::from_secs(10);
     ModelRouter::new()
         .with_provider(Arc::new(OpenAiProvider::new(config).unwrap()))
         .with_default_model(Some("fake/fake-model".into()))
@@ -340,7 +341,7 @@ async fn config_vars_reach_the_spell() {
 
 #[tokio::test]
 async fn chat_speaks_the_openai_wire_format() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let host = host_with(fake_router(&fake));
     let report = run(&host, "llm_chat", "What is 2+2?").await;
     assert_eq!(report.stats.llm.calls, 1);
@@ -353,10 +354,7 @@ async fn chat_speaks_the_openai_wire_format() {
     let requests = fake.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!(
-        request.authorization.as_deref(),
-        Some("Bearer sk-test-secret")
-    );
+    assert_eq!(request.credential.as_deref(), Some("Bearer sk-test-secret"));
     assert_eq!(request.body["model"], "fake-model");
     assert_eq!(
         request.body["messages"][0],
@@ -367,7 +365,7 @@ async fn chat_speaks_the_openai_wire_format() {
 
 #[tokio::test]
 async fn tool_calls_come_back_to_the_spell() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let host = host_with(fake_router(&fake));
     let out: serde_json::Value =
         serde_json::from_str(&output(run(&host, "llm_chat", "please call tool").await)).unwrap();
@@ -380,7 +378,7 @@ async fn tool_calls_come_back_to_the_spell() {
 
 #[tokio::test]
 async fn streaming_delivers_chunks_then_the_finish() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let host = host_with(fake_router(&fake));
     let out: serde_json::Value =
         serde_json::from_str(&output(run(&host, "llm_stream", "one two three").await)).unwrap();
@@ -397,7 +395,7 @@ async fn streaming_delivers_chunks_then_the_finish() {
 
 #[tokio::test]
 async fn a_cut_stream_is_a_clear_error_not_a_hang() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let host = host_with(fake_router(&fake));
     let limits = Limits {
         timeout: Duration::from_secs(20),
@@ -421,7 +419,7 @@ async fn a_cut_stream_is_a_clear_error_not_a_hang() {
 
 #[tokio::test]
 async fn provider_errors_are_typed() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let host = host_with(fake_router(&fake));
     for (prompt, expected) in [
         ("please fail 429", "LLM rate limited: fake error 429"),
@@ -461,7 +459,7 @@ async fn an_unreachable_provider_is_unavailable() {
 
 #[tokio::test]
 async fn four_requests_in_flight_at_once() {
-    let fake = FakeOpenAi::start(Duration::from_millis(500));
+    let fake = FakeLlm::start(Duration::from_millis(500));
     let host = host_with(fake_router(&fake));
     // Warm the compile cache so only the run itself is timed.
     let bytes = std::fs::read(guest("llm_concurrent")).unwrap();
@@ -491,7 +489,7 @@ async fn four_requests_in_flight_at_once() {
 
 #[tokio::test]
 async fn models_outside_the_grant_are_denied() {
-    let fake = FakeOpenAi::start(Duration::ZERO);
+    let fake = FakeLlm::start(Duration::ZERO);
     let host = host_with(fake_router(&fake));
     let wants_other = |grants: Vec<String>| SpellConfig {
         grants: Grants {
@@ -584,6 +582,7 @@ fn the_second_load_skips_compilation() {
             router: Arc::new(ModelRouter::new()),
             store: Arc::new(SqliteStore::new(cache_dir.path().join("s.db"))),
             bus: EventBus::default(),
+            prices: Default::default(),
         };
         let runtime = Runtime::new(engine, services).unwrap();
         runtime

@@ -1,5 +1,5 @@
 //! The log bridge: guest log lines become `tracing` events with target
-//! `spell`, so the CLI's `--log-level` filters them with the host's own.
+//! `guest`, so the CLI's `--log-level` filters them with the host's own.
 
 use wasmtime::component::{HasData, Linker};
 
@@ -36,11 +36,11 @@ impl log::Host for &mut LogCtx {
         let message = &message[..end];
         let spell = self.spell_name.as_str();
         match level {
-            Level::Trace => tracing::trace!(target: "spell", "{spell}: {message}"),
-            Level::Debug => tracing::debug!(target: "spell", "{spell}: {message}"),
-            Level::Info => tracing::info!(target: "spell", "{spell}: {message}"),
-            Level::Warn => tracing::warn!(target: "spell", "{spell}: {message}"),
-            Level::Error => tracing::error!(target: "spell", "{spell}: {message}"),
+            Level::Trace => tracing::trace!(target: "guest", "{spell}: {message}"),
+            Level::Debug => tracing::debug!(target: "guest", "{spell}: {message}"),
+            Level::Info => tracing::info!(target: "guest", "{spell}: {message}"),
+            Level::Warn => tracing::warn!(target: "guest", "{spell}: {message}"),
+            Level::Error => tracing::error!(target: "guest", "{spell}: {message}"),
         }
         Ok(())
     }

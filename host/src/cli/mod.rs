@@ -4,6 +4,7 @@
 mod events;
 pub mod exit;
 mod inspect;
+mod models;
 mod run;
 
 use std::io::IsTerminal as _;
@@ -38,9 +39,12 @@ Examples:
   spellhost run watch.wasm --events --timeout 30s
   spellhost inspect hello.wasm
 
-Models are named provider/model (openai/gpt-4o-mini, ollama/llama3.2).
-Keys come from the environment (OPENAI_API_KEY) and never reach a spell.
-Providers, aliases and the default model can be set in spellhost.toml.";
+  spellhost models pull smollm2      # an offline model: the default from then on
+
+Models are named provider/model: openai/gpt-4o-mini, anthropic/claude-sonnet-4-5,
+gemini/gemini-2.5-flash, ollama/llama3.2, local/smollm2. Keys come from the
+environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY) and never reach
+a spell. Providers, aliases, prices and the default model go in spellhost.toml.";
 
 #[derive(Parser)]
 #[command(name = "spellhost", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
@@ -61,6 +65,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Show what a component imports and exports, and which bridges it uses.
     Inspect(inspect::InspectArgs),
+    /// Manage models: list them, pull the offline default, add GGUF files.
+    Models(models::ModelsArgs),
 }
 
 /// Options shared by the subcommands that load spells.
@@ -97,6 +103,7 @@ impl HostArgs {
             router: Arc::new(router),
             store: Arc::new(store),
             bus: EventBus::default(),
+            prices: Arc::new(settings.prices),
         };
         Runtime::new(engine, services)
     }
@@ -130,6 +137,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(*args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
+            Command::Models(args) => models::models(args).await,
         }
     });
     exit::exit(code)
@@ -137,9 +145,9 @@ pub fn main() -> ExitCode {
 
 fn init_logging(spell_level: &str) {
     let filter =
-        std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,spell={spell_level}"));
+        std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,guest={spell_level}"));
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,spell=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,guest=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

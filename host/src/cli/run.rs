@@ -46,6 +46,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "16MiB")]
     max_output: u64,
 
+    /// LLM tokens (input + output) the run may use in all.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    max_llm_tokens: Option<u64>,
+    /// US dollars the run may spend on LLMs (prices from spellhost.toml's [prices]).
+    #[arg(long, value_name = "USD")]
+    max_llm_cost: Option<f64>,
+
     /// Default model for the spell's LLM calls (provider/model or an alias).
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
@@ -105,6 +112,8 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         memory_bytes: args.memory,
         timeout: args.timeout,
         max_output_bytes: args.max_output,
+        max_llm_tokens: args.max_llm_tokens,
+        max_llm_cost_usd: args.max_llm_cost,
     };
 
     let printer = args

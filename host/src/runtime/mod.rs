@@ -26,13 +26,14 @@ use crate::bindings::{Spell as SpellBindings, SpellPre};
 use crate::bridges::config::{self, ConfigCtx};
 use crate::bridges::event::{self, EventBus, EventCtx, EventView};
 use crate::bridges::llm::{
-    self, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
+    self, Budget, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
 };
 use crate::bridges::log::{self, LogCtx};
 use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateStore, StateView};
 use crate::cache::CompileSource;
 use crate::engine::{EPOCH_TICK, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
+use crate::settings::Price;
 
 /// Long-lived services shared by every spell the runtime runs.
 #[derive(Clone)]
@@ -41,6 +42,8 @@ pub struct HostServices {
     /// Store behind the `spell` and `shared` state scopes.
     pub store: Arc<dyn StateStore>,
     pub bus: EventBus,
+    /// Model prices for cost accounting and `--max-llm-cost`.
+    pub prices: Arc<BTreeMap<String, Price>>,
 }
 
 /// What the user granted a spell, beyond the defaults.
@@ -170,7 +173,11 @@ impl Runtime {
     /// Runs `spell` once on `input` within `limits`.
     pub async fn run(&self, spell: &Spell, input: &str, limits: &Limits) -> RunReport {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let meter = Arc::new(UsageMeter::default());
+        let budget = Budget {
+            max_tokens: limits.max_llm_tokens,
+            max_cost_usd: limits.max_llm_cost_usd,
+        };
+        let meter = Arc::new(UsageMeter::new(budget, self.services.prices.clone()));
         let bus = &self.services.bus;
         let data = SpellState {
             table: ResourceTable::new(),

@@ -5,7 +5,7 @@
     reason = "each test binary uses a different part of the support module"
 )]
 
-pub mod fake_openai;
+pub mod fake_llm;
 
 use std::path::PathBuf;
 

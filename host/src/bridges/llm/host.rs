@@ -33,12 +33,16 @@ impl llm::Host for LlmView<'_> {
         Ok(self.table.push(pending)?)
     }
 
-    async fn stream_chat(&mut self, request: ChatRequest) -> LlmResult<Resource<ChatStream>> {
+    async fn stream_chat(&mut self, mut request: ChatRequest) -> LlmResult<Resource<ChatStream>> {
         let call = match self.ctx.route(request.options.model.as_deref()) {
             Ok(call) => call,
             Err(err) => return Ok(Err(err)),
         };
         let started = Instant::now();
+        if let Err(err) = call.admit(&mut request) {
+            call.finished("stream", started, Err(&err));
+            return Ok(Err(err));
+        }
         let events = match call
             .route
             .provider

@@ -2,68 +2,30 @@
 //! providers, enforces the model allow-list, meters usage, and exposes
 //! in-flight requests and streams as `wasi:io` pollables.
 
+pub mod anthropic;
+pub mod gemini;
 mod host;
+pub mod http;
+pub mod local;
+pub mod meter;
 pub mod openai;
 pub mod provider;
 pub mod router;
 pub mod sse;
+pub mod stream;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
 
+pub use meter::{Budget, CallRecord, UsageMeter, UsageTotals};
 pub use provider::{ChatRequest, ChatResponse, EventStream, LlmError, LlmProvider, StreamEvent};
 pub use router::{ModelPolicy, ModelRouter, Route};
 
 use crate::bridges::event::EventBus;
-
-/// Token and call counts of a run.
-#[derive(Debug, Default)]
-pub struct UsageMeter {
-    calls: AtomicU64,
-    failures: AtomicU64,
-    input_tokens: AtomicU64,
-    output_tokens: AtomicU64,
-}
-
-/// A snapshot of a [`UsageMeter`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct UsageTotals {
-    pub calls: u64,
-    pub failures: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-}
-
-impl UsageMeter {
-    fn record(&self, usage: Option<provider::Usage>) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        match usage {
-            Some(u) => {
-                self.input_tokens
-                    .fetch_add(u.input_tokens.into(), Ordering::Relaxed);
-                self.output_tokens
-                    .fetch_add(u.output_tokens.into(), Ordering::Relaxed);
-            }
-            None => {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    pub fn totals(&self) -> UsageTotals {
-        UsageTotals {
-            calls: self.calls.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
-            input_tokens: self.input_tokens.load(Ordering::Relaxed),
-            output_tokens: self.output_tokens.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// Per-instance LLM context.
 pub struct LlmCtx {
@@ -100,8 +62,21 @@ pub struct Call {
 }
 
 impl Call {
-    pub async fn chat(self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+    /// Checks the run's budget and caps the answer's length to what is left.
+    pub fn admit(&self, request: &mut ChatRequest) -> Result<(), LlmError> {
+        if let Some(left) = self.meter.admit(&self.route.id)? {
+            let max = request.options.max_tokens.map_or(left, |m| m.min(left));
+            request.options.max_tokens = Some(max);
+        }
+        Ok(())
+    }
+
+    pub async fn chat(self, mut request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
+        if let Err(err) = self.admit(&mut request) {
+            self.finished("chat", started, Err(&err));
+            return Err(err);
+        }
         let result = self.route.provider.chat(&self.route.model, &request).await;
         let result = result.map(|mut response| {
             response.model = self.qualify(&response.model);
@@ -113,12 +88,13 @@ impl Call {
 
     /// Records a finished call: usage, and a `spellhost.llm.completed` event.
     fn finished(&self, kind: &str, started: Instant, outcome: Result<&provider::Usage, &LlmError>) {
-        self.meter.record(outcome.ok().copied());
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        self.meter.record(&self.route.id, kind, elapsed_ms, outcome);
         let mut payload = serde_json::json!({
             "spell": self.spell,
             "kind": kind,
             "model": self.route.id,
-            "elapsed_ms": started.elapsed().as_millis() as u64,
+            "elapsed_ms": elapsed_ms,
         });
         match outcome {
             Ok(usage) => {

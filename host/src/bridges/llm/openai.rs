@@ -6,14 +6,16 @@
 //! as a bearer token and never leaves this module.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use futures::StreamExt as _;
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::http::{HttpSettings, HttpTransport};
 use super::provider::*;
-use super::sse::SseDecoder;
+use super::sse::SseEvent;
+use super::stream::{StreamDecoder, sse_stream};
 
 /// Settings of one OpenAI-compatible endpoint.
 #[derive(Debug, Clone)]
@@ -24,15 +26,9 @@ pub struct OpenAiConfig {
     pub base_url: String,
     /// Bearer token; `None` for local servers that need none.
     pub api_key: Option<String>,
-    /// Name of the environment variable the key should come from, used in
-    /// error messages when it is missing.
+    /// Name of the environment variable the key comes from (for messages).
     pub api_key_env: Option<String>,
-    /// Time allowed to connect.
-    pub connect_timeout: Duration,
-    /// Time allowed for a whole non-streamed request.
-    pub request_timeout: Duration,
-    /// Longest silence allowed between two chunks of a stream.
-    pub stream_idle_timeout: Duration,
+    pub http: HttpSettings,
 }
 
 impl OpenAiConfig {
@@ -42,136 +38,54 @@ impl OpenAiConfig {
             base_url: base_url.into(),
             api_key: None,
             api_key_env: None,
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
-            stream_idle_timeout: Duration::from_secs(60),
+            http: HttpSettings::default(),
         }
     }
 }
 
 /// An OpenAI-compatible endpoint.
 pub struct OpenAiProvider {
-    config: OpenAiConfig,
-    client: reqwest::Client,
+    http: HttpTransport,
+    headers: HeaderMap,
 }
 
 impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("spellhost/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LlmError::Unavailable(format!("building the HTTP client: {e}")))?;
-        Ok(Self { config, client })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/{path}", self.config.base_url.trim_end_matches('/'))
-    }
-
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let builder = self.client.request(method, self.url(path));
-        match &self.config.api_key {
-            Some(key) => builder.bearer_auth(key),
-            None => builder,
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &config.api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                LlmError::Auth(format!(
+                    "the API key of {} is not a valid header value",
+                    config.id
+                ))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
-    }
-
-    /// Sends a request and turns transport failures and non-2xx answers
-    /// into typed errors.
-    async fn send(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::Response, LlmError> {
-        let response = builder.send().await.map_err(|e| self.transport_error(e))?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        Err(self.status_error(response).await)
-    }
-
-    async fn send_json(&self, builder: reqwest::RequestBuilder) -> Result<Value, LlmError> {
-        let builder = builder.timeout(self.config.request_timeout);
-        let response = self.send(builder).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        serde_json::from_slice(&bytes).map_err(|e| malformed(&self.config.id, e))
-    }
-
-    fn transport_error(&self, err: reqwest::Error) -> LlmError {
-        let base = &self.config.base_url;
-        if err.is_timeout() {
-            LlmError::Timeout(format!(
-                "{} at {base} did not answer in time",
-                self.config.id
-            ))
-        } else if err.is_connect() {
-            LlmError::Unavailable(format!(
-                "cannot connect to {} at {base}: {}",
-                self.config.id,
-                error_chain(&err)
-            ))
-        } else {
-            LlmError::Unavailable(format!(
-                "{} at {base}: {}",
-                self.config.id,
-                error_chain(&err)
-            ))
-        }
-    }
-
-    async fn status_error(&self, response: reqwest::Response) -> LlmError {
-        let status = response.status();
-        let retry_after_ms = retry_after(response.headers());
-        let body = response.text().await.unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| {
-                v.pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| truncate(&body, 300).to_owned());
-        let message = if message.is_empty() {
-            status.to_string()
-        } else {
-            message
-        };
-        match status.as_u16() {
-            401 | 403 => LlmError::Auth(match &self.config.api_key_env {
-                Some(env) => format!("{message} (the key comes from ${env})"),
-                None => message,
-            }),
-            429 => LlmError::RateLimited(RateLimit {
-                message,
-                retry_after_ms,
-            }),
-            400 | 404 | 413 | 422 => LlmError::InvalidRequest(message),
-            408 | 504 => LlmError::Timeout(message),
-            503 => LlmError::Unavailable(message),
-            code => LlmError::Provider(ProviderError {
-                status: Some(code),
-                message,
-            }),
-        }
+        let http = HttpTransport::new(
+            &config.id,
+            &config.base_url,
+            config.http,
+            config.api_key_env,
+        )?;
+        Ok(Self { http, headers })
     }
 }
 
 #[async_trait::async_trait]
 impl LlmProvider for OpenAiProvider {
     fn id(&self) -> &str {
-        &self.config.id
+        &self.http.id
     }
 
     async fn chat(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let body = chat_body(model, request, false)?;
         let value = self
-            .send_json(
-                self.request(reqwest::Method::POST, "chat/completions")
-                    .json(&body),
-            )
+            .http
+            .json(Method::POST, "chat/completions", &self.headers, Some(&body))
             .await?;
         let wire: WireCompletion =
-            serde_json::from_value(value).map_err(|e| malformed(&self.config.id, e))?;
+            serde_json::from_value(value).map_err(|e| self.http.malformed(e))?;
         wire.into_response(model)
     }
 
@@ -181,61 +95,27 @@ impl LlmProvider for OpenAiProvider {
         request: &ChatRequest,
     ) -> Result<EventStream, LlmError> {
         let body = chat_body(model, request, true)?;
-        let builder = self
-            .request(reqwest::Method::POST, "chat/completions")
-            .json(&body);
-        let response = self.send(builder).await?;
-        let idle = self.config.stream_idle_timeout;
-        let id = self.config.id.clone();
-        let mut bytes = response.bytes_stream();
-        let mut state = StreamState::new(model);
-        let stream = async_stream(move |tx| async move {
-            loop {
-                let chunk = match tokio::time::timeout(idle, bytes.next()).await {
-                    Err(_) => {
-                        let _ = tx.send(Err(LlmError::Timeout(format!(
-                            "{id} sent nothing for {}s in the middle of a stream",
-                            idle.as_secs()
-                        ))));
-                        return;
-                    }
-                    Ok(None) => {
-                        let end = state.end_of_body(&id);
-                        for item in end {
-                            let _ = tx.send(item);
-                        }
-                        return;
-                    }
-                    Ok(Some(Err(e))) => {
-                        let _ = tx.send(Err(LlmError::Unavailable(format!(
-                            "{id} stream was cut: {}",
-                            error_chain(&e)
-                        ))));
-                        return;
-                    }
-                    Ok(Some(Ok(chunk))) => chunk,
-                };
-                for item in state.push(&chunk, &id) {
-                    let stop = !matches!(item, Ok(StreamEvent::Text(_) | StreamEvent::ToolCall(_)));
-                    if tx.send(item).is_err() || stop {
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(stream)
+        let response = self
+            .http
+            .send(Method::POST, "chat/completions", &self.headers, Some(&body))
+            .await?;
+        let decoder = StreamState::new(model, &self.http.id);
+        Ok(sse_stream(
+            self.http.id.clone(),
+            response,
+            self.http.settings.stream_idle_timeout,
+            decoder,
+        ))
     }
 
     async fn embed(&self, model: &str, inputs: &[String]) -> Result<Embeddings, LlmError> {
         let body = json!({ "model": model, "input": inputs });
         let value = self
-            .send_json(
-                self.request(reqwest::Method::POST, "embeddings")
-                    .json(&body),
-            )
+            .http
+            .json(Method::POST, "embeddings", &self.headers, Some(&body))
             .await?;
         let wire: WireEmbeddings =
-            serde_json::from_value(value).map_err(|e| malformed(&self.config.id, e))?;
+            serde_json::from_value(value).map_err(|e| self.http.malformed(e))?;
         let mut data = wire.data;
         data.sort_by_key(|d| d.index);
         Ok(Embeddings {
@@ -250,35 +130,11 @@ impl LlmProvider for OpenAiProvider {
 
     async fn list_models(&self) -> Result<Vec<String>, LlmError> {
         let value = self
-            .send_json(self.request(reqwest::Method::GET, "models"))
+            .http
+            .json(Method::GET, "models", &self.headers, None)
             .await?;
-        let wire: WireModels =
-            serde_json::from_value(value).map_err(|e| malformed(&self.config.id, e))?;
+        let wire: WireModels = serde_json::from_value(value).map_err(|e| self.http.malformed(e))?;
         Ok(wire.data.into_iter().map(|m| m.id).collect())
-    }
-}
-
-/// Runs `produce` on a task and exposes what it sends as a stream. The
-/// task is aborted when the stream is dropped.
-fn async_stream<F, Fut>(produce: F) -> EventStream
-where
-    F: FnOnce(tokio::sync::mpsc::UnboundedSender<Result<StreamEvent, LlmError>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(produce(tx));
-    let guard = AbortOnDrop(task);
-    Box::pin(futures::stream::unfold(
-        (rx, guard),
-        |(mut rx, guard)| async move { rx.recv().await.map(|item| (item, (rx, guard))) },
-    ))
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -520,7 +376,7 @@ struct WireFunctionDelta {
 /// Assembles streamed chunks into `StreamEvent`s: text as it comes, tool
 /// calls once complete, `Finish` at `[DONE]` (after the usage chunk).
 struct StreamState {
-    decoder: SseDecoder,
+    provider: String,
     model: String,
     calls: BTreeMap<u32, ToolCall>,
     finish: Option<FinishReason>,
@@ -529,9 +385,9 @@ struct StreamState {
 }
 
 impl StreamState {
-    fn new(model: &str) -> Self {
+    fn new(model: &str, provider: &str) -> Self {
         Self {
-            decoder: SseDecoder::new(),
+            provider: provider.to_owned(),
             model: model.to_owned(),
             calls: BTreeMap::new(),
             finish: None,
@@ -541,76 +397,6 @@ impl StreamState {
             },
             done: false,
         }
-    }
-
-    fn push(&mut self, chunk: &[u8], id: &str) -> Vec<Result<StreamEvent, LlmError>> {
-        let mut out = Vec::new();
-        for event in self.decoder.push(chunk) {
-            if self.done {
-                break;
-            }
-            if event.data.trim() == "[DONE]" {
-                out.extend(self.finish_events());
-                return out;
-            }
-            let chunk: WireChunk = match serde_json::from_str(&event.data) {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    // Some servers report errors inside the stream.
-                    let message = serde_json::from_str::<Value>(&event.data)
-                        .ok()
-                        .and_then(|v| {
-                            v.pointer("/error/message")
-                                .and_then(Value::as_str)
-                                .map(str::to_owned)
-                        });
-                    self.done = true;
-                    out.push(Err(match message {
-                        Some(m) => LlmError::Provider(ProviderError {
-                            status: None,
-                            message: m,
-                        }),
-                        None => malformed(id, e),
-                    }));
-                    return out;
-                }
-            };
-            if let Some(model) = chunk.model {
-                self.model = model;
-            }
-            if let Some(usage) = chunk.usage {
-                self.usage = usage.into();
-            }
-            for choice in chunk.choices {
-                if let Some(text) = choice.delta.content
-                    && !text.is_empty()
-                {
-                    out.push(Ok(StreamEvent::Text(text)));
-                }
-                for delta in choice.delta.tool_calls {
-                    let call = self.calls.entry(delta.index).or_insert_with(|| ToolCall {
-                        id: String::new(),
-                        name: String::new(),
-                        arguments_json: String::new(),
-                    });
-                    if let Some(id) = delta.id {
-                        call.id = id;
-                    }
-                    if let Some(function) = delta.function {
-                        if let Some(name) = function.name {
-                            call.name.push_str(&name);
-                        }
-                        if let Some(args) = function.arguments {
-                            call.arguments_json.push_str(&args);
-                        }
-                    }
-                }
-                if let Some(reason) = choice.finish_reason {
-                    self.finish = Some(finish_reason(Some(&reason)));
-                }
-            }
-        }
-        out
     }
 
     fn finish_events(&mut self) -> Vec<Result<StreamEvent, LlmError>> {
@@ -631,19 +417,91 @@ impl StreamState {
         })));
         out
     }
+}
 
-    /// The body ended. Without `[DONE]` the answer is complete only if the
-    /// server at least sent a finish reason; otherwise the stream was cut.
-    fn end_of_body(&mut self, id: &str) -> Vec<Result<StreamEvent, LlmError>> {
+impl StreamDecoder for StreamState {
+    fn event(&mut self, event: SseEvent) -> Vec<Result<StreamEvent, LlmError>> {
         if self.done {
             return Vec::new();
         }
-        if self.finish.is_some() && !self.decoder.has_partial() {
+        if event.data.trim() == "[DONE]" {
+            return self.finish_events();
+        }
+        let chunk: WireChunk = match serde_json::from_str(&event.data) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                // Some servers report errors inside the stream.
+                self.done = true;
+                let message = serde_json::from_str::<Value>(&event.data)
+                    .ok()
+                    .and_then(|v| {
+                        v.pointer("/error/message")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    });
+                return vec![Err(match message {
+                    Some(m) => LlmError::Provider(ProviderError {
+                        status: None,
+                        message: m,
+                    }),
+                    None => LlmError::Provider(ProviderError {
+                        status: None,
+                        message: format!("{} sent a malformed stream event: {e}", self.provider),
+                    }),
+                })];
+            }
+        };
+        let mut out = Vec::new();
+        if let Some(model) = chunk.model {
+            self.model = model;
+        }
+        if let Some(usage) = chunk.usage {
+            self.usage = usage.into();
+        }
+        for choice in chunk.choices {
+            if let Some(text) = choice.delta.content
+                && !text.is_empty()
+            {
+                out.push(Ok(StreamEvent::Text(text)));
+            }
+            for delta in choice.delta.tool_calls {
+                let call = self.calls.entry(delta.index).or_insert_with(|| ToolCall {
+                    id: String::new(),
+                    name: String::new(),
+                    arguments_json: String::new(),
+                });
+                if let Some(id) = delta.id {
+                    call.id = id;
+                }
+                if let Some(function) = delta.function {
+                    if let Some(name) = function.name {
+                        call.name.push_str(&name);
+                    }
+                    if let Some(args) = function.arguments {
+                        call.arguments_json.push_str(&args);
+                    }
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish = Some(finish_reason(Some(&reason)));
+            }
+        }
+        out
+    }
+
+    /// The body ended. Without `[DONE]` the answer is complete only if the
+    /// server at least sent a finish reason; otherwise the stream was cut.
+    fn end(&mut self) -> Vec<Result<StreamEvent, LlmError>> {
+        if self.done {
+            return Vec::new();
+        }
+        if self.finish.is_some() {
             return self.finish_events();
         }
         self.done = true;
         vec![Err(LlmError::Unavailable(format!(
-            "{id} closed the stream before the answer was complete"
+            "{} closed the stream before the answer was complete",
+            self.provider
         )))]
     }
 }
@@ -670,66 +528,6 @@ struct WireModels {
 #[derive(Deserialize)]
 struct WireModel {
     id: String,
-}
-
-fn malformed(id: &str, err: impl std::fmt::Display) -> LlmError {
-    LlmError::Provider(ProviderError {
-        status: None,
-        message: format!("{id} sent a malformed answer: {err}"),
-    })
-}
-
-/// `Retry-After` (seconds or HTTP date) or OpenAI's `retry-after-ms`.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    if let Some(ms) = headers
-        .get("retry-after-ms")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<f64>().ok())
-    {
-        return Some(ms as u64);
-    }
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    if let Ok(secs) = value.trim().parse::<f64>() {
-        return Some((secs * 1000.0) as u64);
-    }
-    let when = humantime::parse_rfc3339_weak(value)
-        .ok()
-        .or_else(|| httpdate(value))?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .map_or(0, |d| d.as_millis() as u64),
-    )
-}
-
-fn httpdate(value: &str) -> Option<std::time::SystemTime> {
-    // "Wed, 21 Oct 2015 07:28:00 GMT" → "2015-10-21 07:28:00"
-    let parts: Vec<&str> = value.split_whitespace().collect();
-    let [_, day, month, year, time, _] = parts.as_slice() else {
-        return None;
-    };
-    let months = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month = months.iter().position(|m| m == month)? + 1;
-    humantime::parse_rfc3339_weak(&format!("{year}-{month:02}-{day:0>2} {time}")).ok()
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((index, _)) => &text[..index],
-        None => text,
-    }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(err) = source {
-        message.push_str(": ");
-        message.push_str(&err.to_string());
-        source = err.source();
-    }
-    message
 }
 
 #[cfg(test)]
@@ -799,9 +597,18 @@ mod tests {
         ));
     }
 
+    fn feed(state: &mut StreamState, wire: &str) -> Vec<Result<StreamEvent, LlmError>> {
+        let mut decoder = super::super::sse::SseDecoder::new();
+        decoder
+            .push(wire.as_bytes())
+            .into_iter()
+            .flat_map(|e| state.event(e))
+            .collect()
+    }
+
     #[test]
     fn stream_assembles_tool_calls_and_usage() {
-        let mut state = StreamState::new("m");
+        let mut state = StreamState::new("m", "t");
         let wire = concat!(
             "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
             "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n",
@@ -809,8 +616,7 @@ mod tests {
             "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n",
             "data: [DONE]\n\n",
         );
-        let events: Vec<_> = state
-            .push(wire.as_bytes(), "t")
+        let events: Vec<_> = feed(&mut state, wire)
             .into_iter()
             .map(Result::unwrap)
             .collect();
@@ -838,26 +644,17 @@ mod tests {
 
     #[test]
     fn stream_cut_before_finish_is_an_error() {
-        let mut state = StreamState::new("m");
+        let mut state = StreamState::new("m", "t");
         assert!(
-            state.push(
-                b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
-                "t"
+            feed(
+                &mut state,
+                "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n"
             )[0]
             .is_ok()
         );
-        let end = state.end_of_body("t");
+        let end = state.end();
         assert!(
             matches!(&end[..], [Err(LlmError::Unavailable(m))] if m.contains("before the answer was complete"))
         );
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_milliseconds() {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert("retry-after", "2".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(2000));
-        headers.insert("retry-after-ms", "150".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(150));
     }
 }

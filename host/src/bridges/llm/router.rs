@@ -87,7 +87,8 @@ impl ModelRouter {
                 LlmError::InvalidRequest(
                     "no model is configured: pass --model provider/model \
                      (e.g. --model openai/gpt-4o-mini or --model ollama/llama3.2), \
-                     set SPELLHOST_MODEL, or set default_model in spellhost.toml"
+                     set SPELLHOST_MODEL, set default_model in spellhost.toml, \
+                     or run `spellhost models pull smollm2` for an offline model"
                         .into(),
                 )
             })?,

@@ -85,9 +85,36 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| fail("opening the", &e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| fail("configuring the", &e))?;
+    // Switching a new database to WAL can fail with SQLITE_BUSY without
+    // consulting the busy handler while another process does the same, so
+    // initialisation retries on its own until the busy timeout.
+    let started = std::time::Instant::now();
+    loop {
+        match initialise(&conn) {
+            Ok(()) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(fail("initialising the", &e)),
+        }
+    }
+    Ok(conn)
+}
+
+fn initialise(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        })?;
+    }
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
+        "PRAGMA synchronous = NORMAL;
          CREATE TABLE IF NOT EXISTS kv (
              namespace TEXT NOT NULL,
              key TEXT NOT NULL,
@@ -96,8 +123,6 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
              PRIMARY KEY (namespace, key)
          ) WITHOUT ROWID;",
     )
-    .map_err(|e| fail("initialising the", &e))?;
-    Ok(conn)
 }
 
 fn now_ms() -> i64 {

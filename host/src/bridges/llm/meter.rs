@@ -1,0 +1,207 @@
+//! Per-run LLM accounting and budgets: every call's tokens (and cost, when
+//! the model has a price), totals for `--stats`, and the `--max-llm-tokens`
+//! / `--max-llm-cost` limits checked before each call.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::provider::{LlmError, Usage};
+use crate::settings::Price;
+
+/// Limits on what a run may spend on LLMs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Budget {
+    /// Input plus output tokens, over all calls of the run.
+    pub max_tokens: Option<u64>,
+    /// US dollars, priced with the config file's `[prices]`.
+    pub max_cost_usd: Option<f64>,
+}
+
+/// One finished call, as `--stats` reports it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CallRecord {
+    pub model: String,
+    /// `chat`, `stream` or `embed`.
+    pub kind: String,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub elapsed_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct UsageTotals {
+    pub calls: u64,
+    pub failures: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub per_call: Vec<CallRecord>,
+}
+
+/// The meter of one run; shared by every request the run makes.
+#[derive(Debug, Default)]
+pub struct UsageMeter {
+    budget: Budget,
+    prices: Arc<BTreeMap<String, Price>>,
+    totals: Mutex<UsageTotals>,
+}
+
+impl UsageMeter {
+    pub fn new(budget: Budget, prices: Arc<BTreeMap<String, Price>>) -> Self {
+        Self {
+            budget,
+            prices,
+            totals: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, UsageTotals> {
+        self.totals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks the budget before a call to `model`. Returns the most output
+    /// tokens the call may generate (`None`: no token budget).
+    pub fn admit(&self, model: &str) -> Result<Option<u32>, LlmError> {
+        let totals = self.lock();
+        if let Some(max_cost) = self.budget.max_cost_usd {
+            if !self.prices.contains_key(model) {
+                return Err(LlmError::BudgetExceeded(format!(
+                    "this run has a cost limit (--max-llm-cost) but `{model}` has no price; \
+                     add [prices.\"{model}\"] with input and output (USD per million tokens) to spellhost.toml"
+                )));
+            }
+            if totals.cost_usd >= max_cost {
+                return Err(LlmError::BudgetExceeded(format!(
+                    "the run spent ${:.4} of its ${max_cost} LLM budget; raise it with --max-llm-cost",
+                    totals.cost_usd
+                )));
+            }
+        }
+        match self.budget.max_tokens {
+            None => Ok(None),
+            Some(max) => {
+                let used = totals.input_tokens + totals.output_tokens;
+                if used >= max {
+                    return Err(LlmError::BudgetExceeded(format!(
+                        "the run used {used} of its {max} LLM tokens; raise the limit with --max-llm-tokens"
+                    )));
+                }
+                Ok(Some((max - used).min(u64::from(u32::MAX)) as u32))
+            }
+        }
+    }
+
+    /// Records a finished call.
+    pub fn record(
+        &self,
+        model: &str,
+        kind: &str,
+        elapsed_ms: u64,
+        outcome: Result<&Usage, &LlmError>,
+    ) {
+        let usage = outcome.ok().copied().unwrap_or(Usage {
+            input_tokens: 0,
+            output_tokens: 0,
+        });
+        let cost_usd = self.prices.get(model).map(|price| {
+            (f64::from(usage.input_tokens) * price.input
+                + f64::from(usage.output_tokens) * price.output)
+                / 1e6
+        });
+        let mut totals = self.lock();
+        totals.calls += 1;
+        totals.failures += u64::from(outcome.is_err());
+        totals.input_tokens += u64::from(usage.input_tokens);
+        totals.output_tokens += u64::from(usage.output_tokens);
+        totals.cost_usd += cost_usd.unwrap_or(0.0);
+        totals.per_call.push(CallRecord {
+            model: model.to_owned(),
+            kind: kind.to_owned(),
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            elapsed_ms,
+            cost_usd,
+            error: outcome.err().map(LlmError::describe),
+        });
+    }
+
+    pub fn totals(&self) -> UsageTotals {
+        self.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(input: u32, output: u32) -> Usage {
+        Usage {
+            input_tokens: input,
+            output_tokens: output,
+        }
+    }
+
+    #[test]
+    fn token_budget_caps_output_then_refuses() {
+        let meter = UsageMeter::new(
+            Budget {
+                max_tokens: Some(100),
+                max_cost_usd: None,
+            },
+            Arc::default(),
+        );
+        assert_eq!(meter.admit("p/m").unwrap(), Some(100));
+        meter.record("p/m", "chat", 5, Ok(&usage(30, 40)));
+        assert_eq!(meter.admit("p/m").unwrap(), Some(30));
+        meter.record("p/m", "chat", 5, Ok(&usage(20, 10)));
+        let err = meter.admit("p/m").unwrap_err();
+        assert!(
+            matches!(&err, LlmError::BudgetExceeded(m) if m.contains("100 of its 100") && m.contains("--max-llm-tokens"))
+        );
+        assert_eq!(meter.totals().per_call.len(), 2);
+    }
+
+    #[test]
+    fn cost_budget_needs_prices_and_adds_them_up() {
+        let prices = Arc::new(BTreeMap::from([(
+            "p/m".to_owned(),
+            Price {
+                input: 1.0,
+                output: 2.0,
+            },
+        )]));
+        let meter = UsageMeter::new(
+            Budget {
+                max_tokens: None,
+                max_cost_usd: Some(0.003),
+            },
+            prices,
+        );
+        assert!(
+            matches!(meter.admit("p/unpriced"), Err(LlmError::BudgetExceeded(m)) if m.contains("[prices.\"p/unpriced\"]"))
+        );
+        meter.record("p/m", "chat", 1, Ok(&usage(1000, 1000)));
+        assert!((meter.totals().cost_usd - 0.003).abs() < 1e-12);
+        assert!(matches!(
+            meter.admit("p/m"),
+            Err(LlmError::BudgetExceeded(_))
+        ));
+    }
+
+    #[test]
+    fn failures_are_counted_without_tokens() {
+        let meter = UsageMeter::default();
+        meter.record("p/m", "chat", 1, Err(&LlmError::Timeout("slow".into())));
+        let totals = meter.totals();
+        assert_eq!(
+            (totals.calls, totals.failures, totals.input_tokens),
+            (1, 1, 0)
+        );
+        assert_eq!(totals.per_call[0].error.as_deref(), Some("timed out: slow"));
+    }
+}

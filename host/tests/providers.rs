@@ -1,0 +1,418 @@
+//! Provider tests: the same guest spells against each wire format
+//! (OpenAI-compatible, Anthropic, Gemini) served by a fake on 127.0.0.1,
+//! plus resilience (retries, timeouts), budgets, and the real local model
+//! when it is installed.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use spellhost::bridges::event::EventBus;
+use spellhost::bridges::llm::anthropic::{AnthropicConfig, AnthropicProvider};
+use spellhost::bridges::llm::gemini::{GeminiConfig, GeminiProvider};
+use spellhost::bridges::llm::http::HttpSettings;
+use spellhost::bridges::llm::local::{self, LocalProvider, catalog};
+use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
+use spellhost::bridges::llm::{LlmProvider, ModelRouter};
+use spellhost::bridges::state::MemoryStore;
+use spellhost::cache::CompileCache;
+use spellhost::engine::SpellEngine;
+use spellhost::limits::Limits;
+use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
+use support::fake_llm::FakeLlm;
+use support::{guest, shared_cache_dir};
+
+#[derive(Debug, Clone, Copy)]
+enum Wire {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+const ALL: [Wire; 3] = [Wire::OpenAi, Wire::Anthropic, Wire::Gemini];
+
+impl Wire {
+    fn id(self) -> &'static str {
+        match self {
+            Wire::OpenAi => "openai",
+            Wire::Anthropic => "anthropic",
+            Wire::Gemini => "gemini",
+        }
+    }
+
+    /// The credential header value the provider must send for key `k`.
+    fn credential(self, key: &str) -> String {
+        match self {
+            Wire::OpenAi => format!("Bearer {key}"),
+            Wire::Anthropic | Wire::Gemini => key.to_owned(),
+        }
+    }
+
+    fn provider(self, fake: &FakeLlm, http: HttpSettings) -> Arc<dyn LlmProvider> {
+        let (id, key, env) = (
+            self.id().to_owned(),
+            Some(format!("key-{}", self.id())),
+            None,
+        );
+        match self {
+            Wire::OpenAi => Arc::new(
+                OpenAiProvider::new(OpenAiConfig {
+                    id,
+                    base_url: fake.base_url(),
+                    api_key: key,
+                    api_key_env: env,
+                    http,
+                })
+                .unwrap(),
+            ),
+            Wire::Anthropic => Arc::new(
+                AnthropicProvider::new(AnthropicConfig {
+                    id,
+                    base_url: fake.anthropic_url(),
+                    api_key: key,
+                    api_key_env: env,
+                    http,
+                })
+                .unwrap(),
+            ),
+            Wire::Gemini => Arc::new(
+                GeminiProvider::new(GeminiConfig {
+                    id,
+                    base_url: fake.gemini_url(),
+                    api_key: key,
+                    api_key_env: env,
+                    http,
+                })
+                .unwrap(),
+            ),
+        }
+    }
+}
+
+/// Fast settings for tests: short backoffs, short timeouts.
+fn http() -> HttpSettings {
+    HttpSettings {
+        connect_timeout: Duration::from_secs(2),
+        first_byte_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(10),
+        stream_idle_timeout: Duration::from_secs(5),
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_secs(1),
+    }
+}
+
+fn runtime(provider: Arc<dyn LlmProvider>, default_model: &str) -> Runtime {
+    let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
+    let router = ModelRouter::new()
+        .with_provider(provider)
+        .with_default_model(Some(default_model.into()));
+    let services = HostServices {
+        router: Arc::new(router),
+        store: Arc::new(MemoryStore::new()),
+        bus: EventBus::default(),
+        prices: Default::default(),
+    };
+    Runtime::new(engine, services).unwrap()
+}
+
+fn wire_runtime(wire: Wire, fake: &FakeLlm, http: HttpSettings) -> Runtime {
+    runtime(
+        wire.provider(fake, http),
+        &format!("{}/fake-model", wire.id()),
+    )
+}
+
+async fn run(runtime: &Runtime, name: &str, input: &str, limits: &Limits) -> RunReport {
+    let bytes = std::fs::read(guest(name)).unwrap();
+    let spell = runtime.load(name, &bytes, SpellConfig::default()).unwrap();
+    runtime.run(&spell, input, limits).await
+}
+
+fn json_output(report: RunReport) -> serde_json::Value {
+    serde_json::from_str(&report.result.unwrap_or_else(|e| panic!("run failed: {e}"))).unwrap()
+}
+
+fn failure(report: RunReport) -> String {
+    match report.result {
+        Ok(output) => panic!("expected a failure, got {output}"),
+        Err(RunError::Failed(message)) => message,
+        Err(other) => panic!("expected the spell to fail with an LLM error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn each_wire_format_answers_a_chat() {
+    for wire in ALL {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = wire_runtime(wire, &fake, http());
+        let report = run(&rt, "llm_chat", "What is 2+2?", &Limits::default()).await;
+        assert_eq!(report.stats.llm.input_tokens, 11, "{wire:?}");
+        let out = json_output(report);
+        assert_eq!(out["text"], "echo: What is 2+2?", "{wire:?}");
+        assert_eq!(
+            out["model"],
+            format!("{}/fake-model", wire.id()),
+            "{wire:?}"
+        );
+        assert_eq!(out["finish"], "FinishReason::Stop", "{wire:?}");
+        assert_eq!(out["output_tokens"], 5, "{wire:?}");
+        let request = &fake.requests()[0];
+        assert_eq!(
+            request.credential.as_deref(),
+            Some(wire.credential(&format!("key-{}", wire.id())).as_str()),
+            "{wire:?}"
+        );
+        // The system prompt travels the way each API wants it.
+        let system = match wire {
+            Wire::OpenAi => request.body["messages"][0]["content"].clone(),
+            Wire::Anthropic => request.body["system"].clone(),
+            Wire::Gemini => request.body["systemInstruction"]["parts"][0]["text"].clone(),
+        };
+        assert_eq!(system, "test system prompt", "{wire:?}");
+    }
+}
+
+#[tokio::test]
+async fn each_wire_format_streams() {
+    for wire in ALL {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = wire_runtime(wire, &fake, http());
+        let out = json_output(run(&rt, "llm_stream", "one two three", &Limits::default()).await);
+        assert_eq!(
+            out["chunks"],
+            json!(["echo:", " one", " two", " three"]),
+            "{wire:?}"
+        );
+        assert_eq!(
+            out["finish"],
+            json!(["FinishReason::Stop", 5, format!("{}/fake-model", wire.id())]),
+            "{wire:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_wire_format_returns_tool_calls() {
+    for wire in ALL {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = wire_runtime(wire, &fake, http());
+        let out = json_output(run(&rt, "llm_chat", "please call tool", &Limits::default()).await);
+        assert_eq!(out["finish"], "FinishReason::ToolCalls", "{wire:?}");
+        assert_eq!(out["tool_calls"][0]["name"], "get_weather", "{wire:?}");
+        let args: serde_json::Value =
+            serde_json::from_str(out["tool_calls"][0]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(args, json!({ "city": "Paris" }), "{wire:?}");
+        let out = json_output(run(&rt, "llm_stream", "please call tool", &Limits::default()).await);
+        assert_eq!(
+            out["chunks"],
+            json!(["<tool:get_weather>"]),
+            "{wire:?} streamed"
+        );
+        assert_eq!(
+            out["finish"][0], "FinishReason::ToolCalls",
+            "{wire:?} streamed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_wire_format_reports_a_cut_stream() {
+    for wire in ALL {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = wire_runtime(wire, &fake, http());
+        let started = Instant::now();
+        let message =
+            failure(run(&rt, "llm_stream", "please cut stream", &Limits::default()).await);
+        assert!(
+            message.contains("LLM unavailable") && message.contains("cut"),
+            "{wire:?}: {message}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{wire:?}: a cut must not wait for a timeout"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_wire_format_maps_errors() {
+    let no_retry = HttpSettings {
+        max_attempts: 1,
+        ..http()
+    };
+    for wire in ALL {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = wire_runtime(wire, &fake, no_retry.clone());
+        for (prompt, expected) in [
+            ("please fail 429", "LLM rate limited: fake error 429"),
+            (
+                "please fail 401",
+                "LLM authentication failed: fake error 401",
+            ),
+            ("please fail 500", "LLM provider error: fake error 500"),
+            ("please fail 503", "LLM unavailable: fake error 503"),
+            ("please send garbage", "malformed answer"),
+        ] {
+            let message = failure(run(&rt, "llm_chat", prompt, &Limits::default()).await);
+            assert!(message.contains(expected), "{wire:?} {prompt}: {message}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried() {
+    for wire in ALL {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = wire_runtime(wire, &fake, http());
+        let out =
+            json_output(run(&rt, "llm_chat", "please fail 503 once", &Limits::default()).await);
+        assert_eq!(out["text"], "echo: please fail 503 once", "{wire:?}");
+        assert_eq!(fake.requests().len(), 2, "{wire:?}: one failure, one retry");
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_backoff_cap_goes_to_the_spell() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let rt = wire_runtime(Wire::OpenAi, &fake, http());
+    let started = Instant::now();
+    let message = failure(run(&rt, "llm_chat", "please fail 429", &Limits::default()).await);
+    assert!(message.contains("rate limited"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "it waited {:?} for a 2 s Retry-After",
+        started.elapsed()
+    );
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_provider_hits_the_first_byte_timeout() {
+    let fake = FakeLlm::start(Duration::from_secs(3));
+    let settings = HttpSettings {
+        first_byte_timeout: Duration::from_millis(200),
+        max_attempts: 1,
+        ..http()
+    };
+    let rt = wire_runtime(Wire::Anthropic, &fake, settings);
+    let started = Instant::now();
+    let message = failure(run(&rt, "llm_chat", "hi", &Limits::default()).await);
+    assert!(
+        message.contains("LLM timed out") && message.contains("no response within"),
+        "{message}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn the_token_budget_caps_and_then_stops_calls() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let rt = wire_runtime(Wire::OpenAi, &fake, http());
+    // Each fake call uses 16 tokens: the first fits, the second is capped to
+    // the 4 left, the third is refused.
+    let limits = Limits {
+        max_llm_tokens: Some(20),
+        ..Limits::default()
+    };
+    let report = run(&rt, "llm_sequence", "3", &limits).await;
+    assert_eq!(report.stats.llm.calls, 3);
+    assert_eq!(report.stats.llm.failures, 1);
+    let message = failure(report);
+    assert!(
+        message.contains("LLM budget exceeded") && message.contains("--max-llm-tokens"),
+        "{message}"
+    );
+    let requests = fake.requests();
+    assert_eq!(
+        requests.len(),
+        2,
+        "the refused call never reaches the provider"
+    );
+    assert_eq!(requests[0].body["max_tokens"], 20);
+    assert_eq!(requests[1].body["max_tokens"], 4);
+}
+
+#[tokio::test]
+async fn embeddings_come_back_in_order() {
+    for wire in [Wire::OpenAi, Wire::Gemini] {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = wire_runtime(wire, &fake, http());
+        let out = json_output(run(&rt, "llm_embed", "a bbb cc", &Limits::default()).await);
+        let firsts: Vec<f64> = out
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v[0].as_f64().unwrap())
+            .collect();
+        assert_eq!(firsts, [1.0, 3.0, 2.0], "{wire:?}");
+    }
+    let fake = FakeLlm::start(Duration::ZERO);
+    let rt = wire_runtime(Wire::Anthropic, &fake, http());
+    let message = failure(run(&rt, "llm_embed", "a", &Limits::default()).await);
+    assert!(message.contains("no embeddings API"), "{message}");
+}
+
+/// The real local model, when installed (`spellhost models pull smollm2`;
+/// `just test` pulls it). CI must have it, so there it is never skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_model_answers_reproducibly() {
+    let dir = catalog::models_dir();
+    if !catalog::model_path(&dir, catalog::DEFAULT_MODEL).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must pull the local model first (just pull-model)"
+        );
+        eprintln!(
+            "skipping: local/smollm2 is not installed in {}",
+            dir.display()
+        );
+        return;
+    }
+    let rt = runtime(
+        Arc::new(LocalProvider::new(dir)),
+        &format!("{}/smollm2", local::PROVIDER_ID),
+    );
+    let first = json_output(
+        run(
+            &rt,
+            "llm_chat",
+            "What is the capital of France?",
+            &Limits::default(),
+        )
+        .await,
+    );
+    let second = json_output(
+        run(
+            &rt,
+            "llm_chat",
+            "What is the capital of France?",
+            &Limits::default(),
+        )
+        .await,
+    );
+    assert_eq!(
+        first["text"], second["text"],
+        "greedy decoding is reproducible"
+    );
+    assert!(!first["text"].as_str().unwrap().trim().is_empty());
+    assert_eq!(first["model"], "local/smollm2");
+    assert!(first["input_tokens"].as_u64().unwrap() > 10);
+    assert!(first["output_tokens"].as_u64().unwrap() > 0);
+    let streamed = json_output(
+        run(
+            &rt,
+            "llm_stream",
+            "What is the capital of France?",
+            &Limits::default(),
+        )
+        .await,
+    );
+    assert!(
+        streamed["chunks"].as_array().unwrap().len() > 1,
+        "tokens arrive one by one"
+    );
+    assert_eq!(streamed["finish"][2], "local/smollm2");
+}
