@@ -10,7 +10,9 @@
 //! 2. per-run instantiate time and whole run time inside one host process;
 //! 3. host overhead per LLM call: a chat through the spell bridge against a
 //!    fake OpenAI-compatible server on 127.0.0.1, next to a raw HTTP round
-//!    trip of the same request.
+//!    trip of the same request;
+//! 4. the offline local model (when installed): load time, time to first
+//!    token and tokens per second.
 
 #[path = "../tests/support/fake_llm.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
@@ -250,6 +252,75 @@ async fn llm_overhead() {
     );
 }
 
+async fn local_model() {
+    use futures::StreamExt as _;
+    use spellhost::bridges::llm::local::{LocalProvider, catalog};
+    use spellhost::bridges::llm::{ChatRequest, LlmProvider, StreamEvent};
+
+    println!("\n== offline local model (local/smollm2, greedy, 128 tokens) ==");
+    let dir = catalog::models_dir();
+    if !catalog::model_path(&dir, "smollm2").exists() {
+        println!("(not installed: run `spellhost models pull smollm2`)");
+        return;
+    }
+    let provider = LocalProvider::new(dir);
+    let request = |prompt: &str| ChatRequest {
+        messages: vec![spellhost::bindings::llm::Message {
+            role: spellhost::bindings::llm::Role::User,
+            content: vec![spellhost::bindings::llm::ContentPart::Text(prompt.into())],
+            tool_calls: vec![],
+            tool_call_id: None,
+        }],
+        options: spellhost::bindings::llm::Options {
+            model: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: Some(128),
+            stop: vec![],
+            response_format: None,
+            tools: vec![],
+            seed: None,
+        },
+    };
+    let started = Instant::now();
+    provider.chat("smollm2", &request("Hi")).await.unwrap();
+    println!(
+        "{:<58} {:>9.3} s (load + a short answer)",
+        "first call",
+        started.elapsed().as_secs_f64()
+    );
+    let (mut ttft, mut rate) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        let prompt = format!("Write a short story about a lighthouse keeper number {i}.");
+        let started = Instant::now();
+        let mut stream = provider
+            .chat_stream("smollm2", &request(&prompt))
+            .await
+            .unwrap();
+        let mut first = None;
+        let mut tokens = 0;
+        while let Some(event) = stream.next().await {
+            match event.unwrap() {
+                StreamEvent::Text(_) => {
+                    first.get_or_insert_with(|| started.elapsed());
+                }
+                StreamEvent::Finish(end) => tokens = end.usage.output_tokens,
+                StreamEvent::ToolCall(_) => {}
+            }
+        }
+        let total = started.elapsed();
+        let first = first.unwrap_or(total);
+        ttft.push(first.as_secs_f64() * 1e3);
+        rate.push(f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64());
+    }
+    print(
+        "time to first token (prompt ~40 tokens)",
+        "ms",
+        &summarize(ttft),
+    );
+    print("generation speed", "tok/s", &summarize(rate));
+}
+
 fn main() {
     let spellhost = std::env::args()
         .nth(1)
@@ -267,4 +338,5 @@ fn main() {
         .unwrap();
     rt.block_on(in_process());
     rt.block_on(llm_overhead());
+    rt.block_on(local_model());
 }

@@ -11,7 +11,8 @@
 //!   `state`, `event`, `log`, `config`), each with its host-side state and
 //!   its implementation of the generated WIT traits;
 //! - [`limits`] defines the resource limits of a run and the errors that
-//!   name them;
+//!   name them; [`policy`] the grants that widen what a spell may do, its
+//!   manifest, and the audit log;
 //! - [`cli`] is the `spellhost` command line.
 
 pub mod bindings;
@@ -21,5 +22,6 @@ pub mod cli;
 pub mod engine;
 pub mod inspect;
 pub mod limits;
+pub mod policy;
 pub mod runtime;
 pub mod settings;

@@ -315,3 +315,125 @@ fn help_teaches_flags_examples_and_exit_codes() {
         assert!(help.contains(flag), "run --help lacks {flag}");
     }
 }
+
+#[test]
+fn manifest_requests_are_shown_and_granted_only_when_approved() {
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("data")).unwrap();
+    std::fs::write(root.join("data/note.txt"), "noted").unwrap();
+    std::fs::copy(guest("hostile_fs_read"), root.join("reader.wasm")).unwrap();
+    std::fs::write(
+        root.join("reader.spell.toml"),
+        "[spell]\nname = \"reader\"\ndescription = \"reads notes\"\n[requests]\nread = [\"data\"]\n",
+    )
+    .unwrap();
+    let note = root.join("data/note.txt");
+    let note = note.to_str().unwrap();
+
+    let out = run(&root, &["inspect", "reader.wasm"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "asks for: --allow-read {}",
+            root.join("data").display()
+        )),
+        "{stdout}"
+    );
+
+    let out = run(&root, &["run", "reader.wasm", "--input", note]);
+    assert!(
+        text(&out.stdout).starts_with("blocked"),
+        "a request is not a grant"
+    );
+    assert!(
+        text(&out.stderr).contains("manifest asks for --allow-read"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(
+        &root,
+        &["run", "reader.wasm", "--input", note, "--grant-requested"],
+    );
+    assert_eq!(text(&out.stdout), "READ: noted\n", "{}", text(&out.stderr));
+
+    std::fs::write(
+        root.join("policy.toml"),
+        "[spells.reader]\ngrant_requested = true\n",
+    )
+    .unwrap();
+    let out = run(
+        &root,
+        &[
+            "run",
+            "reader.wasm",
+            "--input",
+            note,
+            "--policy",
+            "policy.toml",
+        ],
+    );
+    assert_eq!(text(&out.stdout), "READ: noted\n", "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_audit_log_records_uses_and_denials() {
+    let home = tempfile::tempdir().unwrap();
+    let audit = home.path().join("audit.jsonl");
+    let audit_arg = audit.to_str().unwrap();
+    run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("state_shared"),
+            "--input",
+            "x",
+            "--audit",
+            audit_arg,
+        ],
+    );
+    run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("state_shared"),
+            "--input",
+            "x",
+            "--audit",
+            audit_arg,
+            "--allow-state-ns",
+            "team",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["capability"], "state");
+    assert_eq!(lines[0]["target"], "shared/team");
+    assert_eq!(lines[0]["allowed"], false);
+    assert!(
+        lines[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-state-ns team")
+    );
+    assert_eq!(lines[1]["allowed"], true);
+    assert_eq!(lines[1]["spell"], "state_shared");
+}
+
+#[test]
+fn api_keys_never_reach_the_spell() {
+    let home = tempfile::tempdir().unwrap();
+    let out = spellhost(home.path())
+        .env("OPENAI_API_KEY", "sk-must-not-leak")
+        .args(["run", &guest_arg("hostile_env"), "--allow-env", "HOME"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("\"openai_key\":null"), "{stdout}");
+    assert!(!stdout.contains("sk-must-not-leak"), "{stdout}");
+}

@@ -497,6 +497,7 @@ async fn models_outside_the_grant_are_denied() {
             ..Grants::default()
         },
         vars: [("model".into(), "fake/other-model".into())].into(),
+        ..SpellConfig::default()
     };
     let err = failure(
         run_with(

@@ -40,8 +40,13 @@ fn inspect_inner(args: &InspectArgs) -> anyhow::Result<u8> {
             return Ok(exit::code(&err));
         }
     };
+    let manifest = crate::policy::manifest::load_for(&args.spell)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&inspection)?);
+        let mut json = serde_json::to_value(&inspection)?;
+        if let Some((manifest, _)) = &manifest {
+            json["requests"] = serde_json::to_value(&manifest.requests)?;
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("{}", args.spell.display());
         match &inspection.problem {
@@ -72,6 +77,23 @@ fn inspect_inner(args: &InspectArgs) -> anyhow::Result<u8> {
         println!("  exports:");
         for export in &inspection.exports {
             println!("    {export}");
+        }
+        match &manifest {
+            None => println!("  manifest: none (asks for no grants)"),
+            Some((manifest, path)) => {
+                println!("  manifest: {}", path.display());
+                if let Some(description) = &manifest.spell.description {
+                    println!("    {description}");
+                }
+                let requests = manifest
+                    .requests
+                    .missing_from(&crate::policy::Grants::default());
+                if requests.is_empty() {
+                    println!("    asks for no grants");
+                } else {
+                    println!("    asks for: {}", requests.join(" "));
+                }
+            }
         }
     }
     Ok(if inspection.runnable {

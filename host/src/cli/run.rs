@@ -10,7 +10,10 @@ use anyhow::Context as _;
 use super::events::EventPrinter;
 use super::{HostArgs, exit};
 use crate::limits::{Limits, parse_size};
-use crate::runtime::{Grants, RunError, SpellConfig};
+use crate::policy::audit::Audit;
+use crate::policy::manifest::{self, Manifest};
+use crate::policy::{Grants, PolicyFile};
+use crate::runtime::{RunError, SpellConfig};
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
@@ -33,18 +36,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     input_file: Option<PathBuf>,
 
-    /// Fuel: roughly the number of WebAssembly instructions the spell may run.
-    #[arg(long, value_name = "N", value_parser = parse_count, default_value_t = Limits::DEFAULT_FUEL)]
-    fuel: u64,
-    /// Memory the spell may use.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256MiB")]
-    memory: u64,
-    /// Wall-clock time the run may take, LLM calls included.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
-    timeout: Duration,
-    /// Largest output the spell may return.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "16MiB")]
-    max_output: u64,
+    /// Fuel: roughly the number of WebAssembly instructions the spell may run
+    /// [default: the manifest's, else 10_000_000_000].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    fuel: Option<u64>,
+    /// Memory the spell may use [default: the manifest's, else 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
+    /// Wall-clock time the run may take, LLM calls included [default: the
+    /// manifest's, else 5m].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Largest output the spell may return [default: the manifest's, else 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_output: Option<u64>,
 
     /// LLM tokens (input + output) the run may use in all.
     #[arg(long, value_name = "N", value_parser = parse_count)]
@@ -62,6 +67,24 @@ pub struct RunArgs {
     /// Allow the shared state namespace NAME (`*` for all). Repeatable.
     #[arg(long = "allow-state-ns", value_name = "NAME")]
     allow_state_ns: Vec<String>,
+    /// Let the spell read files under PATH (a directory). Repeatable.
+    #[arg(long = "allow-read", value_name = "PATH")]
+    allow_read: Vec<PathBuf>,
+    /// Let the spell read and write files under PATH (a directory). Repeatable.
+    #[arg(long = "allow-write", value_name = "PATH")]
+    allow_write: Vec<PathBuf>,
+    /// Pass the host environment variable NAME to the spell. Repeatable.
+    #[arg(long = "allow-env", value_name = "NAME")]
+    allow_env: Vec<String>,
+    /// Grant everything the spell's manifest (<name>.spell.toml) requests.
+    #[arg(long)]
+    grant_requested: bool,
+    /// Pre-approved grants per spell, for unattended runs (TOML).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Append every capability use and denial to FILE as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
     /// A setting the spell reads through the config bridge. Repeatable.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
@@ -95,26 +118,29 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let bytes = std::fs::read(&args.spell)
         .with_context(|| format!("reading spell {}", args.spell.display()))?;
     let input = read_input(&args)?;
-    let name = args.name.clone().unwrap_or_else(|| spell_name(&args.spell));
+    let manifest = manifest::load_for(&args.spell)?;
+    let manifest = manifest.as_ref().map(|(m, _)| m);
+    let name = args
+        .name
+        .clone()
+        .or_else(|| manifest.and_then(|m| m.spell.name.clone()))
+        .unwrap_or_else(|| spell_name(&args.spell));
+    let grants = effective_grants(&args, &name, manifest)?;
+    let audit = args
+        .audit
+        .as_deref()
+        .map(|path| Audit::open(path, &name))
+        .transpose()?;
     let config = SpellConfig {
-        grants: Grants {
-            models: args.allow_model.clone(),
-            state_namespaces: args.allow_state_ns.clone(),
-        },
+        grants,
         vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+        audit,
     };
     let spell = match runtime.load(&name, &bytes, config) {
         Ok(spell) => spell,
         Err(err) => return Ok(report_error(&args.spell, &err)),
     };
-    let limits = Limits {
-        fuel: args.fuel,
-        memory_bytes: args.memory,
-        timeout: args.timeout,
-        max_output_bytes: args.max_output,
-        max_llm_tokens: args.max_llm_tokens,
-        max_llm_cost_usd: args.max_llm_cost,
-    };
+    let limits = effective_limits(&args, manifest)?;
 
     let printer = args
         .events
@@ -137,6 +163,67 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
             exit::OK
         }
         Err(err) => report_error(&args.spell, &err),
+    })
+}
+
+/// Flags, plus what `--grant-requested` or the policy file approve. Requests
+/// that stay ungranted are listed, with the flags that would grant them.
+fn effective_grants(
+    args: &RunArgs,
+    name: &str,
+    manifest: Option<&Manifest>,
+) -> anyhow::Result<Grants> {
+    let mut grants = Grants {
+        models: args.allow_model.clone(),
+        state_namespaces: args.allow_state_ns.clone(),
+        read: args.allow_read.clone(),
+        write: args.allow_write.clone(),
+        env: args.allow_env.clone(),
+    };
+    let mut grant_requested = args.grant_requested;
+    if let Some(path) = &args.policy {
+        let policy = PolicyFile::load(path)?;
+        if let Some(entry) = policy.spells.get(name) {
+            grants.extend(&entry.grants);
+            grant_requested |= entry.grant_requested;
+        }
+    }
+    if let Some(manifest) = manifest {
+        if grant_requested {
+            grants.extend(&manifest.requests);
+        } else {
+            let missing = manifest.requests.missing_from(&grants);
+            if !missing.is_empty() {
+                eprintln!(
+                    "note: the spell's manifest asks for {}; not granted (grant with those flags, or --grant-requested)",
+                    missing.join(" ")
+                );
+            }
+        }
+    }
+    Ok(grants)
+}
+
+/// Each limit from its flag, else the manifest, else the default.
+fn effective_limits(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Limits> {
+    let declared = manifest.map(|m| m.limits.clone()).unwrap_or_default();
+    let defaults = Limits::default();
+    Ok(Limits {
+        fuel: args.fuel.or(declared.fuel).unwrap_or(defaults.fuel),
+        memory_bytes: args
+            .memory
+            .or(declared.memory_bytes()?)
+            .unwrap_or(defaults.memory_bytes),
+        timeout: args
+            .timeout
+            .or(declared.timeout()?)
+            .unwrap_or(defaults.timeout),
+        max_output_bytes: args
+            .max_output
+            .or(declared.max_output_bytes()?)
+            .unwrap_or(defaults.max_output_bytes),
+        max_llm_tokens: args.max_llm_tokens.or(declared.max_llm_tokens),
+        max_llm_cost_usd: args.max_llm_cost,
     })
 }
 

@@ -46,6 +46,12 @@ impl RunError {
         if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
             return Self::Limit(limit.clone());
         }
+        if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return Self::Failed(format!(
+                "the spell called exit({}) instead of returning",
+                exit.0
+            ));
+        }
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
             match trap {
                 // Fuel and epoch limits carry their numbers; the caller fills

@@ -33,6 +33,7 @@ use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateSt
 use crate::cache::CompileSource;
 use crate::engine::{EPOCH_TICK, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
+use crate::policy::audit::Audit;
 use crate::settings::Price;
 
 /// Long-lived services shared by every spell the runtime runs.
@@ -46,21 +47,17 @@ pub struct HostServices {
     pub prices: Arc<BTreeMap<String, Price>>,
 }
 
-/// What the user granted a spell, beyond the defaults.
-#[derive(Debug, Clone, Default)]
-pub struct Grants {
-    /// `--allow-model` patterns.
-    pub models: Vec<String>,
-    /// `--allow-state-ns` names (`*` = all).
-    pub state_namespaces: Vec<String>,
-}
+pub use crate::policy::Grants;
 
 /// A spell's configuration, fixed when it is loaded.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SpellConfig {
+    /// What the user granted, beyond the defaults.
     pub grants: Grants,
     /// `--var key=value` settings.
     pub vars: BTreeMap<String, String>,
+    /// Where to record capability uses and denials.
+    pub audit: Option<Audit>,
 }
 
 /// A compiled, linked spell ready to be run any number of times.
@@ -70,6 +67,8 @@ pub struct Spell {
     policy: Arc<ModelPolicy>,
     state_grants: Arc<[String]>,
     vars: Arc<BTreeMap<String, String>>,
+    grants: Grants,
+    audit: Option<Audit>,
     /// How the component was obtained, and how long that took.
     pub compile_source: CompileSource,
     pub compile_time: Duration,
@@ -93,6 +92,22 @@ pub struct RunStats {
     pub fuel_consumed: u64,
     pub peak_memory_bytes: u64,
     pub llm: UsageTotals,
+}
+
+impl RunStats {
+    fn empty(spell: &Spell, run_id: String) -> Self {
+        Self {
+            spell: spell.name.clone(),
+            run_id,
+            compile: spell.compile_source,
+            compile_ms: millis(spell.compile_time),
+            instantiate_ms: 0.0,
+            run_ms: 0.0,
+            fuel_consumed: 0,
+            peak_memory_bytes: 0,
+            llm: UsageTotals::default(),
+        }
+    }
 }
 
 /// The outcome of a run: the output or why there is none, and the stats.
@@ -162,9 +177,11 @@ impl Runtime {
         Ok(Spell {
             name: name.to_owned(),
             pre,
-            policy: Arc::new(ModelPolicy::new(config.grants.models)),
-            state_grants: config.grants.state_namespaces.into(),
+            policy: Arc::new(ModelPolicy::new(config.grants.models.clone())),
+            state_grants: config.grants.state_namespaces.clone().into(),
             vars: Arc::new(config.vars),
+            grants: config.grants,
+            audit: config.audit,
             compile_source: loaded.source,
             compile_time: loaded.elapsed,
         })
@@ -173,6 +190,15 @@ impl Runtime {
     /// Runs `spell` once on `input` within `limits`.
     pub async fn run(&self, spell: &Spell, input: &str, limits: &Limits) -> RunReport {
         let run_id = uuid::Uuid::new_v4().to_string();
+        let wasi = match wasi::build(&spell.name, &spell.grants, &spell.audit) {
+            Ok(wasi) => wasi,
+            Err(err) => {
+                return RunReport {
+                    result: Err(RunError::Host(err)),
+                    stats: RunStats::empty(spell, run_id),
+                };
+            }
+        };
         let budget = Budget {
             max_tokens: limits.max_llm_tokens,
             max_cost_usd: limits.max_llm_cost_usd,
@@ -181,19 +207,21 @@ impl Runtime {
         let bus = &self.services.bus;
         let data = SpellState {
             table: ResourceTable::new(),
-            wasi: wasi::deny_by_default(&spell.name),
+            wasi,
             llm: LlmCtx {
                 router: self.services.router.clone(),
                 policy: spell.policy.clone(),
                 meter: meter.clone(),
                 events: bus.clone(),
                 spell_name: spell.name.clone(),
+                audit: spell.audit.clone(),
             },
             state: StateCtx {
                 persistent: self.services.store.clone(),
                 run: Arc::new(MemoryStore::new()),
                 spell_name: spell.name.clone(),
                 shared_grants: spell.state_grants.clone(),
+                audit: spell.audit.clone(),
             },
             events: EventCtx {
                 bus: bus.clone(),

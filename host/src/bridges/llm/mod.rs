@@ -26,6 +26,7 @@ pub use provider::{ChatRequest, ChatResponse, EventStream, LlmError, LlmProvider
 pub use router::{ModelPolicy, ModelRouter, Route};
 
 use crate::bridges::event::EventBus;
+use crate::policy::audit::{self, Audit};
 
 /// Per-instance LLM context.
 pub struct LlmCtx {
@@ -34,14 +35,26 @@ pub struct LlmCtx {
     pub meter: Arc<UsageMeter>,
     pub events: EventBus,
     pub spell_name: String,
+    pub audit: Option<Audit>,
 }
 
 impl LlmCtx {
     /// Resolves a model name and checks the spell may use it.
     pub fn route(&self, requested: Option<&str>) -> Result<Call, LlmError> {
         let route = self.router.resolve(requested)?;
-        self.policy
-            .check(&route.id, self.router.default_model().as_deref())?;
+        let checked = self
+            .policy
+            .check(&route.id, self.router.default_model().as_deref());
+        let detail = checked.as_ref().err().map(LlmError::describe);
+        audit::record(
+            &self.audit,
+            "llm",
+            "use-model",
+            &route.id,
+            checked.is_ok(),
+            detail.as_deref(),
+        );
+        checked?;
         Ok(Call {
             route,
             meter: self.meter.clone(),

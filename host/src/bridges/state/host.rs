@@ -5,6 +5,7 @@ use wasmtime::component::Resource;
 
 use super::{Bucket, MAX_KEY_BYTES, MAX_VALUE_BYTES, StateView, StoreError};
 use crate::bindings::state::{self, Error, Scope};
+use crate::policy::audit;
 
 type StateResult<T> = wasmtime::Result<Result<T, Error>>;
 
@@ -53,11 +54,28 @@ impl state::Host for StateView<'_> {
                     )));
                 }
                 if !self.ctx.allows_shared(&name) {
-                    return Ok(Err(Error::Denied(format!(
+                    let message = format!(
                         "shared state namespace `{name}` is not granted to this spell; \
-                         allow it with --allow-state-ns {name}"
-                    ))));
+                         allow it with --allow-state-ns {name} (manifest: state_namespaces = [\"{name}\"])"
+                    );
+                    audit::record(
+                        &self.ctx.audit,
+                        "state",
+                        "open",
+                        &format!("shared/{name}"),
+                        false,
+                        Some(&message),
+                    );
+                    return Ok(Err(Error::Denied(message)));
                 }
+                audit::record(
+                    &self.ctx.audit,
+                    "state",
+                    "open",
+                    &format!("shared/{name}"),
+                    true,
+                    None,
+                );
                 Bucket {
                     store: self.ctx.persistent.clone(),
                     namespace: format!("shared/{name}"),
@@ -175,6 +193,7 @@ mod tests {
             run: Arc::new(MemoryStore::new()),
             spell_name: "alpha".into(),
             shared_grants: grants.iter().map(|g| g.to_string()).collect(),
+            audit: None,
         }
     }
 

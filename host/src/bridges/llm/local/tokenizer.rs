@@ -80,6 +80,8 @@ pub fn from_gguf(metadata: &HashMap<String, Value>) -> anyhow::Result<(Tokenizer
         .filter(|(_, t)| SPECIAL_TOKEN_TYPES.contains(t))
         .map(|(id, _)| AddedToken::from(tokens[id].clone(), true))
         .collect();
-    tokenizer.add_special_tokens(&special);
+    tokenizer
+        .add_special_tokens(special)
+        .map_err(|e| anyhow::anyhow!("registering special tokens: {e}"))?;
     Ok((tokenizer, tokens))
 }

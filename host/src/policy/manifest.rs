@@ -1,0 +1,160 @@
+//! The spell manifest: `<name>.spell.toml` beside `<name>.wasm`.
+//!
+//! A file rather than a custom section so that users can read and review it
+//! before running a stranger's spell, and so that a packager can sign the
+//! pair later. It declares who the spell is, what it asks for, and the
+//! limits it needs; `spellhost inspect` shows it. Requests are never
+//! granted by themselves.
+//!
+//! ```toml
+//! [spell]
+//! name = "summarize"            # its identity for state (default: file name)
+//! description = "Summarises text and caches the results"
+//!
+//! [requests]
+//! read = ["./notes"]            # relative to the manifest
+//! models = ["openai/*"]
+//!
+//! [limits]                      # used unless the command line says otherwise
+//! fuel = 2000000000
+//! memory = "64MiB"
+//! timeout = "30s"
+//! max_llm_tokens = 4000
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use super::Grants;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(default)]
+    pub spell: SpellInfo,
+    #[serde(default)]
+    pub requests: Grants,
+    #[serde(default)]
+    pub limits: ManifestLimits,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpellInfo {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Limits a spell declares it needs; each is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestLimits {
+    pub fuel: Option<u64>,
+    pub memory: Option<String>,
+    pub timeout: Option<String>,
+    pub max_output: Option<String>,
+    pub max_llm_tokens: Option<u64>,
+}
+
+impl ManifestLimits {
+    pub fn memory_bytes(&self) -> anyhow::Result<Option<u64>> {
+        self.memory
+            .as_deref()
+            .map(|m| crate::limits::parse_size(m).map_err(anyhow::Error::msg))
+            .transpose()
+    }
+
+    pub fn max_output_bytes(&self) -> anyhow::Result<Option<u64>> {
+        self.max_output
+            .as_deref()
+            .map(|m| crate::limits::parse_size(m).map_err(anyhow::Error::msg))
+            .transpose()
+    }
+
+    pub fn timeout(&self) -> anyhow::Result<Option<Duration>> {
+        self.timeout
+            .as_deref()
+            .map(humantime::parse_duration)
+            .transpose()
+            .context("manifest [limits] timeout")
+    }
+}
+
+/// Where the manifest of `component` would be.
+pub fn path_for(component: &Path) -> PathBuf {
+    let stem = component
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("spell");
+    component.with_file_name(format!("{stem}.spell.toml"))
+}
+
+/// Loads the manifest beside `component`, if there is one.
+pub fn load_for(component: &Path) -> anyhow::Result<Option<(Manifest, PathBuf)>> {
+    let path = path_for(component);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(err).with_context(|| format!("reading manifest {}", path.display()));
+        }
+    };
+    let mut manifest: Manifest =
+        toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
+    manifest
+        .limits
+        .memory_bytes()
+        .with_context(|| format!("manifest {}: [limits] memory", path.display()))?;
+    manifest
+        .limits
+        .timeout()
+        .with_context(|| format!("manifest {}", path.display()))?;
+    manifest.requests.resolve_paths(&path);
+    Ok(Some((manifest, path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_sits_beside_the_component() {
+        let dir = tempfile::tempdir().unwrap();
+        let component = dir.path().join("notes.wasm");
+        assert!(load_for(&component).unwrap().is_none());
+        std::fs::write(
+            dir.path().join("notes.spell.toml"),
+            "[spell]\nname = \"notes\"\n[requests]\nread = [\"data\"]\nenv = [\"LANG\"]\n[limits]\nmemory = \"64MiB\"\ntimeout = \"30s\"\n",
+        )
+        .unwrap();
+        let (manifest, _) = load_for(&component).unwrap().unwrap();
+        assert_eq!(manifest.spell.name.as_deref(), Some("notes"));
+        assert_eq!(manifest.requests.read, [dir.path().join("data")]);
+        assert_eq!(manifest.limits.memory_bytes().unwrap(), Some(64 << 20));
+        assert_eq!(
+            manifest.limits.timeout().unwrap(),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn bad_manifests_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let component = dir.path().join("x.wasm");
+        std::fs::write(
+            dir.path().join("x.spell.toml"),
+            "[limits]\nmemory = \"lots\"\n",
+        )
+        .unwrap();
+        assert!(load_for(&component).is_err());
+        std::fs::write(
+            dir.path().join("x.spell.toml"),
+            "[requests]\nnetwork = [\"*\"]\n",
+        )
+        .unwrap();
+        assert!(load_for(&component).is_err());
+    }
+}
