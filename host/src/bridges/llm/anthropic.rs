@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpSettings, HttpTransport};
+use super::http::{HttpSettings, HttpTransport, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
@@ -47,13 +47,7 @@ impl AnthropicProvider {
         let mut headers = HeaderMap::new();
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
         if let Some(key) = &config.api_key {
-            let mut value = HeaderValue::from_str(key).map_err(|_| {
-                LlmError::Auth(format!(
-                    "the API key of {} is not a valid header value",
-                    config.id
-                ))
-            })?;
-            value.set_sensitive(true);
+            let value = secret_header(key, &config.id)?;
             headers.insert("x-api-key", value);
         }
         let http = HttpTransport::new(
@@ -143,11 +137,8 @@ pub fn messages_body(model: &str, request: &ChatRequest, stream: bool) -> Result
             Role::Assistant => {
                 let mut blocks = content_blocks(message);
                 for call in &message.tool_calls {
-                    let input: Value = serde_json::from_str(&call.arguments_json).map_err(|e| {
-                        LlmError::InvalidRequest(format!(
-                            "arguments of tool call `{}` are not JSON: {e}",
-                            call.id
-                        ))
+                    let input = parse_json(&call.arguments_json, || {
+                        format!("arguments of tool call `{}`", call.id)
                     })?;
                     blocks.push(json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": input }));
                 }
@@ -209,9 +200,7 @@ pub fn messages_body(model: &str, request: &ChatRequest, stream: bool) -> Result
             .tools
             .iter()
             .map(|tool| {
-                let schema: Value = serde_json::from_str(&tool.parameters_schema).map_err(|e| {
-                    LlmError::InvalidRequest(format!("parameters-schema of tool `{}` is not JSON: {e}", tool.name))
-                })?;
+                let schema = parse_json(&tool.parameters_schema, || format!("parameters-schema of tool `{}`", tool.name))?;
                 Ok(json!({ "name": tool.name, "description": tool.description, "input_schema": schema }))
             })
             .collect::<Result<Vec<_>, LlmError>>()?;

@@ -9,10 +9,10 @@
 //! lack ids; the host assigns `call_<n>`.
 
 use reqwest::Method;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use super::http::{HttpSettings, HttpTransport};
+use super::http::{HttpSettings, HttpTransport, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
@@ -39,13 +39,7 @@ impl GeminiProvider {
     pub fn new(config: GeminiConfig) -> Result<Self, LlmError> {
         let mut headers = HeaderMap::new();
         if let Some(key) = &config.api_key {
-            let mut value = HeaderValue::from_str(key).map_err(|_| {
-                LlmError::Auth(format!(
-                    "the API key of {} is not a valid header value",
-                    config.id
-                ))
-            })?;
-            value.set_sensitive(true);
+            let value = secret_header(key, &config.id)?;
             headers.insert("x-goog-api-key", value);
         }
         let http = HttpTransport::new(
@@ -165,11 +159,8 @@ pub fn generate_body(request: &ChatRequest) -> Result<Value, LlmError> {
             Role::Assistant => {
                 let mut parts = parts(message);
                 for call in &message.tool_calls {
-                    let args: Value = serde_json::from_str(&call.arguments_json).map_err(|e| {
-                        LlmError::InvalidRequest(format!(
-                            "arguments of tool call `{}` are not JSON: {e}",
-                            call.id
-                        ))
+                    let args = parse_json(&call.arguments_json, || {
+                        format!("arguments of tool call `{}`", call.id)
                     })?;
                     parts.push(json!({ "functionCall": { "name": call.name, "args": args } }));
                 }
@@ -228,9 +219,7 @@ pub fn generate_body(request: &ChatRequest) -> Result<Value, LlmError> {
             config.insert("responseMimeType".into(), json!("application/json"));
         }
         Some(ResponseFormat::JsonSchema(schema)) => {
-            let schema: Value = serde_json::from_str(schema).map_err(|e| {
-                LlmError::InvalidRequest(format!("response-format json-schema is not JSON: {e}"))
-            })?;
+            let schema = parse_json(schema, || "response-format json-schema".into())?;
             config.insert("responseMimeType".into(), json!("application/json"));
             config.insert("responseJsonSchema".into(), schema);
         }
@@ -248,9 +237,7 @@ pub fn generate_body(request: &ChatRequest) -> Result<Value, LlmError> {
             .tools
             .iter()
             .map(|tool| {
-                let parameters: Value = serde_json::from_str(&tool.parameters_schema).map_err(|e| {
-                    LlmError::InvalidRequest(format!("parameters-schema of tool `{}` is not JSON: {e}", tool.name))
-                })?;
+                let parameters = parse_json(&tool.parameters_schema, || format!("parameters-schema of tool `{}`", tool.name))?;
                 Ok(json!({ "name": tool.name, "description": tool.description, "parameters": parameters }))
             })
             .collect::<Result<Vec<_>, LlmError>>()?;

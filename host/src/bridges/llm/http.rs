@@ -192,6 +192,21 @@ impl HttpTransport {
     }
 }
 
+/// A header value carrying a credential, marked sensitive so it is never
+/// printed by debug output.
+pub fn secret_header(
+    value: &str,
+    provider: &str,
+) -> Result<reqwest::header::HeaderValue, LlmError> {
+    let mut header = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+        LlmError::Auth(format!(
+            "the API key of {provider} is not a valid header value"
+        ))
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
 /// Maps an HTTP failure to a typed error. All three wire formats put the
 /// message at `error.message`.
 pub fn status_to_error(

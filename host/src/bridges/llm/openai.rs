@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpSettings, HttpTransport};
+use super::http::{HttpSettings, HttpTransport, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
@@ -53,13 +53,7 @@ impl OpenAiProvider {
     pub fn new(config: OpenAiConfig) -> Result<Self, LlmError> {
         let mut headers = HeaderMap::new();
         if let Some(key) = &config.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                LlmError::Auth(format!(
-                    "the API key of {} is not a valid header value",
-                    config.id
-                ))
-            })?;
-            value.set_sensitive(true);
+            let value = secret_header(&format!("Bearer {key}"), &config.id)?;
             headers.insert(AUTHORIZATION, value);
         }
         let http = HttpTransport::new(
@@ -170,9 +164,7 @@ pub fn chat_body(model: &str, request: &ChatRequest, stream: bool) -> Result<Val
             fields.insert("response_format".into(), json!({ "type": "json_object" }));
         }
         Some(ResponseFormat::JsonSchema(schema)) => {
-            let schema: Value = serde_json::from_str(schema).map_err(|e| {
-                LlmError::InvalidRequest(format!("response-format json-schema is not JSON: {e}"))
-            })?;
+            let schema = parse_json(schema, || "response-format json-schema".into())?;
             fields.insert(
                 "response_format".into(),
                 json!({ "type": "json_schema", "json_schema": { "name": "response", "schema": schema } }),
@@ -184,12 +176,7 @@ pub fn chat_body(model: &str, request: &ChatRequest, stream: bool) -> Result<Val
             .tools
             .iter()
             .map(|tool| {
-                let parameters: Value = serde_json::from_str(&tool.parameters_schema).map_err(|e| {
-                    LlmError::InvalidRequest(format!(
-                        "parameters-schema of tool `{}` is not JSON: {e}",
-                        tool.name
-                    ))
-                })?;
+                let parameters = parse_json(&tool.parameters_schema, || format!("parameters-schema of tool `{}`", tool.name))?;
                 Ok(json!({
                     "type": "function",
                     "function": { "name": tool.name, "description": tool.description, "parameters": parameters }

@@ -72,6 +72,16 @@ impl LlmError {
     }
 }
 
+/// Parses JSON a guest passed as a string (a schema, tool arguments);
+/// `what` names it in the error.
+pub fn parse_json(
+    text: &str,
+    what: impl FnOnce() -> String,
+) -> Result<serde_json::Value, LlmError> {
+    serde_json::from_str(text)
+        .map_err(|e| LlmError::InvalidRequest(format!("{} is not JSON: {e}", what())))
+}
+
 /// Plain text of a message: its text parts joined.
 pub fn message_text(message: &Message) -> String {
     message
