@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpSettings, HttpTransport, secret_header};
+use super::http::{HttpTransport, RemoteConfig, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
@@ -25,16 +25,9 @@ pub const API_VERSION: &str = "2023-06-01";
 /// Anthropic requires `max_tokens`; used when the spell sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// Settings of an Anthropic endpoint.
-#[derive(Debug, Clone)]
-pub struct AnthropicConfig {
-    pub id: String,
-    /// Base URL without the version, e.g. `https://api.anthropic.com`.
-    pub base_url: String,
-    pub api_key: Option<String>,
-    pub api_key_env: Option<String>,
-    pub http: HttpSettings,
-}
+/// Settings of an Anthropic endpoint; `base_url` has no version, e.g.
+/// `https://api.anthropic.com`.
+pub type AnthropicConfig = RemoteConfig;
 
 /// An Anthropic Messages API endpoint.
 pub struct AnthropicProvider {

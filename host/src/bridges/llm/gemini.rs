@@ -12,22 +12,14 @@ use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
-use super::http::{HttpSettings, HttpTransport, secret_header};
+use super::http::{HttpTransport, RemoteConfig, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
 
-/// Settings of a Gemini endpoint.
-#[derive(Debug, Clone)]
-pub struct GeminiConfig {
-    pub id: String,
-    /// Base URL including the version, e.g.
-    /// `https://generativelanguage.googleapis.com/v1beta`.
-    pub base_url: String,
-    pub api_key: Option<String>,
-    pub api_key_env: Option<String>,
-    pub http: HttpSettings,
-}
+/// Settings of a Gemini endpoint; `base_url` includes the version, e.g.
+/// `https://generativelanguage.googleapis.com/v1beta`.
+pub type GeminiConfig = RemoteConfig;
 
 /// A Gemini endpoint.
 pub struct GeminiProvider {

@@ -47,6 +47,32 @@ impl Default for HttpSettings {
     }
 }
 
+/// Settings of one remote provider endpoint, whatever its wire format.
+#[derive(Debug, Clone)]
+pub struct RemoteConfig {
+    /// Provider id (`openai`, `anthropic`, `ollama`, …).
+    pub id: String,
+    /// Base URL; what it includes depends on the wire format.
+    pub base_url: String,
+    /// The API key; `None` for servers that need none.
+    pub api_key: Option<String>,
+    /// Name of the environment variable the key comes from (for messages).
+    pub api_key_env: Option<String>,
+    pub http: HttpSettings,
+}
+
+impl RemoteConfig {
+    pub fn new(id: impl Into<String>, base_url: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            base_url: base_url.into(),
+            api_key: None,
+            api_key_env: None,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
 /// One provider's HTTP client.
 pub struct HttpTransport {
     /// Provider id, for messages.

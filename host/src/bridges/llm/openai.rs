@@ -12,36 +12,15 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpSettings, HttpTransport, secret_header};
+use super::http::{HttpTransport, RemoteConfig, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
 
-/// Settings of one OpenAI-compatible endpoint.
-#[derive(Debug, Clone)]
-pub struct OpenAiConfig {
-    /// Provider id (`openai`, `ollama`, …).
-    pub id: String,
-    /// Base URL including the version prefix, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    /// Bearer token; `None` for local servers that need none.
-    pub api_key: Option<String>,
-    /// Name of the environment variable the key comes from (for messages).
-    pub api_key_env: Option<String>,
-    pub http: HttpSettings,
-}
-
-impl OpenAiConfig {
-    pub fn new(id: impl Into<String>, base_url: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            base_url: base_url.into(),
-            api_key: None,
-            api_key_env: None,
-            http: HttpSettings::default(),
-        }
-    }
-}
+/// Settings of one OpenAI-compatible endpoint; `base_url` includes the
+/// version prefix, e.g. `https://api.openai.com/v1`, and the key is sent as a
+/// bearer token (`None` for local servers that need none).
+pub type OpenAiConfig = RemoteConfig;
 
 /// An OpenAI-compatible endpoint.
 pub struct OpenAiProvider {
