@@ -44,6 +44,7 @@ test: test-guests
     cargo test -p spellhost --no-run
     target/debug/spellhost models pull smollm2
     cargo test -p spellhost
+    cargo test -p spellhost-sdk --lib
 
 # Formatting and lints (warnings are errors).
 lint: setup

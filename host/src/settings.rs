@@ -72,6 +72,19 @@ pub struct Settings {
     /// Prices per model (`provider/model`), in US dollars per million tokens.
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    #[serde(default)]
+    pub net: NetSettings,
+}
+
+/// `[net]`: how spells' granted network names resolve.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetSettings {
+    /// Names pinned to addresses instead of DNS, like curl's `--resolve`
+    /// (`"api.internal" = ["10.0.0.7"]`). Pinning does not grant: the name
+    /// still needs `--allow-net`, and a private address its own grant.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Vec<std::net::IpAddr>>,
 }
 
 /// What a model costs, in US dollars per million tokens.

@@ -437,3 +437,96 @@ fn api_keys_never_reach_the_spell() {
     assert!(stdout.contains("\"openai_key\":null"), "{stdout}");
     assert!(!stdout.contains("sk-must-not-leak"), "{stdout}");
 }
+
+#[test]
+fn network_denials_name_the_flag_and_grants_open_the_host() {
+    let home = tempfile::tempdir().unwrap();
+    let web = support::web::WebServer::start();
+    let port = web.port().to_string();
+    let audit = home.path().join("audit.jsonl");
+    let audit_arg = audit.to_str().unwrap();
+    let spell = guest_arg("hostile_http_unlisted");
+    let denied = run(
+        home.path(),
+        &["run", &spell, "--input", &port, "--audit", audit_arg],
+    );
+    assert_eq!(denied.status.code(), Some(0), "{}", text(&denied.stderr));
+    assert!(text(&denied.stdout).starts_with("blocked"));
+    let expected = format!(
+        "denied: network access to localhost:{port} is not granted; allow it with --allow-net localhost:{port}"
+    );
+    assert!(
+        text(&denied.stderr).contains(&expected),
+        "{}",
+        text(&denied.stderr)
+    );
+    assert!(web.hits().is_empty());
+
+    let grant = format!("localhost:{port}");
+    let allowed = run(
+        home.path(),
+        &[
+            "run",
+            &spell,
+            "--input",
+            &port,
+            "--audit",
+            audit_arg,
+            "--allow-net",
+            &grant,
+        ],
+    );
+    assert_eq!(
+        text(&allowed.stdout),
+        format!("READ 200: hello from {port}\n")
+    );
+    assert!(!text(&allowed.stderr).contains("denied"));
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let net: Vec<_> = lines.iter().filter(|l| l["capability"] == "net").collect();
+    assert_eq!(net.len(), 2, "{lines:?}");
+    assert_eq!(net[0]["allowed"], false);
+    assert_eq!(net[1]["allowed"], true);
+    assert_eq!(net[1]["target"], format!("GET http://localhost:{port}/"));
+
+    let bad = run(
+        home.path(),
+        &["run", &spell, "--allow-net", "http://x.test/"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "a URL is not a grant");
+    assert!(text(&bad.stderr).contains("give a host, not a URL"));
+}
+
+#[test]
+fn pinned_names_resolving_to_loopback_are_denied_with_the_address_flag() {
+    let home = tempfile::tempdir().unwrap();
+    let web = support::web::WebServer::start();
+    let port = web.port().to_string();
+    let config = home.path().join("spellhost.toml");
+    std::fs::write(&config, "[net.hosts]\n\"rebind.test\" = [\"127.0.0.1\"]\n").unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("hostile_http_rebind"),
+            "--config",
+            config.to_str().unwrap(),
+            "--input",
+            &port,
+            "--allow-net",
+            &format!("rebind.test:{port}"),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "denied: rebind.test resolves to 127.0.0.1, a loopback address, which a name grant does not open; allow that address with --allow-net 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    assert!(web.hits().is_empty());
+}

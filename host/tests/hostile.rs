@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +22,9 @@ use spellhost::cache::CompileCache;
 use spellhost::engine::SpellEngine;
 use spellhost::limits::{LimitExceeded, Limits};
 use spellhost::policy::Grants;
-use spellhost::runtime::{HostServices, RunError, Runtime, SpellConfig};
+use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
 use support::fake_llm::FakeLlm;
+use support::web::WebServer;
 use support::{guest, shared_cache_dir};
 
 fn runtime_with(router: ModelRouter, state: &Path) -> Runtime {
@@ -52,6 +54,20 @@ async fn attempt(
     };
     let spell = rt.load(as_name, &bytes, config).unwrap();
     rt.run(&spell, input, &limits).await.result
+}
+
+/// Runs guest `name` with `config`; the whole report, denials included.
+async fn report(rt: &Runtime, name: &str, input: &str, config: SpellConfig) -> RunReport {
+    let bytes = std::fs::read(guest(name)).unwrap();
+    let spell = rt.load(name, &bytes, config).unwrap();
+    rt.run(&spell, input, &Limits::default()).await
+}
+
+fn net(hosts: &[&str]) -> Grants {
+    Grants {
+        net: hosts.iter().map(|h| h.to_string()).collect(),
+        ..Grants::default()
+    }
 }
 
 async fn try_as(rt: &Runtime, name: &str, input: &str, grants: Grants) -> String {
@@ -239,6 +255,247 @@ async fn raw_sockets_are_denied() {
     assert!(
         listener.accept().is_err(),
         "no connection reached the listener"
+    );
+}
+
+#[tokio::test]
+async fn raw_sockets_reach_addresses_granted_as_such() {
+    let (rt, _state) = host();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let by_name = format!("localhost:{}", listener.local_addr().unwrap().port());
+    assert_blocked(&try_as(&rt, "hostile_tcp_connect", &addr, net(&[&by_name])).await);
+    let out = try_as(&rt, "hostile_tcp_connect", &addr, net(&[&addr])).await;
+    assert_eq!(out, "CONNECTED");
+}
+
+#[tokio::test]
+async fn udp_is_denied_even_to_granted_addresses() {
+    let (rt, _state) = host();
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver.set_nonblocking(true).unwrap();
+    let addr = receiver.local_addr().unwrap().to_string();
+    assert_blocked(&try_as(&rt, "hostile_udp_send", &addr, net(&[&addr])).await);
+    let mut buf = [0u8; 64];
+    assert!(receiver.recv_from(&mut buf).is_err(), "no datagram arrived");
+}
+
+#[tokio::test]
+async fn spells_cannot_listen_for_connections() {
+    let (rt, _state) = host();
+    for grant in [Grants::default(), net(&["127.0.0.1"])] {
+        assert_blocked(&try_as(&rt, "hostile_tcp_listen", "127.0.0.1:0", grant).await);
+    }
+}
+
+#[tokio::test]
+async fn http_to_an_ungranted_host_is_denied_with_the_flag_to_grant_it() {
+    let (rt, _state) = host();
+    let web = WebServer::start();
+    let port = web.port().to_string();
+    let denied = report(&rt, "hostile_http_unlisted", &port, SpellConfig::default()).await;
+    let out = denied.result.unwrap();
+    assert_blocked(&out);
+    assert!(
+        out.contains(&format!("--allow-net localhost:{port}")),
+        "{out}"
+    );
+    let flag = format!("allow it with --allow-net localhost:{port}");
+    assert!(
+        denied.denials.iter().any(|d| d.message.contains(&flag)),
+        "the host names the grant: {:?}",
+        denied.denials
+    );
+    assert!(web.hits().is_empty(), "nothing reached the server");
+
+    let granted = SpellConfig {
+        grants: net(&[&format!("localhost:{port}")]),
+        ..SpellConfig::default()
+    };
+    let out = report(&rt, "hostile_http_unlisted", &port, granted).await;
+    assert_eq!(out.result.unwrap(), format!("READ 200: hello from {port}"));
+    assert!(out.denials.is_empty());
+    assert_eq!(web.hits().len(), 1);
+}
+
+#[tokio::test]
+async fn http_ip_literals_need_their_own_grant() {
+    let (rt, _state) = host();
+    let web = WebServer::start();
+    let port = web.port().to_string();
+    let out = try_as(
+        &rt,
+        "hostile_http_ip_literal",
+        &port,
+        net(&[&format!("localhost:{port}"), "*"]),
+    )
+    .await;
+    for line in out.lines() {
+        assert!(line.contains(": blocked"), "not contained: {line}");
+    }
+    assert_eq!(out.lines().count(), 6, "{out}");
+    assert!(web.hits().is_empty(), "nothing reached the server");
+
+    let out = try_as(
+        &rt,
+        "hostile_http_ip_literal",
+        &port,
+        net(&[&format!("127.0.0.1:{port}")]),
+    )
+    .await;
+    // The granted address gets through, also spelled as IPv4-mapped IPv6;
+    // the other spellings are names, and names are not granted.
+    let through: Vec<&str> = out.lines().filter(|l| l.contains("READ 200")).collect();
+    assert_eq!(
+        through,
+        ["127.0.0.1: READ 200", "[::ffff:127.0.0.1]: READ 200"],
+        "{out}"
+    );
+    assert_eq!(web.hits().len(), 2);
+}
+
+#[tokio::test]
+async fn http_redirects_are_checked_at_every_hop() {
+    let (rt, _state) = host();
+    let allowed = WebServer::start();
+    let denied = WebServer::start();
+    let start = allowed.url(&format!("/redirect?to={}", denied.url("/")));
+    let only_first = net(&[&allowed.addr.to_string()]);
+    let out = try_as(&rt, "hostile_http_redirect", &start, only_first).await;
+    assert_blocked(&out);
+    assert_eq!(allowed.hits().len(), 1, "the first hop was allowed");
+    assert!(
+        denied.hits().is_empty(),
+        "the redirect target was never contacted"
+    );
+
+    let both = net(&[&allowed.addr.to_string(), &denied.addr.to_string()]);
+    let out = try_as(&rt, "hostile_http_redirect", &start, both).await;
+    assert_eq!(
+        out,
+        format!(
+            "READ 200 from {}: hello from {}",
+            denied.url("/"),
+            denied.port()
+        )
+    );
+}
+
+#[tokio::test]
+async fn http_granted_names_cannot_resolve_to_loopback() {
+    let (rt, _state) = host();
+    let web = WebServer::start();
+    let port = web.port().to_string();
+    let pins = BTreeMap::from([("rebind.test".to_owned(), vec!["127.0.0.1".parse().unwrap()])]);
+    let config = |grants: Grants| SpellConfig {
+        grants,
+        net_pins: pins.clone(),
+        ..SpellConfig::default()
+    };
+    let denied = report(
+        &rt,
+        "hostile_http_rebind",
+        &port,
+        config(net(&[&format!("rebind.test:{port}")])),
+    )
+    .await;
+    assert_blocked(&denied.result.unwrap());
+    let message = &denied.denials[0].message;
+    assert!(message.contains("loopback"), "{message}");
+    assert!(
+        message.contains(&format!("--allow-net 127.0.0.1:{port}")),
+        "{message}"
+    );
+    assert!(web.hits().is_empty(), "nothing reached the server");
+
+    let granted = config(net(&[
+        &format!("rebind.test:{port}"),
+        &format!("127.0.0.1:{port}"),
+    ]));
+    let out = report(&rt, "hostile_http_rebind", &port, granted).await;
+    assert_eq!(out.result.unwrap(), format!("READ 200: hello from {port}"));
+    assert_eq!(web.hits(), [format!("GET / host=rebind.test:{port}")]);
+}
+
+#[tokio::test]
+async fn http_cloud_metadata_is_unreachable() {
+    let (rt, _state) = host();
+    let pins = BTreeMap::from([(
+        "metadata.test".to_owned(),
+        vec!["169.254.169.254".parse().unwrap()],
+    )]);
+    let config = SpellConfig {
+        grants: net(&["*"]),
+        net_pins: pins,
+        ..SpellConfig::default()
+    };
+    let out = report(&rt, "hostile_http_metadata", "metadata.test", config).await;
+    let out = out.result.unwrap();
+    assert_eq!(out.lines().count(), 2, "{out}");
+    for line in out.lines() {
+        assert!(line.contains(": blocked"), "not contained: {line}");
+    }
+}
+
+#[tokio::test]
+async fn http_a_forged_host_header_does_not_redirect_the_request() {
+    let (rt, _state) = host();
+    let granted = WebServer::start();
+    let other = WebServer::start();
+    let input = format!("{} {}", granted.url("/"), other.addr);
+    let out = try_as(
+        &rt,
+        "hostile_http_host_header",
+        &input,
+        net(&[&granted.addr.to_string()]),
+    )
+    .await;
+    assert!(
+        other.hits().is_empty(),
+        "the forged host was never contacted"
+    );
+    assert!(
+        out.starts_with("blocked") || granted.hits() == [format!("GET / host={}", granted.addr)],
+        "{out} {:?}",
+        granted.hits()
+    );
+}
+
+#[tokio::test]
+async fn fs_planted_symlinks_cannot_leave_a_grant() {
+    let (rt, _state) = host();
+    let t = tree();
+    let out = try_as(
+        &rt,
+        "hostile_fs_symlink_create",
+        t.granted.to_str().unwrap(),
+        write(&[&t.granted]),
+    )
+    .await;
+    assert_eq!(out.lines().count(), 2, "{out}");
+    for line in out.lines() {
+        assert!(line.contains(": blocked"), "not contained: {line}");
+    }
+}
+
+#[tokio::test]
+async fn fs_files_cannot_be_moved_out_of_a_grant() {
+    let (rt, _state) = host();
+    let t = tree();
+    let out = try_as(
+        &rt,
+        "hostile_fs_rename_out",
+        t.granted.to_str().unwrap(),
+        write(&[&t.granted]),
+    )
+    .await;
+    for line in out.lines() {
+        assert!(line.contains(": blocked"), "not contained: {line}");
+    }
+    assert!(!t.outer.join("planted.txt").exists());
+    assert!(
+        t.granted.join("payload.txt").exists(),
+        "the file stayed put"
     );
 }
 

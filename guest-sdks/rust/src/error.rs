@@ -11,6 +11,10 @@ pub enum Error {
     State(state::Error),
     /// An event operation failed.
     Event(event::Error),
+    /// An outgoing HTTP request failed or was denied.
+    Http(crate::http::HttpError),
+    /// A file or socket operation failed (or was denied by the sandbox).
+    Io(std::io::Error),
     /// A value could not be converted to or from JSON.
     Json(serde_json::Error),
     /// Any other failure, as a message.
@@ -49,6 +53,8 @@ impl std::fmt::Display for Error {
                 event::Error::Invalid(m) => write!(f, "invalid event: {m}"),
                 event::Error::Denied(m) => write!(f, "event denied: {m}"),
             },
+            Error::Http(e) => write!(f, "HTTP: {e}"),
+            Error::Io(e) => write!(f, "I/O: {e}"),
             Error::Json(e) => write!(f, "JSON: {e}"),
             Error::Message(m) => f.write_str(m),
         }
@@ -72,6 +78,18 @@ impl From<state::Error> for Error {
 impl From<event::Error> for Error {
     fn from(e: event::Error) -> Self {
         Self::Event(e)
+    }
+}
+
+impl From<crate::http::HttpError> for Error {
+    fn from(e: crate::http::HttpError) -> Self {
+        Self::Http(e)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
     }
 }
 

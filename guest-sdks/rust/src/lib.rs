@@ -19,13 +19,15 @@
 //!
 //! Modules mirror the WIT bridges: [`llm`] (chat, concurrent requests,
 //! streaming, embeddings), [`state`] (scoped key-value state with JSON
-//! helpers), [`event`] (publish/subscribe), [`log`] and [`config`]. The raw
+//! helpers), [`event`] (publish/subscribe), [`log`] and [`config`]; [`http`]
+//! makes outgoing requests through `wasi:http` within the `--allow-net` grants. The raw
 //! generated bindings are in [`bindings`] for anything the wrappers do not
 //! cover.
 
 pub mod config;
 mod error;
 pub mod event;
+pub mod http;
 pub mod llm;
 pub mod log;
 pub mod state;

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod event;
+pub mod http;
 pub mod llm;
 pub mod log;
 pub mod state;

@@ -86,6 +86,14 @@ struct HostArgs {
 impl HostArgs {
     /// Builds the runtime these options describe.
     fn runtime(&self, model: Option<&str>) -> anyhow::Result<Runtime> {
+        Ok(self.runtime_and_settings(model)?.0)
+    }
+
+    /// The runtime, and the settings that apply per spell.
+    fn runtime_and_settings(
+        &self,
+        model: Option<&str>,
+    ) -> anyhow::Result<(Runtime, crate::settings::NetSettings)> {
         let (settings, _) = Settings::load(self.config.as_deref())?;
         let router = settings.router(model)?;
         let cache = if self.no_cache {
@@ -105,7 +113,7 @@ impl HostArgs {
             bus: EventBus::default(),
             prices: Arc::new(settings.prices),
         };
-        Runtime::new(engine, services)
+        Ok((Runtime::new(engine, services)?, settings.net))
     }
 }
 

@@ -73,6 +73,11 @@ pub struct RunArgs {
     /// Let the spell read and write files under PATH (a directory). Repeatable.
     #[arg(long = "allow-write", value_name = "PATH")]
     allow_write: Vec<PathBuf>,
+    /// Let the spell make HTTP requests to HOST (`example.com`, `api.test:8443`,
+    /// `*.example.com`, `10.0.0.5:5432`, `*`); IP literals also open raw TCP.
+    /// Names never reach private addresses unless those are granted too. Repeatable.
+    #[arg(long = "allow-net", value_name = "HOST[:PORT]", value_parser = parse_net_grant)]
+    allow_net: Vec<String>,
     /// Pass the host environment variable NAME to the spell. Repeatable.
     #[arg(long = "allow-env", value_name = "NAME")]
     allow_env: Vec<String>,
@@ -114,7 +119,7 @@ pub async fn run(args: RunArgs) -> u8 {
 }
 
 async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
-    let runtime = args.host.runtime(args.model.as_deref())?;
+    let (runtime, net) = args.host.runtime_and_settings(args.model.as_deref())?;
     let bytes = std::fs::read(&args.spell)
         .with_context(|| format!("reading spell {}", args.spell.display()))?;
     let input = read_input(&args)?;
@@ -135,6 +140,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         grants,
         vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
         audit,
+        net_pins: net.hosts,
     };
     let spell = match runtime.load(&name, &bytes, config) {
         Ok(spell) => spell,
@@ -151,6 +157,9 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     }
     if args.stats {
         eprintln!("{}", serde_json::to_string(&report.stats)?);
+    }
+    for denial in &report.denials {
+        eprintln!("denied: {}", denial.message);
     }
     Ok(match report.result {
         Ok(output) => {
@@ -179,6 +188,7 @@ fn effective_grants(
         read: args.allow_read.clone(),
         write: args.allow_write.clone(),
         env: args.allow_env.clone(),
+        net: args.allow_net.clone(),
     };
     let mut grant_requested = args.grant_requested;
     if let Some(path) = &args.policy {
@@ -261,6 +271,10 @@ fn parse_count(text: &str) -> Result<u64, String> {
     text.replace('_', "")
         .parse()
         .map_err(|_| format!("`{text}` is not a whole number"))
+}
+
+fn parse_net_grant(text: &str) -> Result<String, String> {
+    crate::policy::net::NetGrant::parse(text).map(|g| g.to_string())
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {

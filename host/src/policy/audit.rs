@@ -1,6 +1,7 @@
-//! The audit log (`spellhost run --audit FILE`): one JSON line per
-//! capability use and per denial, appended, so a user can review what a
-//! spell did and what it tried.
+//! Recording capability decisions: the audit log (`spellhost run --audit
+//! FILE`, one JSON line per capability use and per denial, appended, so a
+//! user can review what a spell did and what it tried), and the run's list
+//! of denials, which the CLI prints with the grant that would allow each.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -52,6 +53,66 @@ impl Audit {
         if let Err(err) = writeln!(file, "{line}") {
             eprintln!("warning: cannot write the audit log: {err}");
         }
+    }
+}
+
+/// One refused capability use, with the flag that would allow it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Denial {
+    pub capability: String,
+    pub target: String,
+    /// What happened and how to grant it, for a person.
+    pub message: String,
+}
+
+/// Where a run's bridges record what they allowed and refused: the audit
+/// log if there is one, and always the run's denials. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    audit: Option<Audit>,
+    denials: Arc<Mutex<Vec<Denial>>>,
+}
+
+impl Recorder {
+    pub fn new(audit: Option<Audit>) -> Self {
+        Self {
+            audit,
+            denials: Arc::default(),
+        }
+    }
+
+    /// Records a use of `capability`.
+    pub fn allowed(&self, capability: &str, action: &str, target: &str, detail: Option<&str>) {
+        record(&self.audit, capability, action, target, true, detail);
+    }
+
+    /// Records a refusal; `message` says how to grant it.
+    pub fn denied(&self, capability: &str, action: &str, target: &str, message: &str) {
+        record(
+            &self.audit,
+            capability,
+            action,
+            target,
+            false,
+            Some(message),
+        );
+        let denial = Denial {
+            capability: capability.to_owned(),
+            target: target.to_owned(),
+            message: message.to_owned(),
+        };
+        let mut denials = self.denials.lock().unwrap_or_else(|e| e.into_inner());
+        if !denials.contains(&denial) {
+            denials.push(denial);
+        }
+    }
+
+    /// The distinct denials so far, oldest first.
+    pub fn denials(&self) -> Vec<Denial> {
+        self.denials
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

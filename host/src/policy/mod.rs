@@ -10,6 +10,7 @@
 //! | read a directory         | `--allow-read PATH`     | `read = ["PATH"]`           | a read-only WASI preopen of PATH               |
 //! | read and write           | `--allow-write PATH`    | `write = ["PATH"]`          | a read-write WASI preopen of PATH              |
 //! | an environment variable  | `--allow-env NAME`      | `env = ["NAME"]`            | NAME (if set on the host) in the spell's env   |
+//! | the network              | `--allow-net HOST[:PORT]` | `net = ["HOST[:PORT]"]`   | outgoing HTTP (`wasi:http`) to HOST; raw TCP to granted IP literals ([`net`]) |
 //! | other models             | `--allow-model PATTERN` | `models = ["PATTERN"]`      | models matching PATTERN (`*` globs)            |
 //! | shared state             | `--allow-state-ns NAME` | `state_namespaces = ["NAME"]` | the shared namespace NAME (`*` for all)      |
 //!
@@ -19,6 +20,7 @@
 
 pub mod audit;
 pub mod manifest;
+pub mod net;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,8 @@ pub struct Grants {
     pub write: Vec<PathBuf>,
     /// Environment variables passed through from the host.
     pub env: Vec<String>,
+    /// Hosts the spell may reach over HTTP (`HOST[:PORT]`, `*.DOMAIN`, IPs).
+    pub net: Vec<String>,
 }
 
 impl Grants {
@@ -57,6 +61,7 @@ impl Grants {
         add(&mut self.read, &other.read);
         add(&mut self.write, &other.write);
         add(&mut self.env, &other.env);
+        add(&mut self.net, &other.net);
     }
 
     /// Paths relative to the directory of `file` made absolute (manifest and
@@ -104,6 +109,9 @@ impl Grants {
         }
         for var in self.env.iter().filter(|v| !granted.env.contains(v)) {
             flags.push(format!("--allow-env {var}"));
+        }
+        for host in self.net.iter().filter(|h| !granted.net.contains(h)) {
+            flags.push(format!("--allow-net '{host}'"));
         }
         flags
     }

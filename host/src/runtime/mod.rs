@@ -13,6 +13,7 @@ mod state;
 mod wasi;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ pub use state::SpellState;
 use crate::bindings::{Spell as SpellBindings, SpellPre};
 use crate::bridges::config::{self, ConfigCtx};
 use crate::bridges::event::{self, EventBus, EventCtx, EventView};
+use crate::bridges::http::HttpCtx;
 use crate::bridges::llm::{
     self, Budget, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
 };
@@ -33,7 +35,8 @@ use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateSt
 use crate::cache::CompileSource;
 use crate::engine::{EPOCH_TICK, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
-use crate::policy::audit::Audit;
+use crate::policy::audit::{Audit, Denial, Recorder};
+use crate::policy::net::NetPolicy;
 use crate::settings::Price;
 
 /// Long-lived services shared by every spell the runtime runs.
@@ -58,6 +61,8 @@ pub struct SpellConfig {
     pub vars: BTreeMap<String, String>,
     /// Where to record capability uses and denials.
     pub audit: Option<Audit>,
+    /// Host names pinned to addresses instead of DNS (`[net.hosts]`).
+    pub net_pins: BTreeMap<String, Vec<IpAddr>>,
 }
 
 /// A compiled, linked spell ready to be run any number of times.
@@ -68,6 +73,7 @@ pub struct Spell {
     state_grants: Arc<[String]>,
     vars: Arc<BTreeMap<String, String>>,
     grants: Grants,
+    net: Arc<NetPolicy>,
     audit: Option<Audit>,
     /// How the component was obtained, and how long that took.
     pub compile_source: CompileSource,
@@ -110,10 +116,12 @@ impl RunStats {
     }
 }
 
-/// The outcome of a run: the output or why there is none, and the stats.
+/// The outcome of a run: the output or why there is none, the stats, and
+/// what the spell tried and was refused.
 pub struct RunReport {
     pub result: Result<String, RunError>,
     pub stats: RunStats,
+    pub denials: Vec<Denial>,
 }
 
 /// Runs spells: one per process, shared by every spell it loads.
@@ -128,6 +136,7 @@ impl Runtime {
     pub fn new(engine: SpellEngine, services: HostServices) -> anyhow::Result<Self> {
         let mut linker = Linker::<SpellState>::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         llm::add_to_linker(&mut linker, |s| LlmView {
             ctx: &mut s.llm,
             table: &mut s.table,
@@ -164,6 +173,8 @@ impl Runtime {
     /// Compiles (or loads from cache) and links a spell.
     pub fn load(&self, name: &str, bytes: &[u8], config: SpellConfig) -> Result<Spell, RunError> {
         check_component_header(bytes)?;
+        let net = NetPolicy::new(&config.grants.net, config.net_pins)
+            .map_err(|e| RunError::Host(anyhow::anyhow!(e)))?;
         let loaded = self
             .engine
             .cache()
@@ -181,6 +192,7 @@ impl Runtime {
             state_grants: config.grants.state_namespaces.clone().into(),
             vars: Arc::new(config.vars),
             grants: config.grants,
+            net: Arc::new(net),
             audit: config.audit,
             compile_source: loaded.source,
             compile_time: loaded.elapsed,
@@ -190,12 +202,14 @@ impl Runtime {
     /// Runs `spell` once on `input` within `limits`.
     pub async fn run(&self, spell: &Spell, input: &str, limits: &Limits) -> RunReport {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let wasi = match wasi::build(&spell.name, &spell.grants, &spell.audit) {
+        let recorder = Recorder::new(spell.audit.clone());
+        let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder) {
             Ok(wasi) => wasi,
             Err(err) => {
                 return RunReport {
                     result: Err(RunError::Host(err)),
                     stats: RunStats::empty(spell, run_id),
+                    denials: Vec::new(),
                 };
             }
         };
@@ -208,20 +222,21 @@ impl Runtime {
         let data = SpellState {
             table: ResourceTable::new(),
             wasi,
+            http: HttpCtx::new(spell.net.clone(), recorder.clone()),
             llm: LlmCtx {
                 router: self.services.router.clone(),
                 policy: spell.policy.clone(),
                 meter: meter.clone(),
                 events: bus.clone(),
                 spell_name: spell.name.clone(),
-                audit: spell.audit.clone(),
+                recorder: recorder.clone(),
             },
             state: StateCtx {
                 persistent: self.services.store.clone(),
                 run: Arc::new(MemoryStore::new()),
                 spell_name: spell.name.clone(),
                 shared_grants: spell.state_grants.clone(),
-                audit: spell.audit.clone(),
+                recorder: recorder.clone(),
             },
             events: EventCtx {
                 bus: bus.clone(),
@@ -305,7 +320,11 @@ impl Runtime {
                 "elapsed_ms": stats.instantiate_ms + stats.run_ms,
             }),
         );
-        RunReport { result, stats }
+        RunReport {
+            result,
+            stats,
+            denials: recorder.denials(),
+        }
     }
 }
 

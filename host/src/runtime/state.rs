@@ -3,9 +3,11 @@
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use crate::bridges::config::ConfigCtx;
 use crate::bridges::event::EventCtx;
+use crate::bridges::http::HttpCtx;
 use crate::bridges::llm::LlmCtx;
 use crate::bridges::log::LogCtx;
 use crate::bridges::state::StateCtx;
@@ -15,6 +17,7 @@ use crate::limits::RunLimiter;
 pub struct SpellState {
     pub table: ResourceTable,
     pub wasi: WasiCtx,
+    pub http: HttpCtx,
     pub llm: LlmCtx,
     pub state: StateCtx,
     pub events: EventCtx,
@@ -28,6 +31,16 @@ impl WasiView for SpellState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for SpellState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http.wasi,
+            table: &mut self.table,
+            hooks: &mut self.http.hooks,
         }
     }
 }

@@ -1,22 +1,34 @@
 //! The WASI a spell gets: clocks, random numbers and stdio by default, and
 //! nothing else — no files, no environment variables, no sockets, no name
 //! lookups. Grants add read-only or read-write preopens (cap-std confines
-//! every path, `..` and symlinks included, to the preopened directory) and
-//! named environment variables. The guest's stdout is sent to the host's
+//! every path, `..` and symlinks included, to the preopened directory),
+//! named environment variables, and TCP connections to addresses granted as
+//! IP literals (`--allow-net 10.0.0.5:5432`). Name lookups stay off even
+//! then: a guest that may resolve names can leak data through DNS queries,
+//! and names are checked by the HTTP bridge instead. The guest's stdout is sent to the host's
 //! stderr so the CLI's stdout carries only the spell's output.
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 use crate::policy::Grants;
-use crate::policy::audit::{self, Audit};
+use crate::policy::audit::Recorder;
+use crate::policy::net::NetPolicy;
 
 /// Builds the WASI context for one instance.
 ///
 /// Granted directories appear in the guest at their absolute host path, and
 /// the guest's working directory is the host's, so paths mean the same
 /// inside and out (as in Deno).
-pub fn build(spell_name: &str, grants: &Grants, audit: &Option<Audit>) -> anyhow::Result<WasiCtx> {
+pub fn build(
+    spell_name: &str,
+    grants: &Grants,
+    net: &Arc<NetPolicy>,
+    recorder: &Recorder,
+) -> anyhow::Result<WasiCtx> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .arg(spell_name)
@@ -52,23 +64,48 @@ pub fn build(spell_name: &str, grants: &Grants, audit: &Option<Audit>) -> anyhow
         } else {
             "read-only"
         };
-        audit::record(audit, "fs", "mount", guest, true, Some(mode));
+        recorder.allowed("fs", "mount", guest, Some(mode));
     }
     for name in &grants.env {
         match std::env::var(name) {
             Ok(value) => {
                 builder.env(name, value);
-                audit::record(audit, "env", "expose", name, true, None);
+                recorder.allowed("env", "expose", name, None);
             }
-            Err(_) => audit::record(
-                audit,
+            Err(_) => recorder.denied(
                 "env",
                 "expose",
                 name,
-                false,
-                Some("not set on the host"),
+                &format!("--allow-env {name} was given, but {name} is not set on the host"),
             ),
         }
+    }
+    if net.has_address_grants() {
+        builder.allow_tcp(true);
+        let (net, recorder) = (net.clone(), recorder.clone());
+        builder.socket_addr_check(move |addr, use_| {
+            let allowed = match use_ {
+                SocketAddrUse::TcpConnect => net.allows_socket(addr),
+                // The implicit bind a connect makes: any local address.
+                SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                _ => false,
+            };
+            if matches!(use_, SocketAddrUse::TcpConnect) {
+                if allowed {
+                    recorder.allowed("net", "tcp-connect", &addr.to_string(), None);
+                } else {
+                    recorder.denied(
+                        "net",
+                        "tcp-connect",
+                        &addr.to_string(),
+                        &format!(
+                            "a TCP connection to {addr} is not granted; allow it with --allow-net {addr}"
+                        ),
+                    );
+                }
+            }
+            Box::pin(async move { allowed })
+        });
     }
     Ok(builder.build())
 }

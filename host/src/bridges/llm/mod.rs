@@ -26,7 +26,7 @@ pub use provider::{ChatRequest, ChatResponse, EventStream, LlmError, LlmProvider
 pub use router::{ModelPolicy, ModelRouter, Route};
 
 use crate::bridges::event::EventBus;
-use crate::policy::audit::{self, Audit};
+use crate::policy::audit::Recorder;
 
 /// Per-instance LLM context.
 pub struct LlmCtx {
@@ -35,7 +35,7 @@ pub struct LlmCtx {
     pub meter: Arc<UsageMeter>,
     pub events: EventBus,
     pub spell_name: String,
-    pub audit: Option<Audit>,
+    pub recorder: Recorder,
 }
 
 impl LlmCtx {
@@ -45,15 +45,12 @@ impl LlmCtx {
         let checked = self
             .policy
             .check(&route.id, self.router.default_model().as_deref());
-        let detail = checked.as_ref().err().map(LlmError::describe);
-        audit::record(
-            &self.audit,
-            "llm",
-            "use-model",
-            &route.id,
-            checked.is_ok(),
-            detail.as_deref(),
-        );
+        match &checked {
+            Ok(()) => self.recorder.allowed("llm", "use-model", &route.id, None),
+            Err(err) => self
+                .recorder
+                .denied("llm", "use-model", &route.id, &err.describe()),
+        }
         checked?;
         Ok(Call {
             route,

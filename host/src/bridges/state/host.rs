@@ -5,7 +5,6 @@ use wasmtime::component::Resource;
 
 use super::{Bucket, MAX_KEY_BYTES, MAX_VALUE_BYTES, StateView, StoreError};
 use crate::bindings::state::{self, Error, Scope};
-use crate::policy::audit;
 
 type StateResult<T> = wasmtime::Result<Result<T, Error>>;
 
@@ -58,24 +57,14 @@ impl state::Host for StateView<'_> {
                         "shared state namespace `{name}` is not granted to this spell; \
                          allow it with --allow-state-ns {name} (manifest: state_namespaces = [\"{name}\"])"
                     );
-                    audit::record(
-                        &self.ctx.audit,
-                        "state",
-                        "open",
-                        &format!("shared/{name}"),
-                        false,
-                        Some(&message),
-                    );
+                    self.ctx
+                        .recorder
+                        .denied("state", "open", &format!("shared/{name}"), &message);
                     return Ok(Err(Error::Denied(message)));
                 }
-                audit::record(
-                    &self.ctx.audit,
-                    "state",
-                    "open",
-                    &format!("shared/{name}"),
-                    true,
-                    None,
-                );
+                self.ctx
+                    .recorder
+                    .allowed("state", "open", &format!("shared/{name}"), None);
                 Bucket {
                     store: self.ctx.persistent.clone(),
                     namespace: format!("shared/{name}"),
@@ -193,7 +182,7 @@ mod tests {
             run: Arc::new(MemoryStore::new()),
             spell_name: "alpha".into(),
             shared_grants: grants.iter().map(|g| g.to_string()).collect(),
-            audit: None,
+            recorder: Default::default(),
         }
     }
 

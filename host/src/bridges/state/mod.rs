@@ -31,7 +31,7 @@ pub struct StateCtx {
     pub spell_name: String,
     /// Shared namespaces the spell was granted (`*` grants all).
     pub shared_grants: Arc<[String]>,
-    pub audit: Option<crate::policy::audit::Audit>,
+    pub recorder: crate::policy::audit::Recorder,
 }
 
 impl StateCtx {

@@ -1,0 +1,201 @@
+//! Outgoing HTTP for spells: `wasi:http/outgoing-handler` (wasmtime-wasi-http)
+//! with every request checked against the spell's network grants.
+//!
+//! wasmtime-wasi-http does the WIT side; this module owns the one decision
+//! it leaves to the embedder, sending. Each request is checked by name and
+//! port first ([`NetPolicy::check`]); the name is then resolved once per run
+//! and host, the addresses vetted ([`NetPolicy::vet`]), and the connection
+//! pinned to them, so DNS cannot point a granted name at loopback or a
+//! private network later in the run. Redirects are not followed here: a
+//! `3xx` goes back to the spell, and the next hop is a new request checked
+//! like the first. Denials reach the guest as `http-request-denied` or
+//! `destination-ip-prohibited` and the CLI as a message naming the flag.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyDataStream, BodyExt as _};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks};
+
+use crate::policy::audit::Recorder;
+use crate::policy::net::{Host, NetDenied, NetPolicy};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Per-instance HTTP state: wasmtime-wasi-http's context and our hooks.
+pub struct HttpCtx {
+    pub wasi: WasiHttpCtx,
+    pub hooks: NetHooks,
+}
+
+impl HttpCtx {
+    pub fn new(policy: Arc<NetPolicy>, recorder: Recorder) -> Self {
+        Self {
+            wasi: WasiHttpCtx::new(),
+            hooks: NetHooks {
+                policy,
+                recorder,
+                clients: Arc::default(),
+            },
+        }
+    }
+}
+
+/// Sends a spell's requests, within its grants.
+pub struct NetHooks {
+    policy: Arc<NetPolicy>,
+    recorder: Recorder,
+    /// One client per `host:port` for the run, pinned to vetted addresses.
+    clients: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), Error>> + Send>,
+                ),
+                Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for NetHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _response_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
+    ) -> SendFuture {
+        let uri = request.uri();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let Some(host) = uri.host().map(Host::parse) else {
+            return Box::new(async { Err(Error::HttpRequestUriInvalid) });
+        };
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let target = format!("{} {uri}", request.method());
+        if let Err(denied) = self.policy.check(&host, port) {
+            self.recorder
+                .denied("net", "http", &target, &denied.to_string());
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        }
+        let policy = self.policy.clone();
+        let recorder = self.recorder.clone();
+        let clients = self.clients.clone();
+        Box::new(async move {
+            let client = match client_for(&policy, &clients, &host, port).await {
+                Ok(client) => client,
+                Err(denied) => {
+                    recorder.denied("net", "http", &target, &denied.to_string());
+                    return Err(match denied {
+                        NetDenied::NoAddress { .. } => Error::DestinationNotFound,
+                        _ => Error::DestinationIpProhibited,
+                    });
+                }
+            };
+            let request = into_reqwest(request)?;
+            let first_byte = options
+                .and_then(|o| o.first_byte_timeout)
+                .unwrap_or(Duration::from_secs(600));
+            let response = tokio::time::timeout(first_byte, client.execute(request))
+                .await
+                .map_err(|_| Error::ConnectionReadTimeout)?
+                .map_err(send_error)?;
+            recorder.allowed("net", "http", &target, Some(response.status().as_str()));
+            let response: http::Response<reqwest::Body> = response.into();
+            let response = response.map(|body| body.map_err(body_error).boxed_unsync());
+            let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+/// The run's client for `host:port`, resolving and vetting on first use.
+async fn client_for(
+    policy: &NetPolicy,
+    clients: &Mutex<HashMap<String, reqwest::Client>>,
+    host: &Host,
+    port: u16,
+) -> Result<reqwest::Client, NetDenied> {
+    let key = format!("{host}:{port}");
+    if let Some(client) = clients.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(client.clone());
+    }
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .http1_only();
+    let builder = match host {
+        // An IP literal was granted as such by `check`.
+        Host::Ip(_) => builder,
+        Host::Name(name) => {
+            let found = resolve(policy, name, port).await?;
+            let vetted = policy.vet(host, port, &found)?;
+            let addrs: Vec<SocketAddr> = vetted
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect();
+            builder.resolve_to_addrs(name, &addrs)
+        }
+    };
+    let client = builder
+        .build()
+        .map_err(|_| NetDenied::NoAddress { host: host.clone() })?;
+    clients
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, client.clone());
+    Ok(client)
+}
+
+async fn resolve(policy: &NetPolicy, name: &str, port: u16) -> Result<Vec<IpAddr>, NetDenied> {
+    if let Some(pinned) = policy.pinned(name) {
+        return Ok(pinned.to_vec());
+    }
+    let no_address = || NetDenied::NoAddress {
+        host: Host::Name(name.to_owned()),
+    };
+    let found = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|_| no_address())?;
+    let ips: Vec<IpAddr> = found.map(|a| a.ip()).collect();
+    if ips.is_empty() {
+        return Err(no_address());
+    }
+    Ok(ips)
+}
+
+fn into_reqwest(request: http::Request<WasiBody>) -> Result<reqwest::Request, Error> {
+    let (parts, body) = request.into_parts();
+    let body = if http_body::Body::is_end_stream(&body) {
+        reqwest::Body::from(Bytes::new())
+    } else {
+        reqwest::Body::wrap_stream(BodyDataStream::new(body))
+    };
+    reqwest::Request::try_from(http::Request::from_parts(parts, body))
+        .map_err(|e| Error::InternalError(Some(e.to_string())))
+}
+
+fn send_error(err: reqwest::Error) -> Error {
+    if err.is_timeout() {
+        Error::ConnectionTimeout
+    } else if err.is_connect() {
+        Error::ConnectionRefused
+    } else {
+        Error::InternalError(Some(err.to_string()))
+    }
+}
+
+fn body_error(err: reqwest::Error) -> Error {
+    if err.is_timeout() {
+        Error::ConnectionReadTimeout
+    } else {
+        Error::HttpResponseIncomplete
+    }
+}

@@ -1,0 +1,94 @@
+//! A plain web server on 127.0.0.1 for the network tests: `/` answers
+//! "hello from PORT", `/redirect?to=URL` answers `302 Location: URL`, and
+//! every request is recorded so a test can assert that a denied one never
+//! arrived.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+/// A running server; it stops when dropped.
+pub struct WebServer {
+    pub addr: SocketAddr,
+    hits: Arc<Mutex<Vec<String>>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    port: u16,
+    hits: Arc<Mutex<Vec<String>>>,
+}
+
+impl WebServer {
+    pub fn start() -> Self {
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let shared = Shared {
+            port: addr.port(),
+            hits: hits.clone(),
+        };
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let app = Router::new().fallback(answer).with_state(shared);
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+        });
+        Self {
+            addr,
+            hits,
+            _shutdown: shutdown,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Requests received so far, as `METHOD path host=HOST`.
+    pub fn hits(&self) -> Vec<String> {
+        self.hits.lock().unwrap().clone()
+    }
+}
+
+async fn answer(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    shared
+        .hits
+        .lock()
+        .unwrap()
+        .push(format!("GET {} host={host}", uri.path()));
+    let to = uri
+        .query()
+        .and_then(|q| q.strip_prefix("to="))
+        .map(str::to_owned);
+    match (uri.path(), to) {
+        ("/redirect", Some(to)) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
+        _ => format!("hello from {}", shared.port).into_response(),
+    }
+}
