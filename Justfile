@@ -6,7 +6,7 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-spells := "hello summarize watch counter"
+spells := "hello summarize watch counter research mapreduce router wordtool"
 
 # Build and run the demo spell (no API key, no network needed).
 default: demo
@@ -41,15 +41,15 @@ demo: build spells
 # provider tests against fake servers, CLI tests. The offline model is
 # pulled first (with the test build's own binary) so its test runs too.
 test: test-guests
-    cargo test -p spellhost --no-run
+    cargo test -p spellhost -p spellhost-tools --no-run
     target/debug/spellhost models pull smollm2
-    cargo test -p spellhost
+    cargo test -p spellhost -p spellhost-tools
     cargo test -p spellhost-sdk --lib
 
 # Formatting and lints (warnings are errors).
 lint: setup
     cargo fmt --all -- --check
-    cargo clippy -p spellhost --all-targets -- -D warnings
+    cargo clippy -p spellhost -p spellhost-tools --all-targets -- -D warnings
     cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-test-guests {{ prepend("-p ", spells) }} -- -D warnings
 
 # Benchmarks: whole-process `spellhost run` time and per-run instantiate time.

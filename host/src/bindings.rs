@@ -1,4 +1,5 @@
-//! The one place that runs `bindgen!` over `wit/`.
+//! The one place that runs `bindgen!` over `wit/`: the `spell` world, and
+//! the `tool-plugin` and `hook-plugin` worlds sharing its types.
 //!
 //! Every interface of `spellhost:spell` gets async, trappable host traits
 //! (a trap is reserved for host bugs and forged handles; everything a guest
@@ -17,8 +18,40 @@ wasmtime::component::bindgen!({
         "spellhost:spell/llm.chat-stream": crate::bridges::llm::ChatStream,
         "spellhost:spell/state.bucket": crate::bridges::state::Bucket,
         "spellhost:spell/event.subscription": crate::bridges::event::Subscription,
+        "spellhost:spell/agent.agent": crate::bridges::agent::AgentHandle,
+        "spellhost:spell/agent.agent-run": crate::bridges::agent::AgentRun,
     },
     additional_derives: [PartialEq],
 });
 
-pub use self::spellhost::spell::{config, event, llm, log, state};
+pub use self::spellhost::spell::{agent, config, event, hooks, llm, log, state, tool, workflow};
+
+/// The `tool-plugin` world: components that provide tools.
+pub mod tool_plugin {
+    wasmtime::component::bindgen!({
+        world: "tool-plugin",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "spellhost:spell/log": crate::bindings::log,
+            "spellhost:spell/config": crate::bindings::config,
+            "spellhost:spell/tool": crate::bindings::tool,
+        },
+    });
+}
+
+/// The `hook-plugin` world: components that decide on LLM and tool calls.
+pub mod hook_plugin {
+    wasmtime::component::bindgen!({
+        world: "hook-plugin",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "spellhost:spell/log": crate::bindings::log,
+            "spellhost:spell/config": crate::bindings::config,
+            "spellhost:spell/hooks": crate::bindings::hooks,
+        },
+    });
+}

@@ -1,6 +1,6 @@
 //! One error type for spells, so `?` works across every bridge.
 
-use crate::bindings::spellhost::spell::{event, llm, state};
+use crate::bindings::spellhost::spell::{agent, event, llm, state, tool, workflow};
 
 /// Anything a spell's bridge call can fail with.
 #[derive(Debug)]
@@ -11,6 +11,12 @@ pub enum Error {
     State(state::Error),
     /// An event operation failed.
     Event(event::Error),
+    /// A tool call failed.
+    Tool(tool::Error),
+    /// An agent run failed.
+    Agent(agent::Error),
+    /// A workflow failed.
+    Workflow(workflow::Error),
     /// An outgoing HTTP request failed or was denied.
     Http(crate::http::HttpError),
     /// A file or socket operation failed (or was denied by the sandbox).
@@ -53,6 +59,23 @@ impl std::fmt::Display for Error {
                 event::Error::Invalid(m) => write!(f, "invalid event: {m}"),
                 event::Error::Denied(m) => write!(f, "event denied: {m}"),
             },
+            Error::Tool(e) => match e {
+                tool::Error::NotFound(m) => write!(f, "tool: {m}"),
+                tool::Error::InvalidArguments(m) => write!(f, "tool: invalid arguments: {m}"),
+                tool::Error::Denied(m) => write!(f, "tool denied: {m}"),
+                tool::Error::Failed(m) => write!(f, "tool failed: {m}"),
+                tool::Error::Cancelled(m) => write!(f, "tool call cancelled: {m}"),
+            },
+            Error::Agent(e) => match e {
+                agent::Error::Llm(e) => write!(f, "agent: {}", Error::Llm(e.clone())),
+                agent::Error::Invalid(m) => write!(f, "agent: {m}"),
+                agent::Error::Cancelled(m) => write!(f, "agent cancelled: {m}"),
+            },
+            Error::Workflow(e) => match e {
+                workflow::Error::Invalid(m) => write!(f, "workflow: {m}"),
+                workflow::Error::StepFailed(m) => write!(f, "workflow: {m}"),
+                workflow::Error::Cancelled(m) => write!(f, "workflow: {m}"),
+            },
             Error::Http(e) => write!(f, "HTTP: {e}"),
             Error::Io(e) => write!(f, "I/O: {e}"),
             Error::Json(e) => write!(f, "JSON: {e}"),
@@ -78,6 +101,24 @@ impl From<state::Error> for Error {
 impl From<event::Error> for Error {
     fn from(e: event::Error) -> Self {
         Self::Event(e)
+    }
+}
+
+impl From<tool::Error> for Error {
+    fn from(e: tool::Error) -> Self {
+        Self::Tool(e)
+    }
+}
+
+impl From<agent::Error> for Error {
+    fn from(e: agent::Error) -> Self {
+        Self::Agent(e)
+    }
+}
+
+impl From<workflow::Error> for Error {
+    fn from(e: workflow::Error) -> Self {
+        Self::Workflow(e)
     }
 }
 

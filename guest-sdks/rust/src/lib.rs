@@ -24,13 +24,17 @@
 //! generated bindings are in [`bindings`] for anything the wrappers do not
 //! cover.
 
+pub mod agent;
 pub mod config;
 mod error;
 pub mod event;
 pub mod http;
 pub mod llm;
 pub mod log;
+pub mod plugin;
 pub mod state;
+pub mod tool;
+pub mod workflow;
 
 pub use error::{Error, Result};
 

@@ -32,24 +32,69 @@ pub struct HttpCtx {
 }
 
 impl HttpCtx {
-    pub fn new(policy: Arc<NetPolicy>, recorder: Recorder) -> Self {
+    pub fn new(net: NetClient) -> Self {
         Self {
             wasi: WasiHttpCtx::new(),
-            hooks: NetHooks {
-                policy,
-                recorder,
-                clients: Arc::default(),
-            },
+            hooks: NetHooks { net },
         }
+    }
+}
+
+/// Sends requests for one run within its grants; shared by `wasi:http`
+/// and the `http_fetch` tool, so the two can never disagree. Cheap to clone.
+#[derive(Clone)]
+pub struct NetClient {
+    policy: Arc<NetPolicy>,
+    recorder: Recorder,
+    /// One client per `host:port` for the run, pinned to vetted addresses.
+    clients: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+}
+
+impl NetClient {
+    pub fn new(policy: Arc<NetPolicy>, recorder: Recorder) -> Self {
+        Self {
+            policy,
+            recorder,
+            clients: Arc::default(),
+        }
+    }
+
+    /// Checks `url` by name, then returns the run's client pinned to its
+    /// vetted addresses. Denials are recorded.
+    pub async fn client(
+        &self,
+        method: &str,
+        uri: &http::Uri,
+    ) -> Result<reqwest::Client, NetDenied> {
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let host = Host::parse(uri.host().unwrap_or_default());
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let target = format!("{method} {uri}");
+        let checked = match self.policy.check(&host, port) {
+            Ok(()) => client_for(&self.policy, &self.clients, &host, port).await,
+            Err(denied) => Err(denied),
+        };
+        if let Err(denied) = &checked {
+            self.recorder
+                .denied("net", "http", &target, &denied.to_string());
+        }
+        checked
+    }
+
+    /// Records a request that was sent.
+    pub fn sent(&self, method: &str, uri: &http::Uri, status: u16) {
+        self.recorder.allowed(
+            "net",
+            "http",
+            &format!("{method} {uri}"),
+            Some(&status.to_string()),
+        );
     }
 }
 
 /// Sends a spell's requests, within its grants.
 pub struct NetHooks {
-    policy: Arc<NetPolicy>,
-    recorder: Recorder,
-    /// One client per `host:port` for the run, pinned to vetted addresses.
-    clients: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+    net: NetClient,
 }
 
 type SendFuture = Box<
@@ -71,30 +116,19 @@ impl WasiHttpHooks for NetHooks {
         options: Option<RequestOptions>,
         _response_done: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
-        let uri = request.uri();
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let Some(host) = uri.host().map(Host::parse) else {
+        let method = request.method().to_string();
+        let uri = request.uri().clone();
+        if uri.host().is_none() {
             return Box::new(async { Err(Error::HttpRequestUriInvalid) });
-        };
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let target = format!("{} {uri}", request.method());
-        if let Err(denied) = self.policy.check(&host, port) {
-            self.recorder
-                .denied("net", "http", &target, &denied.to_string());
-            return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        let policy = self.policy.clone();
-        let recorder = self.recorder.clone();
-        let clients = self.clients.clone();
+        let net = self.net.clone();
         Box::new(async move {
-            let client = match client_for(&policy, &clients, &host, port).await {
+            let client = match net.client(&method, &uri).await {
                 Ok(client) => client,
-                Err(denied) => {
-                    recorder.denied("net", "http", &target, &denied.to_string());
-                    return Err(match denied {
-                        NetDenied::NoAddress { .. } => Error::DestinationNotFound,
-                        _ => Error::DestinationIpProhibited,
-                    });
+                Err(NetDenied::NotGranted { .. }) => return Err(Error::HttpRequestDenied),
+                Err(NetDenied::NoAddress { .. }) => return Err(Error::DestinationNotFound),
+                Err(NetDenied::PrivateAddress { .. }) => {
+                    return Err(Error::DestinationIpProhibited);
                 }
             };
             let request = into_reqwest(request)?;
@@ -105,7 +139,7 @@ impl WasiHttpHooks for NetHooks {
                 .await
                 .map_err(|_| Error::ConnectionReadTimeout)?
                 .map_err(send_error)?;
-            recorder.allowed("net", "http", &target, Some(response.status().as_str()));
+            net.sent(&method, &uri, response.status().as_u16());
             let response: http::Response<reqwest::Body> = response.into();
             let response = response.map(|body| body.map_err(body_error).boxed_unsync());
             let done: Box<dyn Future<Output = Result<(), Error>> + Send> =

@@ -6,9 +6,13 @@
 //! resource table (`XView`) that implements the generated host traits, and
 //! an `add_to_linker` that wires it into a linker.
 
+pub mod agent;
 pub mod config;
 pub mod event;
+pub mod hooks;
 pub mod http;
 pub mod llm;
 pub mod log;
 pub mod state;
+pub mod tool;
+pub mod workflow;

@@ -10,9 +10,10 @@ use anyhow::Context as _;
 use super::events::EventPrinter;
 use super::{HostArgs, exit};
 use crate::limits::{Limits, parse_size};
-use crate::policy::audit::Audit;
+use crate::policy::audit::{Audit, Recorder};
 use crate::policy::manifest::{self, Manifest};
 use crate::policy::{Grants, PolicyFile};
+use crate::runtime::plugin::{PluginConfig, default_plugin_limits};
 use crate::runtime::{RunError, SpellConfig};
 
 pub const AFTER_HELP: &str = "\
@@ -81,6 +82,15 @@ pub struct RunArgs {
     /// Pass the host environment variable NAME to the spell. Repeatable.
     #[arg(long = "allow-env", value_name = "NAME")]
     allow_env: Vec<String>,
+    /// Load a tool plugin (a component exporting tool-provider) for the spell
+    /// and its agents. It runs in its own sandbox with only the grants its
+    /// manifest requests and you approve (--grant-requested, --policy). Repeatable.
+    #[arg(long = "tool", value_name = "PLUGIN.wasm")]
+    tools: Vec<PathBuf>,
+    /// Load a hook plugin (a component exporting hook-handler) that sees,
+    /// may change or cancel every LLM and tool call. Repeatable.
+    #[arg(long = "hook", value_name = "PLUGIN.wasm")]
+    hooks: Vec<PathBuf>,
     /// Grant everything the spell's manifest (<name>.spell.toml) requests.
     #[arg(long)]
     grant_requested: bool,
@@ -136,11 +146,30 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(|path| Audit::open(path, &name))
         .transpose()?;
+    let vars = args.vars.iter().cloned().collect::<BTreeMap<_, _>>();
+    let mut tool_plugins = Vec::new();
+    for path in &args.tools {
+        let (name, bytes, config) = plugin_config(&args, path, &vars, &audit)?;
+        match runtime.load_tool_plugin(&name, &bytes, config).await {
+            Ok(plugin) => tool_plugins.push(plugin),
+            Err(err) => return Ok(report_error(path, &err)),
+        }
+    }
+    let mut hook_plugins = Vec::new();
+    for path in &args.hooks {
+        let (name, bytes, config) = plugin_config(&args, path, &vars, &audit)?;
+        match runtime.load_hook_plugin(&name, &bytes, config) {
+            Ok(plugin) => hook_plugins.push(plugin),
+            Err(err) => return Ok(report_error(path, &err)),
+        }
+    }
     let config = SpellConfig {
         grants,
-        vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+        vars,
         audit,
         net_pins: net.hosts,
+        tool_plugins,
+        hook_plugins,
     };
     let spell = match runtime.load(&name, &bytes, config) {
         Ok(spell) => spell,
@@ -212,6 +241,45 @@ fn effective_grants(
         }
     }
     Ok(grants)
+}
+
+/// A plugin's name, bytes and sandbox: its grants come only from its own
+/// manifest (with --grant-requested) or the policy file, never from the
+/// spell's flags.
+fn plugin_config(
+    args: &RunArgs,
+    path: &Path,
+    vars: &BTreeMap<String, String>,
+    audit: &Option<Audit>,
+) -> anyhow::Result<(String, Vec<u8>, PluginConfig)> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+    let manifest = manifest::load_for(path)?;
+    let manifest = manifest.as_ref().map(|(m, _)| m);
+    let name = manifest
+        .and_then(|m| m.spell.name.clone())
+        .unwrap_or_else(|| spell_name(path));
+    let mut grants = Grants::default();
+    let mut grant_requested = args.grant_requested;
+    if let Some(policy) = &args.policy {
+        let policy = PolicyFile::load(policy)?;
+        if let Some(entry) = policy.spells.get(&name) {
+            grants.extend(&entry.grants);
+            grant_requested |= entry.grant_requested;
+        }
+    }
+    if let Some(manifest) = manifest
+        && grant_requested
+    {
+        grants.extend(&manifest.requests);
+    }
+    let config = PluginConfig {
+        grants,
+        vars: vars.clone(),
+        limits: default_plugin_limits(),
+        recorder: Recorder::new(audit.clone()),
+    };
+    Ok((name, bytes, config))
 }
 
 /// Each limit from its flag, else the manifest, else the default.

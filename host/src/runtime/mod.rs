@@ -9,7 +9,9 @@
 //!   run's limits, instantiates and calls `run` (once per run).
 
 mod error;
+pub mod plugin;
 mod state;
+mod sub_spells;
 mod wasi;
 
 use std::collections::BTreeMap;
@@ -24,20 +26,29 @@ pub use error::{RunError, check_component_header};
 pub use state::SpellState;
 
 use crate::bindings::{Spell as SpellBindings, SpellPre};
+use crate::bridges::agent::{self, AgentCtx, AgentEnv, AgentView};
 use crate::bridges::config::{self, ConfigCtx};
 use crate::bridges::event::{self, EventBus, EventCtx, EventView};
-use crate::bridges::http::HttpCtx;
+use crate::bridges::hooks::{HookPlugin, HookSet};
+use crate::bridges::http::{HttpCtx, NetClient};
 use crate::bridges::llm::{
     self, Budget, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
 };
 use crate::bridges::log::{self, LogCtx};
 use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateStore, StateView};
+use crate::bridges::tool::{
+    self, FileGrants, NetFetcher, StateMemory, ToolCatalog, ToolContext, ToolCtx, ToolPlugin,
+    ToolView,
+};
+use crate::bridges::workflow::{self, WorkflowCtx, WorkflowEnv};
 use crate::cache::CompileSource;
 use crate::engine::{EPOCH_TICK, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::NetPolicy;
 use crate::settings::Price;
+use plugin::{PluginConfig, PluginSandbox, PluginState};
+use sub_spells::SubSpells;
 
 /// Long-lived services shared by every spell the runtime runs.
 #[derive(Clone)]
@@ -63,6 +74,10 @@ pub struct SpellConfig {
     pub audit: Option<Audit>,
     /// Host names pinned to addresses instead of DNS (`[net.hosts]`).
     pub net_pins: BTreeMap<String, Vec<IpAddr>>,
+    /// Tool plugins loaded for the spell (`--tool`).
+    pub tool_plugins: Vec<Arc<ToolPlugin>>,
+    /// Hook plugins that see the spell's LLM and tool calls (`--hook`).
+    pub hook_plugins: Vec<Arc<HookPlugin>>,
 }
 
 /// A compiled, linked spell ready to be run any number of times.
@@ -74,6 +89,8 @@ pub struct Spell {
     vars: Arc<BTreeMap<String, String>>,
     grants: Grants,
     net: Arc<NetPolicy>,
+    tools: Arc<ToolCatalog>,
+    hooks: HookSet,
     audit: Option<Audit>,
     /// How the component was obtained, and how long that took.
     pub compile_source: CompileSource,
@@ -124,10 +141,13 @@ pub struct RunReport {
     pub denials: Vec<Denial>,
 }
 
-/// Runs spells: one per process, shared by every spell it loads.
+/// Runs spells: one per process, shared by every spell it loads. Clones
+/// share the engine and linkers.
+#[derive(Clone)]
 pub struct Runtime {
     engine: SpellEngine,
     linker: Linker<SpellState>,
+    plugin_linker: Linker<PluginState>,
     services: HostServices,
 }
 
@@ -151,11 +171,41 @@ impl Runtime {
         })?;
         log::add_to_linker(&mut linker, |s| &mut s.log)?;
         config::add_to_linker(&mut linker, |s| &mut s.config)?;
+        tool::add_to_linker(&mut linker, |s| ToolView { ctx: &mut s.tools })?;
+        agent::add_to_linker(&mut linker, |s| AgentView {
+            ctx: &mut s.agent,
+            table: &mut s.table,
+        })?;
+        workflow::add_to_linker(&mut linker, |s| &mut s.workflow)?;
+        let plugin_linker = plugin::linker(engine.engine())?;
         Ok(Self {
             engine,
             linker,
+            plugin_linker,
             services,
         })
+    }
+
+    /// Loads a tool plugin (`--tool`) with its own grants and limits.
+    pub async fn load_tool_plugin(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: PluginConfig,
+    ) -> Result<Arc<ToolPlugin>, RunError> {
+        let sandbox = PluginSandbox::load(&self.engine, name, bytes, config)?;
+        ToolPlugin::load(&self.plugin_linker, sandbox).await
+    }
+
+    /// Loads a hook plugin (`--hook`) with its own grants and limits.
+    pub fn load_hook_plugin(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: PluginConfig,
+    ) -> Result<Arc<HookPlugin>, RunError> {
+        let sandbox = PluginSandbox::load(&self.engine, name, bytes, config)?;
+        HookPlugin::load(&self.plugin_linker, sandbox)
     }
 
     pub fn engine(&self) -> &SpellEngine {
@@ -185,6 +235,10 @@ impl Runtime {
             .instantiate_pre(&loaded.component)
             .map_err(RunError::from_link)?;
         let pre = SpellPre::new(instance_pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))?;
+        let mut tools = ToolCatalog::builtins();
+        for plugin in config.tool_plugins {
+            tools.add_plugin(plugin).map_err(RunError::Host)?;
+        }
         Ok(Spell {
             name: name.to_owned(),
             pre,
@@ -193,6 +247,8 @@ impl Runtime {
             vars: Arc::new(config.vars),
             grants: config.grants,
             net: Arc::new(net),
+            tools: Arc::new(tools),
+            hooks: HookSet::new(config.hook_plugins),
             audit: config.audit,
             compile_source: loaded.source,
             compile_time: loaded.elapsed,
@@ -219,17 +275,47 @@ impl Runtime {
         };
         let meter = Arc::new(UsageMeter::new(budget, self.services.prices.clone()));
         let bus = &self.services.bus;
+        let net = NetClient::new(spell.net.clone(), recorder.clone());
+        let llm = LlmCtx {
+            router: self.services.router.clone(),
+            policy: spell.policy.clone(),
+            meter: meter.clone(),
+            events: bus.clone(),
+            spell_name: spell.name.clone(),
+            recorder: recorder.clone(),
+            hooks: spell.hooks.clone(),
+        };
+        let tools = match self.tool_ctx(spell, &net, &recorder) {
+            Ok(tools) => tools,
+            Err(err) => {
+                return RunReport {
+                    result: Err(RunError::Host(err)),
+                    stats: RunStats::empty(spell, run_id),
+                    denials: recorder.denials(),
+                };
+            }
+        };
+        let agents = AgentEnv {
+            llm: llm.clone(),
+            tools: tools.clone(),
+            events: bus.clone(),
+            spell: spell.name.clone(),
+        };
+        let spells = SubSpells::new(self.clone(), &spell.grants, limits, &recorder);
         let data = SpellState {
             table: ResourceTable::new(),
             wasi,
-            http: HttpCtx::new(spell.net.clone(), recorder.clone()),
-            llm: LlmCtx {
-                router: self.services.router.clone(),
-                policy: spell.policy.clone(),
-                meter: meter.clone(),
-                events: bus.clone(),
-                spell_name: spell.name.clone(),
-                recorder: recorder.clone(),
+            http: HttpCtx::new(net),
+            llm,
+            tools,
+            agent: AgentCtx {
+                env: agents.clone(),
+            },
+            workflow: WorkflowCtx {
+                env: WorkflowEnv {
+                    agents,
+                    spells: Some(Arc::new(spells)),
+                },
             },
             state: StateCtx {
                 persistent: self.services.store.clone(),
@@ -325,6 +411,36 @@ impl Runtime {
             stats,
             denials: recorder.denials(),
         }
+    }
+}
+
+impl Runtime {
+    /// The tools of one instance: the spell's catalogue, with its file and
+    /// network grants and its private state for the `memory` tool.
+    fn tool_ctx(
+        &self,
+        spell: &Spell,
+        net: &NetClient,
+        recorder: &Recorder,
+    ) -> anyhow::Result<ToolCtx> {
+        let files = FileGrants::new(&spell.grants.read, &spell.grants.write)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let context = ToolContext {
+            files,
+            fetcher: Some(Arc::new(NetFetcher { net: net.clone() })),
+            memory: Some(Arc::new(StateMemory {
+                store: self.services.store.clone(),
+                namespace: format!("spell/{}", spell.name),
+            })),
+        };
+        Ok(ToolCtx::new(
+            spell.tools.clone(),
+            context,
+            spell.hooks.clone(),
+            self.services.bus.clone(),
+            recorder.clone(),
+            spell.name.clone(),
+        ))
     }
 }
 

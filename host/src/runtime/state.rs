@@ -5,12 +5,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
+use crate::bridges::agent::AgentCtx;
 use crate::bridges::config::ConfigCtx;
 use crate::bridges::event::EventCtx;
 use crate::bridges::http::HttpCtx;
 use crate::bridges::llm::LlmCtx;
 use crate::bridges::log::LogCtx;
 use crate::bridges::state::StateCtx;
+use crate::bridges::tool::ToolCtx;
+use crate::bridges::workflow::WorkflowCtx;
 use crate::limits::RunLimiter;
 
 /// `T` in `Store<T>` for a spell instance.
@@ -23,6 +26,9 @@ pub struct SpellState {
     pub events: EventCtx,
     pub log: LogCtx,
     pub config: ConfigCtx,
+    pub tools: ToolCtx,
+    pub agent: AgentCtx,
+    pub workflow: WorkflowCtx,
     pub limiter: RunLimiter,
 }
 

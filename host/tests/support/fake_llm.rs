@@ -14,6 +14,12 @@
 //! - `please cut stream`: streams one chunk, then closes the connection;
 //! - `please call tool`: answers with a `get_weather` tool call;
 //! - `please send garbage`: answers 200 with a body that is not JSON;
+//! - `agent: TURN; TURN; …` (OpenAI format, not streamed) scripts an agent
+//!   conversation: turn N answers the N-th model call after that user
+//!   message (the last turn repeats). A turn is `call NAME {json}` (several
+//!   joined by ` & ` are parallel calls) or `say TEXT`, where `{tools}` in
+//!   TEXT becomes the tool results received since the last turn, joined by
+//!   ` | `;
 //! - anything else: answers `echo: <message>` (streamed word by word).
 
 use std::collections::HashSet;
@@ -212,6 +218,43 @@ fn last_openai_user_message(body: &Value) -> String {
         .to_owned()
 }
 
+/// The reply to a scripted agent turn (see the module docs).
+fn scripted_turn(body: &Value, script: &str) -> Value {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let start = messages
+        .iter()
+        .rposition(|m| m["role"] == "user")
+        .unwrap_or(0);
+    let after = &messages[start + 1..];
+    let turn_index = after.iter().filter(|m| m["role"] == "assistant").count();
+    let results: Vec<String> = after
+        .iter()
+        .rev()
+        .take_while(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let turns: Vec<&str> = script.split(';').map(str::trim).collect();
+    let turn = turns[turn_index.min(turns.len() - 1)];
+    if let Some(text) = turn.strip_prefix("say ") {
+        let text = text.replace("{tools}", &results.join(" | "));
+        return json!({ "role": "assistant", "content": text });
+    }
+    let calls: Vec<Value> = turn
+        .split(" & ")
+        .enumerate()
+        .map(|(i, call)| {
+            let call = call.trim().strip_prefix("call ").unwrap_or(call);
+            let (name, arguments) = call.split_once(' ').unwrap_or((call, "{}"));
+            json!({ "id": format!("call_{turn_index}_{i}"), "type": "function",
+                    "function": { "name": name, "arguments": arguments } })
+        })
+        .collect();
+    json!({ "role": "assistant", "content": null, "tool_calls": calls })
+}
+
 async fn openai_chat(State(shared): State<Shared>, headers: HeaderMap, body: String) -> Response {
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "bad json").into_response();
@@ -225,6 +268,20 @@ async fn openai_chat(State(shared): State<Shared>, headers: HeaderMap, body: Str
     );
     tokio::time::sleep(shared.delay).await;
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
+    if let Some(script) = last_openai_user_message(&body).strip_prefix("agent: ") {
+        let message = scripted_turn(&body, script);
+        let finish = if message["tool_calls"].is_array() {
+            "tool_calls"
+        } else {
+            "stop"
+        };
+        return axum::Json(json!({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": 1, "model": model,
+            "choices": [{ "index": 0, "message": message, "finish_reason": finish }],
+            "usage": { "prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16 }
+        }))
+        .into_response();
+    }
     let stream = body["stream"].as_bool().unwrap_or(false);
     let usage = json!({ "prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16 });
     let (text, tool, cut) = match plan(&shared, &last_openai_user_message(&body)) {

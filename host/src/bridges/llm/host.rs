@@ -39,6 +39,9 @@ impl llm::Host for LlmView<'_> {
             Err(err) => return Ok(Err(err)),
         };
         let started = Instant::now();
+        if let Err(err) = call.before_hooks(&mut request).await {
+            return Ok(Err(err));
+        }
         if let Err(err) = call.admit(&mut request) {
             call.finished("stream", started, Err(&err));
             return Ok(Err(err));

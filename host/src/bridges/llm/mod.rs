@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod hook_json;
 mod host;
 pub mod http;
 pub mod local;
@@ -25,10 +26,14 @@ pub use meter::{Budget, CallRecord, UsageMeter, UsageTotals};
 pub use provider::{ChatRequest, ChatResponse, EventStream, LlmError, LlmProvider, StreamEvent};
 pub use router::{ModelPolicy, ModelRouter, Route};
 
+use crate::bindings::hooks::HookPoint;
 use crate::bridges::event::EventBus;
+use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::policy::audit::Recorder;
 
-/// Per-instance LLM context.
+/// Per-instance LLM context; clones share its meter and policy (agents
+/// and workflows take one into their tasks).
+#[derive(Clone)]
 pub struct LlmCtx {
     pub router: Arc<ModelRouter>,
     pub policy: Arc<ModelPolicy>,
@@ -36,6 +41,8 @@ pub struct LlmCtx {
     pub events: EventBus,
     pub spell_name: String,
     pub recorder: Recorder,
+    /// Hook plugins that see every LLM call.
+    pub hooks: HookSet,
 }
 
 impl LlmCtx {
@@ -57,6 +64,7 @@ impl LlmCtx {
             meter: self.meter.clone(),
             events: self.events.clone(),
             spell: self.spell_name.clone(),
+            hooks: self.hooks.clone(),
         })
     }
 }
@@ -69,6 +77,7 @@ pub struct Call {
     meter: Arc<UsageMeter>,
     events: EventBus,
     spell: String,
+    hooks: HookSet,
 }
 
 impl Call {
@@ -83,6 +92,7 @@ impl Call {
 
     pub async fn chat(self, mut request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
+        self.before_hooks(&mut request).await?;
         if let Err(err) = self.admit(&mut request) {
             self.finished("chat", started, Err(&err));
             return Err(err);
@@ -93,7 +103,44 @@ impl Call {
             response
         });
         self.finished("chat", started, result.as_ref().map(|r| &r.usage));
-        result
+        let mut response = result?;
+        self.after_hooks(&mut response).await?;
+        Ok(response)
+    }
+
+    /// Lets hook plugins see and change (or cancel) a request.
+    pub async fn before_hooks(&self, request: &mut ChatRequest) -> Result<(), LlmError> {
+        if self.hooks.is_empty() {
+            return Ok(());
+        }
+        let payload = hook_json::request_to_json(request);
+        match self.hooks.run(HookPoint::BeforeLlm, payload).await {
+            HookOutcome::Proceed(value) => {
+                hook_json::apply_request_json(request, &value).map_err(|why| {
+                    LlmError::InvalidRequest(format!("a hook changed the request: {why}"))
+                })
+            }
+            HookOutcome::Cancel(reason) => {
+                Err(LlmError::Denied(format!("cancelled by a hook: {reason}")))
+            }
+        }
+    }
+
+    /// Lets hook plugins see and change (or cancel) a response.
+    pub async fn after_hooks(&self, response: &mut ChatResponse) -> Result<(), LlmError> {
+        if self.hooks.is_empty() {
+            return Ok(());
+        }
+        let payload = hook_json::response_to_json(response);
+        match self.hooks.run(HookPoint::AfterLlm, payload).await {
+            HookOutcome::Proceed(value) => {
+                hook_json::apply_response_json(response, &value);
+                Ok(())
+            }
+            HookOutcome::Cancel(reason) => {
+                Err(LlmError::Denied(format!("cancelled by a hook: {reason}")))
+            }
+        }
     }
 
     /// Records a finished call: usage, and a `spellhost.llm.completed` event.

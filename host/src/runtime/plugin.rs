@@ -1,0 +1,167 @@
+//! Plugin sandboxes: components that serve a spell (tool providers, hook
+//! handlers) rather than run as one.
+//!
+//! A plugin is compiled and linked once ([`PluginSandbox::load`]); each call
+//! gets a fresh instance in a fresh `Store` with the plugin's own WASI
+//! (deny by default: only the grants given to the plugin, never the
+//! spell's), its own limits, logging and `--var`s. Instances are cheap
+//! (tens of microseconds), and a fresh one per call means a crashed or
+//! poisoned instance is never reused.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::Store;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bridges::config::{self, ConfigCtx};
+use crate::bridges::log::{self, LogCtx};
+use crate::engine::SpellEngine;
+use crate::limits::{LimitExceeded, Limits, RunLimiter};
+use crate::policy::Grants;
+use crate::policy::audit::Recorder;
+use crate::policy::net::NetPolicy;
+
+use super::RunError;
+
+/// `T` in `Store<T>` for a plugin instance.
+pub struct PluginState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    log: LogCtx,
+    config: ConfigCtx,
+    limiter: RunLimiter,
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The linker every plugin world uses: WASI, log and config.
+pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<PluginState>> {
+    let mut linker = Linker::<PluginState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    log::add_to_linker(&mut linker, |s| &mut s.log)?;
+    config::add_to_linker(&mut linker, |s| &mut s.config)?;
+    Ok(linker)
+}
+
+/// What a plugin may use.
+#[derive(Clone, Default)]
+pub struct PluginConfig {
+    pub grants: Grants,
+    pub vars: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub recorder: Recorder,
+}
+
+/// A compiled plugin and its sandbox settings.
+pub struct PluginSandbox {
+    name: String,
+    engine: wasmtime::Engine,
+    component: Component,
+    grants: Grants,
+    net: Arc<NetPolicy>,
+    vars: Arc<BTreeMap<String, String>>,
+    limits: Limits,
+    recorder: Recorder,
+}
+
+impl PluginSandbox {
+    /// Compiles (or loads from cache) a plugin component.
+    pub fn load(
+        engine: &SpellEngine,
+        name: &str,
+        bytes: &[u8],
+        config: PluginConfig,
+    ) -> Result<Self, RunError> {
+        super::check_component_header(bytes)?;
+        let loaded = engine
+            .cache()
+            .load(engine.engine(), bytes)
+            .map_err(|e| RunError::Invalid(format!("{e:#}")))?;
+        let net = NetPolicy::new(&config.grants.net, BTreeMap::new())
+            .map_err(|e| RunError::Host(anyhow::anyhow!(e)))?;
+        Ok(Self {
+            name: name.to_owned(),
+            engine: engine.engine().clone(),
+            component: loaded.component,
+            grants: config.grants,
+            net: Arc::new(net),
+            vars: Arc::new(config.vars),
+            limits: config.limits,
+            recorder: config.recorder,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn component(&self) -> &Component {
+        &self.component
+    }
+
+    /// A fresh store for one call, with the plugin's grants and limits.
+    pub fn store(&self) -> anyhow::Result<Store<PluginState>> {
+        let wasi = super::wasi::build(&self.name, &self.grants, &self.net, &self.recorder)
+            .with_context(|| format!("setting up plugin {}", self.name))?;
+        let state = PluginState {
+            table: ResourceTable::new(),
+            wasi,
+            log: LogCtx {
+                spell_name: format!("plugin:{}", self.name),
+            },
+            config: ConfigCtx {
+                vars: self.vars.clone(),
+            },
+            limiter: RunLimiter::new(self.limits.memory_bytes),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(self.limits.fuel)?;
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(super::ticks(self.limits.timeout));
+        Ok(store)
+    }
+
+    /// Runs `call` within the plugin's wall-clock limit, turning traps and
+    /// limits into one sentence.
+    pub async fn guard<T>(
+        &self,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.limits.timeout, call).await {
+            Err(_) => Err(format!(
+                "plugin {}: {}",
+                self.name,
+                LimitExceeded::Timeout {
+                    limit: self.limits.timeout
+                }
+            )),
+            Ok(Err(err)) => Err(format!(
+                "plugin {} failed: {}",
+                self.name,
+                RunError::from_wasm(err)
+            )),
+            Ok(Ok(value)) => Ok(value),
+        }
+    }
+}
+
+/// Limits for plugins unless configured: tighter than a spell's, since a
+/// plugin call is one step of a spell.
+pub fn default_plugin_limits() -> Limits {
+    Limits {
+        timeout: Duration::from_secs(60),
+        ..Limits::default()
+    }
+}
