@@ -11,7 +11,9 @@
 //! 3. host overhead per LLM call: a chat through the spell bridge against a
 //!    fake OpenAI-compatible server on 127.0.0.1, next to a raw HTTP round
 //!    trip of the same request;
-//! 4. the offline local model (when installed): load time, time to first
+//! 4. host overhead per agent step and per tool call (same fake server,
+//!    scripted tool calls);
+//! 5. the offline local model (when installed): load time, time to first
 //!    token and tokens per second.
 
 #[path = "../tests/support/fake_llm.rs"]
@@ -252,6 +254,92 @@ async fn llm_overhead() {
     );
 }
 
+/// Median run time of `spell` on `input`, in µs, after a warm-up.
+async fn median_run(
+    rt: &Runtime,
+    spell: &spellhost::runtime::Spell,
+    input: &str,
+    n: usize,
+) -> Summary {
+    let limits = Limits::default();
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + 30 {
+        let started = Instant::now();
+        rt.run(spell, input, &limits).await.result.unwrap();
+        if i >= 30 {
+            samples.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    summarize(samples)
+}
+
+async fn agent_overhead() {
+    println!("\n== host overhead per agent step and per tool call (fake OpenAI server) ==");
+    let fake = fake_llm::FakeLlm::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let provider = OpenAiProvider::new(OpenAiConfig::new("fake", fake.base_url())).unwrap();
+    let rt = runtime(
+        ModelRouter::new()
+            .with_provider(Arc::new(provider))
+            .with_default_model(Some("fake/m".into())),
+        dir.path(),
+    );
+    let load = |name: &str| {
+        rt.load(
+            name,
+            &std::fs::read(guest(name)).unwrap(),
+            SpellConfig::default(),
+        )
+        .unwrap()
+    };
+    let (echo, tool_call, agent, chat) = (
+        load("echo"),
+        load("tool_call"),
+        load("agent_run"),
+        load("llm_chat"),
+    );
+    let n = 300;
+    let empty = median_run(&rt, &echo, "hi", n).await;
+    let tool = median_run(&rt, &tool_call, r#"{"name":"uuid","arguments":{}}"#, n).await;
+    print("spell run without tools (echo)", "µs", &empty);
+    print("spell run with one tool.call (uuid)", "µs", &tool);
+    println!(
+        "{:<58} {:>9.1} µs  (median difference)",
+        "host overhead per tool call (incl. the tool)",
+        tool.median - empty.median
+    );
+    let one_chat = median_run(&rt, &chat, "hello", n).await;
+    let one_step = median_run(&rt, &agent, r#"{"prompt":"agent: say done","tools":[]}"#, n).await;
+    let two_steps = median_run(
+        &rt,
+        &agent,
+        r#"{"prompt":"agent: call uuid {}; say done","tools":["uuid"]}"#,
+        n,
+    )
+    .await;
+    print("spell run with one llm.chat", "µs", &one_chat);
+    print(
+        "agent run, 1 step (one model turn, no tools)",
+        "µs",
+        &one_step,
+    );
+    print(
+        "agent run, 2 steps (a uuid tool call, then an answer)",
+        "µs",
+        &two_steps,
+    );
+    println!(
+        "{:<58} {:>9.1} µs  (1-step agent − one llm.chat)",
+        "host overhead per agent step",
+        one_step.median - one_chat.median
+    );
+    println!(
+        "{:<58} {:>9.1} µs  (2-step − 1-step − one llm.chat + empty run)",
+        "  a step with a tool call, beyond its LLM round trip",
+        two_steps.median - one_step.median - (one_chat.median - empty.median)
+    );
+}
+
 async fn local_model() {
     use futures::StreamExt as _;
     use spellhost::bridges::llm::local::{LocalProvider, catalog};
@@ -338,5 +426,6 @@ fn main() {
         .unwrap();
     rt.block_on(in_process());
     rt.block_on(llm_overhead());
+    rt.block_on(agent_overhead());
     rt.block_on(local_model());
 }

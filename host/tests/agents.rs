@@ -509,6 +509,18 @@ async fn invalid_workflows_say_where() {
             json!({ "sequence": [{ "llm": { "prompt": "{{ nope }}" } }] }),
             "$.sequence[0].llm",
         ),
+        (
+            json!({ "map": { "over": "range(200) | list", "step": { "llm": { "prompt": "x" } } } }),
+            "at most 100",
+        ),
+        (
+            json!({ "map": { "over": "[1]", "step": { "id": "x", "llm": { "prompt": "x" } } } }),
+            "cannot have ids",
+        ),
+        (
+            json!({ "loop": { "max": 100, "step": { "loop": { "max": 100, "step": { "tool": { "name": "uuid" } } } } } }),
+            "at most 1000 steps",
+        ),
     ] {
         let out = workflow(&host, definition, "", SpellConfig::default()).await;
         assert!(
@@ -564,6 +576,41 @@ async fn hook_plugins_see_change_and_cancel_every_call() {
         "after-llm changed the answer"
     );
 
+    let report = run(
+        &host,
+        "llm_stream",
+        "quiet please",
+        config(),
+        Limits::default(),
+    )
+    .await;
+    let out = report.result.unwrap();
+    assert!(
+        out.contains("ECHO: QUIET PLEASE"),
+        "streams are shown to after-llm hooks first: {out}"
+    );
+
+    let report = run(
+        &host,
+        "llm_chat",
+        "crash the guard",
+        config(),
+        Limits::default(),
+    )
+    .await;
+    let err = report.result.unwrap_err().to_string();
+    assert!(
+        err.contains("plugin hook_guard crashed"),
+        "a crashed guard fails closed: {err}"
+    );
+    let sent = host
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.body.to_string().contains("crash the guard"))
+        .count();
+    assert_eq!(sent, 0, "nothing was sent past the crashed guard");
+
     let call = json!({ "name": "read_file", "arguments": { "path": "/etc/hostname" } });
     let out = run(
         &host,
@@ -591,4 +638,33 @@ async fn hook_plugins_see_change_and_cancel_every_call() {
     .result
     .unwrap();
     assert!(!out.starts_with("error"), "other tools pass: {out}");
+}
+
+#[tokio::test]
+async fn spells_run_by_a_workflow_share_its_llm_budget() {
+    let host = host();
+    let chat = guest("llm_chat").canonicalize().unwrap();
+    let definition = json!({ "sequence": [
+        { "llm": { "prompt": "first" } },
+        { "spell": { "path": chat, "input": "second" } },
+    ]});
+    let spec = json!({ "definition": definition, "input": "" });
+    let config = SpellConfig {
+        grants: Grants {
+            read: vec![chat.parent().unwrap().to_path_buf()],
+            ..Grants::default()
+        },
+        ..SpellConfig::default()
+    };
+    let limits = Limits {
+        max_llm_tokens: Some(16),
+        ..Limits::default()
+    };
+    let report = run(&host, "workflow_run", &spec.to_string(), config, limits).await;
+    let out = report.result.unwrap();
+    assert!(
+        out.contains("budget"),
+        "the child spent from the parent's budget: {out}"
+    );
+    assert_eq!(host.fake.requests().len(), 1);
 }

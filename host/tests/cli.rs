@@ -530,3 +530,136 @@ fn pinned_names_resolving_to_loopback_are_denied_with_the_address_flag() {
     );
     assert!(web.hits().is_empty());
 }
+
+/// A home whose `spellhost.toml` makes the fake server the default model.
+fn fake_home(fake: &FakeLlm) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("spellhost.toml"),
+        format!(
+            "default_model = \"fake/m\"\n[providers.fake]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    home
+}
+
+#[test]
+fn tool_and_hook_plugins_load_from_the_command_line() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = fake_home(&fake);
+    let spec = serde_json::json!({
+        "prompt": r#"agent: call word_stats {"text":"x y z"}; say {tools}"#,
+        "tools": ["word_stats"],
+    });
+    let out = run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("agent_run"),
+            "--tool",
+            &guest_arg("wordtool"),
+            "--input",
+            &spec.to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report["answer"].as_str().unwrap().contains(r#""words":3"#),
+        "{report}"
+    );
+
+    let out = run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("hello"),
+            "--hook",
+            &guest_arg("hook_guard"),
+            "--input",
+            "psst",
+        ],
+    );
+    assert_eq!(text(&out.stdout), "ECHO: PSST\n", "{}", text(&out.stderr));
+
+    let out = run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("hello"),
+            "--tool",
+            &guest_arg("echo"),
+            "--input",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "a spell is not a tool plugin");
+    assert!(
+        text(&out.stderr).contains("not a tool plugin"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_example_agent_and_workflow_spells_run_end_to_end() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = fake_home(&fake);
+    let research = run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("research"),
+            "--events",
+            "--input",
+            r#"agent: call calculator {"expression":"0.17 * 2340"}; say 17% of 2340 is {tools}"#,
+        ],
+    );
+    assert_eq!(
+        research.status.code(),
+        Some(0),
+        "{}",
+        text(&research.stderr)
+    );
+    assert!(
+        text(&research.stdout).contains("397.8"),
+        "{}",
+        text(&research.stdout)
+    );
+    assert!(text(&research.stderr).contains("spellhost.agent.step"));
+
+    let long_text = (1..=5)
+        .map(|i| format!("Paragraph {i} {}", "word ".repeat(100)))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let before = fake.requests().len();
+    let mapreduce = run(
+        home.path(),
+        &["run", &guest_arg("mapreduce"), "--input", &long_text],
+    );
+    assert_eq!(
+        mapreduce.status.code(),
+        Some(0),
+        "{}",
+        text(&mapreduce.stderr)
+    );
+    assert!(text(&mapreduce.stdout).starts_with("echo: Combine these summaries"));
+    assert_eq!(
+        fake.requests().len() - before,
+        5 + 1,
+        "one call per chunk, then one to reduce"
+    );
+
+    let router = run(
+        home.path(),
+        &["run", &guest_arg("router"), "--input", "hello there"],
+    );
+    assert_eq!(router.status.code(), Some(0), "{}", text(&router.stderr));
+    let routed = text(&router.stdout);
+    assert!(
+        routed.starts_with("[echo: Classify") && routed.contains("Answer briefly: hello there"),
+        "{routed}"
+    );
+}

@@ -2,10 +2,10 @@
 //! observe, modify or cancel every LLM and tool call of a run.
 //!
 //! Hooks run in the order given; each sees the payload as the previous one
-//! left it. A hook that fails (trap, limit, a `modify` that is not JSON) is
-//! reported and skipped rather than silently cancelling the call — a broken
-//! observer must not take the spell down — except that a `cancel` is always
-//! honoured.
+//! left it. Hooks are guards, so they fail closed: a hook that fails (trap,
+//! limit, a `modify` that is not JSON) cancels the call with a message
+//! naming the plugin — a spell must not get past a redaction or policy hook
+//! by making it crash.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,17 +63,14 @@ impl HookSet {
                 Ok(decision) => match apply(decision, payload) {
                     Ok(HookOutcome::Proceed(next)) => payload = next,
                     Ok(cancel) => return cancel,
-                    Err((why, unchanged)) => {
-                        tracing::warn!(
-                            "hook plugin {}: {why}; ignoring its decision",
+                    Err((why, _)) => {
+                        return HookOutcome::Cancel(format!(
+                            "hook plugin {}: {why}",
                             plugin.name()
-                        );
-                        payload = unchanged;
+                        ));
                     }
                 },
-                Err(err) => {
-                    tracing::warn!("{err}; going on without it");
-                }
+                Err(err) => return HookOutcome::Cancel(err),
             }
         }
         HookOutcome::Proceed(payload)

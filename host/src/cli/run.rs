@@ -149,7 +149,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let vars = args.vars.iter().cloned().collect::<BTreeMap<_, _>>();
     let mut tool_plugins = Vec::new();
     for path in &args.tools {
-        let (name, bytes, config) = plugin_config(&args, path, &vars, &audit)?;
+        let (name, bytes, config) = plugin_config(&args, path, &audit)?;
         match runtime.load_tool_plugin(&name, &bytes, config).await {
             Ok(plugin) => tool_plugins.push(plugin),
             Err(err) => return Ok(report_error(path, &err)),
@@ -157,7 +157,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     }
     let mut hook_plugins = Vec::new();
     for path in &args.hooks {
-        let (name, bytes, config) = plugin_config(&args, path, &vars, &audit)?;
+        let (name, bytes, config) = plugin_config(&args, path, &audit)?;
         match runtime.load_hook_plugin(&name, &bytes, config) {
             Ok(plugin) => hook_plugins.push(plugin),
             Err(err) => return Ok(report_error(path, &err)),
@@ -244,26 +244,25 @@ fn effective_grants(
 }
 
 /// A plugin's name, bytes and sandbox: its grants come only from its own
-/// manifest (with --grant-requested) or the policy file, never from the
-/// spell's flags.
+/// manifest (with --grant-requested) or the policy file (`[spells."plugin:NAME"]`,
+/// NAME being the file's stem), never from the spell's flags or vars.
 fn plugin_config(
     args: &RunArgs,
     path: &Path,
-    vars: &BTreeMap<String, String>,
     audit: &Option<Audit>,
 ) -> anyhow::Result<(String, Vec<u8>, PluginConfig)> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
     let manifest = manifest::load_for(path)?;
     let manifest = manifest.as_ref().map(|(m, _)| m);
-    let name = manifest
-        .and_then(|m| m.spell.name.clone())
-        .unwrap_or_else(|| spell_name(path));
+    // A plugin is named by its file, never by what its manifest claims, so
+    // it cannot pick up another spell's policy entry.
+    let name = spell_name(path);
     let mut grants = Grants::default();
     let mut grant_requested = args.grant_requested;
     if let Some(policy) = &args.policy {
         let policy = PolicyFile::load(policy)?;
-        if let Some(entry) = policy.spells.get(&name) {
+        if let Some(entry) = policy.spells.get(&format!("plugin:{name}")) {
             grants.extend(&entry.grants);
             grant_requested |= entry.grant_requested;
         }
@@ -273,9 +272,10 @@ fn plugin_config(
     {
         grants.extend(&manifest.requests);
     }
+    // The spell's --vars are the spell's: a third-party plugin gets none.
     let config = PluginConfig {
         grants,
-        vars: vars.clone(),
+        vars: BTreeMap::new(),
         limits: default_plugin_limits(),
         recorder: Recorder::new(audit.clone()),
     };

@@ -141,6 +141,16 @@ pub struct RunReport {
     pub denials: Vec<Denial>,
 }
 
+/// What a spell run as a workflow step takes from the run that started it.
+#[derive(Clone)]
+pub(crate) struct Inherited {
+    pub meter: Arc<UsageMeter>,
+    pub hooks: HookSet,
+    pub recorder: Recorder,
+    /// How many spells deep this run is (the top run is 0).
+    pub depth: u32,
+}
+
 /// Runs spells: one per process, shared by every spell it loads. Clones
 /// share the engine and linkers.
 #[derive(Clone)]
@@ -257,8 +267,24 @@ impl Runtime {
 
     /// Runs `spell` once on `input` within `limits`.
     pub async fn run(&self, spell: &Spell, input: &str, limits: &Limits) -> RunReport {
+        self.run_nested(spell, input, limits, None).await
+    }
+
+    /// Runs `spell`, as a step of another spell's workflow if `parent` is
+    /// given: then it shares the parent's LLM budget, hooks and audit
+    /// trail, one level deeper.
+    pub(crate) async fn run_nested(
+        &self,
+        spell: &Spell,
+        input: &str,
+        limits: &Limits,
+        parent: Option<Inherited>,
+    ) -> RunReport {
         let run_id = uuid::Uuid::new_v4().to_string();
-        let recorder = Recorder::new(spell.audit.clone());
+        let recorder = match &parent {
+            Some(parent) => parent.recorder.clone(),
+            None => Recorder::new(spell.audit.clone()),
+        };
         let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder) {
             Ok(wasi) => wasi,
             Err(err) => {
@@ -273,7 +299,15 @@ impl Runtime {
             max_tokens: limits.max_llm_tokens,
             max_cost_usd: limits.max_llm_cost_usd,
         };
-        let meter = Arc::new(UsageMeter::new(budget, self.services.prices.clone()));
+        let meter = match &parent {
+            Some(parent) => parent.meter.clone(),
+            None => Arc::new(UsageMeter::new(budget, self.services.prices.clone())),
+        };
+        let hooks = match &parent {
+            Some(parent) if spell.hooks.is_empty() => parent.hooks.clone(),
+            _ => spell.hooks.clone(),
+        };
+        let depth = parent.as_ref().map_or(0, |p| p.depth);
         let bus = &self.services.bus;
         let net = NetClient::new(spell.net.clone(), recorder.clone());
         let llm = LlmCtx {
@@ -283,9 +317,9 @@ impl Runtime {
             events: bus.clone(),
             spell_name: spell.name.clone(),
             recorder: recorder.clone(),
-            hooks: spell.hooks.clone(),
+            hooks: hooks.clone(),
         };
-        let tools = match self.tool_ctx(spell, &net, &recorder) {
+        let tools = match self.tool_ctx(spell, &net, &recorder, &hooks) {
             Ok(tools) => tools,
             Err(err) => {
                 return RunReport {
@@ -301,7 +335,17 @@ impl Runtime {
             events: bus.clone(),
             spell: spell.name.clone(),
         };
-        let spells = SubSpells::new(self.clone(), &spell.grants, limits, &recorder);
+        let spells = SubSpells::new(
+            self.clone(),
+            spell,
+            limits,
+            Inherited {
+                meter: meter.clone(),
+                hooks: hooks.clone(),
+                recorder: recorder.clone(),
+                depth: depth + 1,
+            },
+        );
         let data = SpellState {
             table: ResourceTable::new(),
             wasi,
@@ -422,6 +466,7 @@ impl Runtime {
         spell: &Spell,
         net: &NetClient,
         recorder: &Recorder,
+        hooks: &HookSet,
     ) -> anyhow::Result<ToolCtx> {
         let files = FileGrants::new(&spell.grants.read, &spell.grants.write)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -436,7 +481,7 @@ impl Runtime {
         Ok(ToolCtx::new(
             spell.tools.clone(),
             context,
-            spell.hooks.clone(),
+            hooks.clone(),
             self.services.bus.clone(),
             recorder.clone(),
             spell.name.clone(),

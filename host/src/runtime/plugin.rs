@@ -147,11 +147,17 @@ impl PluginSandbox {
                     limit: self.limits.timeout
                 }
             )),
-            Ok(Err(err)) => Err(format!(
-                "plugin {} failed: {}",
-                self.name,
-                RunError::from_wasm(err)
-            )),
+            Ok(Err(err)) => {
+                let cause = err.root_cause().to_string();
+                Err(match RunError::from_wasm(err) {
+                    RunError::Trap(_) => format!("plugin {} crashed: {cause}", self.name),
+                    RunError::Limit(LimitExceeded::Fuel { .. }) => format!(
+                        "plugin {} ran out of fuel ({} units)",
+                        self.name, self.limits.fuel
+                    ),
+                    other => format!("plugin {}: {other}", self.name),
+                })
+            }
             Ok(Ok(value)) => Ok(value),
         }
     }

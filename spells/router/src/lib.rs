@@ -16,11 +16,11 @@ fn run(input: String) -> spellhost_sdk::Result<String> {
     )
     .id("class");
     let route = when(
-        "'code' in (steps.class | lower)",
+        "(steps.class | lower | trim | split | first) == 'code'",
         llm("You are a senior programmer. Answer with a short code example.\n\n{{ input }}")
             .id("answer"),
         Some(when(
-            "'math' in (steps.class | lower)",
+            "(steps.class | lower | trim | split | first) == 'math'",
             sequence([
                 llm("Rewrite as one arithmetic expression, nothing else: {{ input }}")
                     .id("expression"),

@@ -88,7 +88,11 @@ impl AgentRun {
     /// The next event if there is one; after `done`, nothing.
     pub fn next_event(&mut self) -> Option<AgentEvent> {
         if self.ready.is_none() && !self.finished {
-            self.ready = self.rx.try_recv().ok();
+            self.ready = match self.rx.try_recv() {
+                Ok(event) => Some(event),
+                Err(mpsc::error::TryRecvError::Empty) => None,
+                Err(mpsc::error::TryRecvError::Disconnected) => Some(ended_without_result()),
+            };
         }
         let event = self.ready.take();
         if matches!(event, Some(AgentEvent::Done(_))) {
@@ -122,10 +126,18 @@ impl wasmtime_wasi::p2::Pollable for AgentRun {
         if self.ready.is_none() && !self.finished {
             match self.rx.recv().await {
                 Some(event) => self.ready = Some(event),
-                None => self.finished = true,
+                None => self.ready = Some(ended_without_result()),
             }
         }
     }
+}
+
+/// The `done` a run reports if its task ended without one (a host bug):
+/// the spell must never wait forever.
+fn ended_without_result() -> AgentEvent {
+    AgentEvent::Done(Err(crate::bindings::agent::Error::Invalid(
+        "the agent run ended without a result (a host error; see the host's log)".into(),
+    )))
 }
 
 /// What the generated `agent` traits are implemented on.

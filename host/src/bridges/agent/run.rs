@@ -57,10 +57,13 @@ impl SpellLink {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Hands a call of the spell's own tool to the spell.
+    /// Hands a call of the spell's own tool to the spell, under an id the
+    /// host makes (a model may repeat its own call ids).
     async fn call_tool(&self, call: ToolCall) -> Result<String, String> {
         let (tx, rx) = oneshot::channel();
-        self.pending().tools.insert(call.id.clone(), tx);
+        let id = format!("spellhost-{}", hooks::next_id());
+        self.pending().tools.insert(id.clone(), tx);
+        let call = ToolCall { id, ..call };
         if self.events.send(AgentEvent::CallTool(call)).is_err() {
             return Err("the spell is gone".into());
         }
@@ -177,7 +180,8 @@ async fn run_steps(
         };
         if config.hooks {
             let payload = hook_json::request_to_json(&request);
-            match link.hook(HookPoint::BeforeLlm, payload).await {
+            match link.hook(HookPoint::BeforeLlm, payload.clone()).await {
+                HookOutcome::Proceed(value) if value == payload => {}
                 HookOutcome::Proceed(value) => hook_json::apply_request_json(&mut request, &value)
                     .map_err(|why| {
                         Error::Invalid(format!("the spell's hook changed the request: {why}"))
@@ -305,11 +309,8 @@ async fn tool_output(
             call.name
         )
     })?;
-    let arguments = env
-        .tools
-        .prepare(&entry, arguments)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The spell's hook first, so that whatever it changes is still
+    // validated and seen by the hook plugins (the run's guards).
     let arguments = if config.hooks {
         let payload = json!({ "name": call.name, "arguments": arguments });
         match link.hook(HookPoint::BeforeTool, payload).await {
@@ -319,6 +320,11 @@ async fn tool_output(
     } else {
         arguments
     };
+    let arguments = env
+        .tools
+        .prepare(&entry, arguments)
+        .await
+        .map_err(|e| e.to_string())?;
     let output = match &entry.provider {
         Provider::Spell => {
             let forwarded = ToolCall {

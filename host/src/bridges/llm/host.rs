@@ -34,14 +34,18 @@ impl llm::Host for LlmView<'_> {
     }
 
     async fn stream_chat(&mut self, mut request: ChatRequest) -> LlmResult<Resource<ChatStream>> {
-        let call = match self.ctx.route(request.options.model.as_deref()) {
+        let mut call = match self.ctx.route(request.options.model.as_deref()) {
             Ok(call) => call,
             Err(err) => return Ok(Err(err)),
         };
-        let started = Instant::now();
-        if let Err(err) = call.before_hooks(&mut request).await {
-            return Ok(Err(err));
+        if call.has_hooks() {
+            // after-llm hooks must see the whole answer before the spell.
+            return Ok(match call.chat(request).await {
+                Ok(response) => Ok(self.table.push(ChatStream::whole(response))?),
+                Err(err) => Err(err),
+            });
         }
+        let started = Instant::now();
         if let Err(err) = call.admit(&mut request) {
             call.finished("stream", started, Err(&err));
             return Ok(Err(err));

@@ -49,6 +49,8 @@ pub struct UsageMeter {
     budget: Budget,
     prices: Arc<BTreeMap<String, Price>>,
     totals: Mutex<UsageTotals>,
+    /// Output tokens granted to calls still in flight.
+    reserved: Mutex<u64>,
 }
 
 impl UsageMeter {
@@ -57,6 +59,7 @@ impl UsageMeter {
             budget,
             prices,
             totals: Mutex::default(),
+            reserved: Mutex::default(),
         }
     }
 
@@ -66,8 +69,25 @@ impl UsageMeter {
 
     /// Checks the budget before a call to `model`. Returns the most output
     /// tokens the call may generate (`None`: no token budget).
+    /// Nothing is reserved.
     pub fn admit(&self, model: &str) -> Result<Option<u32>, LlmError> {
+        let granted = self.admit_reserving(model, None)?;
+        if let Some(granted) = granted {
+            self.release(granted);
+        }
+        Ok(granted)
+    }
+
+    /// Like [`admit`](Self::admit), and reserves the output tokens granted
+    /// (at most `wanted`) until [`release`](Self::release), so calls in
+    /// flight at the same time cannot each spend what is left.
+    pub fn admit_reserving(
+        &self,
+        model: &str,
+        wanted: Option<u32>,
+    ) -> Result<Option<u32>, LlmError> {
         let totals = self.lock();
+        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(max_cost) = self.budget.max_cost_usd {
             if !self.prices.contains_key(model) {
                 return Err(LlmError::BudgetExceeded(format!(
@@ -86,14 +106,28 @@ impl UsageMeter {
             None => Ok(None),
             Some(max) => {
                 let used = totals.input_tokens + totals.output_tokens;
-                if used >= max {
+                if used + *reserved >= max {
+                    let in_flight = if *reserved > 0 {
+                        format!(" (and calls in flight hold {})", *reserved)
+                    } else {
+                        String::new()
+                    };
                     return Err(LlmError::BudgetExceeded(format!(
-                        "the run used {used} of its {max} LLM tokens; raise the limit with --max-llm-tokens"
+                        "the run used {used} of its {max} LLM tokens{in_flight}; raise the limit with --max-llm-tokens"
                     )));
                 }
-                Ok(Some((max - used).min(u64::from(u32::MAX)) as u32))
+                let left = (max - used - *reserved).min(u64::from(u32::MAX)) as u32;
+                let grant = wanted.map_or(left, |w| w.min(left));
+                *reserved += u64::from(grant);
+                Ok(Some(grant))
             }
         }
+    }
+
+    /// Gives back a reservation made by [`admit_reserving`](Self::admit_reserving).
+    pub fn release(&self, granted: u32) {
+        let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
+        *reserved = reserved.saturating_sub(u64::from(granted));
     }
 
     /// Records a finished call.
@@ -203,5 +237,30 @@ mod tests {
             (1, 1, 0)
         );
         assert_eq!(totals.per_call[0].error.as_deref(), Some("timed out: slow"));
+    }
+
+    #[test]
+    fn calls_in_flight_reserve_their_output_tokens() {
+        let meter = UsageMeter::new(
+            Budget {
+                max_tokens: Some(100),
+                max_cost_usd: None,
+            },
+            Arc::default(),
+        );
+        assert_eq!(meter.admit_reserving("p/m", Some(60)).unwrap(), Some(60));
+        assert_eq!(
+            meter.admit_reserving("p/m", None).unwrap(),
+            Some(40),
+            "what is left"
+        );
+        let err = meter.admit_reserving("p/m", Some(10)).unwrap_err();
+        assert!(
+            matches!(&err, LlmError::BudgetExceeded(m) if m.contains("in flight hold 100")),
+            "{err:?}"
+        );
+        meter.record("p/m", "chat", 1, Ok(&usage(5, 20)));
+        meter.release(60);
+        assert_eq!(meter.admit_reserving("p/m", None).unwrap(), Some(35));
     }
 }

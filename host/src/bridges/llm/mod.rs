@@ -31,6 +31,9 @@ use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::policy::audit::Recorder;
 
+/// How a call cancelled by a hook is described (`denied(…)`).
+pub const HOOK_CANCELLED: &str = "cancelled by a hook: ";
+
 /// Per-instance LLM context; clones share its meter and policy (agents
 /// and workflows take one into their tasks).
 #[derive(Clone)]
@@ -65,6 +68,7 @@ impl LlmCtx {
             events: self.events.clone(),
             spell: self.spell_name.clone(),
             hooks: self.hooks.clone(),
+            reserved: 0,
         })
     }
 }
@@ -78,19 +82,23 @@ pub struct Call {
     events: EventBus,
     spell: String,
     hooks: HookSet,
+    /// Output tokens reserved by `admit`, released by `finished`.
+    reserved: u32,
 }
 
 impl Call {
     /// Checks the run's budget and caps the answer's length to what is left.
-    pub fn admit(&self, request: &mut ChatRequest) -> Result<(), LlmError> {
-        if let Some(left) = self.meter.admit(&self.route.id)? {
-            let max = request.options.max_tokens.map_or(left, |m| m.min(left));
-            request.options.max_tokens = Some(max);
+    /// The output tokens granted are reserved until the call finishes.
+    pub fn admit(&mut self, request: &mut ChatRequest) -> Result<(), LlmError> {
+        let wanted = request.options.max_tokens;
+        if let Some(granted) = self.meter.admit_reserving(&self.route.id, wanted)? {
+            request.options.max_tokens = Some(granted);
+            self.reserved = granted;
         }
         Ok(())
     }
 
-    pub async fn chat(self, mut request: ChatRequest) -> Result<ChatResponse, LlmError> {
+    pub async fn chat(mut self, mut request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
         self.before_hooks(&mut request).await?;
         if let Err(err) = self.admit(&mut request) {
@@ -108,20 +116,27 @@ impl Call {
         Ok(response)
     }
 
+    /// Whether hook plugins watch this call.
+    pub fn has_hooks(&self) -> bool {
+        !self.hooks.is_empty()
+    }
+
     /// Lets hook plugins see and change (or cancel) a request.
     pub async fn before_hooks(&self, request: &mut ChatRequest) -> Result<(), LlmError> {
         if self.hooks.is_empty() {
             return Ok(());
         }
         let payload = hook_json::request_to_json(request);
-        match self.hooks.run(HookPoint::BeforeLlm, payload).await {
+        match self.hooks.run(HookPoint::BeforeLlm, payload.clone()).await {
+            // Unchanged: keep the request as it is (images and all).
+            HookOutcome::Proceed(value) if value == payload => Ok(()),
             HookOutcome::Proceed(value) => {
                 hook_json::apply_request_json(request, &value).map_err(|why| {
                     LlmError::InvalidRequest(format!("a hook changed the request: {why}"))
                 })
             }
             HookOutcome::Cancel(reason) => {
-                Err(LlmError::Denied(format!("cancelled by a hook: {reason}")))
+                Err(LlmError::Denied(format!("{HOOK_CANCELLED}{reason}")))
             }
         }
     }
@@ -138,7 +153,7 @@ impl Call {
                 Ok(())
             }
             HookOutcome::Cancel(reason) => {
-                Err(LlmError::Denied(format!("cancelled by a hook: {reason}")))
+                Err(LlmError::Denied(format!("{HOOK_CANCELLED}{reason}")))
             }
         }
     }
@@ -147,6 +162,7 @@ impl Call {
     fn finished(&self, kind: &str, started: Instant, outcome: Result<&provider::Usage, &LlmError>) {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         self.meter.record(&self.route.id, kind, elapsed_ms, outcome);
+        self.meter.release(self.reserved);
         let mut payload = serde_json::json!({
             "spell": self.spell,
             "kind": kind,
@@ -288,6 +304,37 @@ impl ChatStream {
             peeked: None,
             over: false,
             _pump: pump,
+        }
+    }
+
+    /// A stream of an answer that is already complete (accounted for by
+    /// `Call::chat`): used when hook plugins must see the whole answer
+    /// before the spell sees any of it.
+    pub fn whole(response: ChatResponse) -> Self {
+        let mut events = Vec::new();
+        if !response.text.is_empty() {
+            events.push(Ok(StreamEvent::Text(response.text)));
+        }
+        events.extend(
+            response
+                .tool_calls
+                .into_iter()
+                .map(|c| Ok(StreamEvent::ToolCall(c))),
+        );
+        events.push(Ok(StreamEvent::Finish(provider::StreamEnd {
+            finish_reason: response.finish_reason,
+            usage: response.usage,
+            model: response.model,
+        })));
+        let (tx, rx) = mpsc::channel(events.len());
+        for event in events {
+            let _ = tx.try_send(event);
+        }
+        Self {
+            rx,
+            peeked: None,
+            over: false,
+            _pump: wasmtime_wasi::runtime::spawn(async {}),
         }
     }
 

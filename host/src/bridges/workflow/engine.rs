@@ -14,6 +14,12 @@
 //! | `if` | `{"condition": E, "then": step, "else"?: step}` | the branch's output (or null) |
 //! | `loop` | `{"max": N ≤ 100, "step": step, "until"?: E}` | the last iteration's output |
 //!
+//! Bounds: at most [`MAX_STEPS`] steps per workflow (nested ones count),
+//! [`MAX_LOOP`] iterations per loop, [`MAX_MAP_ITEMS`] items per map,
+//! [`MAX_IN_FLIGHT`] LLM/tool/agent/spell steps at once, and a fuel budget
+//! per template; every step yields to the scheduler, so the run's
+//! wall-clock limit always applies.
+//!
 //! `T` is a minijinja template and `E` a minijinja expression (with a
 //! `fromjson` filter besides minijinja's built-ins), both seeing
 //! `input`, `steps` (outputs by `id`), `last` (the previous output in a
@@ -28,9 +34,18 @@ use serde_json::{Map, Value, json};
 use crate::bindings::agent::{AgentConfig, Error as AgentError};
 use crate::bindings::llm::{ChatRequest, ContentPart, Message, Options, Role};
 use crate::bridges::agent::{AgentEnv, SpellLink, run_agent};
+use crate::bridges::llm::HOOK_CANCELLED;
 
 /// Iterations a loop may ask for.
 pub const MAX_LOOP: u64 = 100;
+/// Steps (of every kind, nested ones included) one workflow may run.
+pub const MAX_STEPS: u64 = 1000;
+/// Items a `map` may run over.
+pub const MAX_MAP_ITEMS: usize = 100;
+/// LLM, tool, agent and spell steps in flight at once.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// Template fuel per render (minijinja's instruction budget).
+const TEMPLATE_FUEL: u64 = 100_000;
 
 /// Why a workflow stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +76,8 @@ struct Run {
     input: Value,
     outputs: Mutex<BTreeMap<String, Value>>,
     templates: minijinja::Environment<'static>,
+    steps_left: std::sync::atomic::AtomicU64,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// Runs `definition` on `input`; returns `{"output", "steps"}`.
@@ -71,6 +88,7 @@ pub async fn run(
 ) -> Result<Value, WorkflowError> {
     let mut templates = minijinja::Environment::new();
     templates.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    templates.set_fuel(Some(TEMPLATE_FUEL));
     templates.add_filter("fromjson", |text: &str| {
         serde_json::from_str::<Value>(text)
             .map(|v| minijinja::Value::from(minijinja::value::Serde(v)))
@@ -86,6 +104,8 @@ pub async fn run(
         input: Value::String(input.to_owned()),
         outputs: Mutex::default(),
         templates,
+        steps_left: MAX_STEPS.into(),
+        in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
     });
     let scope = Scope::default();
     let output = step(run.clone(), definition.clone(), "$".into(), scope).await?;
@@ -158,6 +178,19 @@ fn invalid(path: &str, message: impl Into<String>) -> WorkflowError {
     }
 }
 
+/// A failed LLM call; a hook's cancellation stays a cancellation.
+fn llm_failure(path: &str, err: &crate::bindings::llm::Error) -> WorkflowError {
+    match err {
+        crate::bindings::llm::Error::Denied(m) if m.starts_with(HOOK_CANCELLED) => {
+            WorkflowError::Cancelled {
+                path: path.to_owned(),
+                message: m[HOOK_CANCELLED.len()..].to_owned(),
+            }
+        }
+        other => failed(path, other.describe()),
+    }
+}
+
 fn failed(path: &str, message: impl Into<String>) -> WorkflowError {
     WorkflowError::StepFailed {
         path: path.to_owned(),
@@ -176,6 +209,17 @@ fn step(
     scope: Scope,
 ) -> BoxFuture<'static, Result<Value, WorkflowError>> {
     async move {
+        // Compute-only steps never wait on anything; yield so a workflow
+        // cannot hold a worker thread (and the run's deadline) hostage.
+        tokio::task::yield_now().await;
+        let left = run.steps_left.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        );
+        if left.is_err() {
+            return Err(invalid(&path, format!("a workflow may run at most {MAX_STEPS} steps")));
+        }
         let Value::Object(object) = &definition else {
             return Err(invalid(&path, "a step must be an object"));
         };
@@ -206,6 +250,15 @@ fn step(
             None => format!("{path}.{kind}"),
         };
         let body = object[kind].clone();
+        let _permit = match kind {
+            "llm" | "tool" | "agent" | "spell" => Some(
+                run.in_flight
+                    .acquire()
+                    .await
+                    .map_err(|_| failed(&path, "the workflow was stopped"))?,
+            ),
+            _ => None,
+        };
         let output = match kind {
             "llm" => llm_step(&run, &body, &path, &scope).await?,
             "tool" => tool_step(&run, &body, &path, &scope).await?,
@@ -252,6 +305,21 @@ fn step(
                     .get("step")
                     .cloned()
                     .ok_or_else(|| invalid(&path, "`map` needs a `step`"))?;
+                if items.len() > MAX_MAP_ITEMS {
+                    return Err(invalid(
+                        &path,
+                        format!(
+                            "`over` gave {} items; a map runs over at most {MAX_MAP_ITEMS}",
+                            items.len()
+                        ),
+                    ));
+                }
+                if has_ids(&child) {
+                    return Err(invalid(
+                        &path,
+                        "steps inside a `map` cannot have ids (every item would write the same one); use the map's own id",
+                    ));
+                }
                 let outputs = join_all(items.into_iter().enumerate().map(|(i, item)| {
                     let scope = Scope {
                         item: Some((item, i)),
@@ -327,6 +395,26 @@ fn step(
         Ok(output)
     }
     .boxed()
+}
+
+/// Whether `step` or any step nested in it has an `id`.
+fn has_ids(step: &Value) -> bool {
+    let Some(object) = step.as_object() else {
+        return false;
+    };
+    if object.contains_key("id") {
+        return true;
+    }
+    let children: Vec<&Value> = match (object.get("sequence"), object.get("parallel")) {
+        (Some(Value::Array(steps)), _) | (_, Some(Value::Array(steps))) => steps.iter().collect(),
+        _ => ["map", "loop", "if"]
+            .iter()
+            .filter_map(|k| object.get(*k))
+            .flat_map(|body| ["step", "then", "else"].map(|k| body.get(k)))
+            .flatten()
+            .collect(),
+    };
+    children.into_iter().any(has_ids)
 }
 
 fn array<'a>(value: &'a Value, path: &str) -> Result<&'a Vec<Value>, WorkflowError> {
@@ -502,7 +590,7 @@ async fn agent_step(
             path: path.to_owned(),
             message,
         }),
-        Err(AgentError::Llm(e)) => Err(failed(path, e.describe())),
+        Err(AgentError::Llm(e)) => Err(llm_failure(path, &e)),
         Err(AgentError::Invalid(message)) => Err(invalid(path, message)),
     }
 }

@@ -240,6 +240,12 @@ fn query(
     // Load.
     let err = |e: rusqlite::Error| ToolError::Failed(format!("loading the CSV: {e}"));
     let mut conn = Connection::open_in_memory().map_err(err)?;
+    // Bound what a query can allocate: no string or blob over 16 MiB
+    // (`zeroblob(1e9)`, runaway `group_concat`), at most 64 MiB of pages.
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 16 << 20)
+        .map_err(err)?;
+    conn.execute_batch("PRAGMA max_page_count = 16384;")
+        .map_err(err)?;
     let cols: Vec<String> = names
         .iter()
         .zip(&types)
@@ -416,6 +422,19 @@ mod tests {
             .unwrap();
         assert_eq!(out["row_count"], 1000);
         assert_eq!(out["truncated"], true);
+    }
+
+    #[tokio::test]
+    async fn queries_cannot_allocate_without_bound() {
+        for sql in [
+            "SELECT length(zeroblob(1000000000)) FROM data",
+            "WITH RECURSIVE r(x) AS (SELECT 'aaaaaaaa' UNION ALL SELECT x || x FROM r) SELECT length(x) FROM r",
+        ] {
+            let err = run(&CsvQuery, json!({"csv": SALES, "sql": sql}))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("too big"), "{sql}: {err}");
+        }
     }
 
     #[tokio::test]

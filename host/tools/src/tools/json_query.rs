@@ -8,13 +8,16 @@
 //! never call it) and `stderr` (would write to the host's terminal). Output
 //! is capped at [`MAX_OUTPUTS`] values nested at most [`MAX_DEPTH`] deep.
 //!
-//! jaq has neither fuel nor a recursion limit, so each run gets its own
-//! thread with a [`STACK_SIZE`] stack (virtual; touched only as used), and
-//! the caller stops waiting after [`TIMEOUT`]. Known residual risks: a filter
-//! that loops forever keeps its thread busy after the timeout, and unbounded
-//! *non-tail* recursion in a user `def` (`def f: 1 + f; f`) still overflows
-//! that stack, which aborts the process. Running jq out of process would be
-//! the fix if that matters.
+//! jaq has neither fuel nor a recursion limit, and a stack overflow aborts
+//! the whole host, so filters are restricted to a bounded subset of jq:
+//! the constructs that can recurse or generate without bound — user
+//! functions (`def`), `recurse`, `repeat`, `while`, `until`, `range`,
+//! `walk`, `combinations`, `paths`, `input(s)` — are refused before the
+//! filter runs ([`UNBOUNDED`]). What is left is bounded by the size of the
+//! input (itself at most 128 levels deep, serde_json's limit). Each run
+//! still gets its own thread with a [`STACK_SIZE`] stack, and the caller
+//! stops waiting after [`TIMEOUT`]. Running jq in a wasm sandbox with fuel
+//! would lift the restriction.
 
 use std::time::Duration;
 
@@ -28,6 +31,40 @@ use crate::{Tool, ToolContext, ToolError, ToolInfo};
 
 /// The `json_query` tool.
 pub struct JsonQuery;
+
+/// Builtins and keywords refused because they can run without bound.
+pub const UNBOUNDED: &[&str] = &[
+    "def",
+    "recurse",
+    "recurse_down",
+    "repeat",
+    "while",
+    "until",
+    "range",
+    "walk",
+    "combinations",
+    "paths",
+    "leaf_paths",
+    "input",
+    "inputs",
+    "getpath",
+    "env",
+];
+
+/// Refuses filters that use an [`UNBOUNDED`] construct.
+fn check_bounded(filter: &str) -> Result<(), ToolError> {
+    let words = filter.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'));
+    for word in words {
+        let bare = word.trim_start_matches('$');
+        if UNBOUNDED.contains(&bare) {
+            return Err(ToolError::InvalidArguments(format!(
+                "json_query runs a bounded subset of jq: `{bare}` is not available (refused: {})",
+                UNBOUNDED.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// At most this many outputs are returned.
 pub const MAX_OUTPUTS: usize = 1000;
@@ -69,6 +106,7 @@ impl Tool for JsonQuery {
 
     async fn call(&self, _ctx: &ToolContext, args: Value) -> Result<Value, ToolError> {
         let filter = req_str(&args, "filter")?.to_string();
+        check_bounded(&filter)?;
         let input = match opt_any(&args, "input") {
             Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
             Some(v) => v.clone(),
@@ -407,12 +445,31 @@ mod tests {
             let out = call(&JsonQuery, json!({"input": {}, "filter": f})).await;
             assert!(out.is_err(), "{f}: {out:?}");
         }
-        let out = call(
-            &JsonQuery,
-            json!({"input": null, "filter": "range(100000)"}),
-        )
-        .await
-        .unwrap();
+        let many: Vec<u32> = (0..5000).collect();
+        let out = call(&JsonQuery, json!({"input": many, "filter": ".[]"}))
+            .await
+            .unwrap();
         assert_eq!(out.as_array().unwrap().len(), MAX_OUTPUTS);
+    }
+
+    #[tokio::test]
+    async fn unbounded_constructs_are_refused_before_running() {
+        for f in [
+            "def f: 1 + f; f",
+            "[repeat(1)]",
+            "last(repeat(1))",
+            "[range(1e9)]",
+            "[recurse(. + 1)]",
+            "until(false; .)",
+            "[limit(3; combinations)]",
+        ] {
+            let err = call(&JsonQuery, json!({"input": 1, "filter": f}))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, ToolError::InvalidArguments(m) if m.contains("bounded subset")),
+                "{f}: {err:?}"
+            );
+        }
     }
 }

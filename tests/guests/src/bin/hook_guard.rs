@@ -1,5 +1,6 @@
 //! A hook plugin (world `hook-plugin`): shouts every LLM answer, refuses
-//! every `read_file` tool call, and lets the rest through.
+//! every `read_file` tool call, crashes on a request that says "crash the
+//! guard", and lets the rest through.
 mod bindings {
     wit_bindgen::generate!({ world: "hook-plugin", path: "../../wit" });
 }
@@ -16,6 +17,9 @@ impl Guest for Guard {
             Err(_) => return Decision::Proceed,
         };
         match call.point {
+            HookPoint::BeforeLlm if call.payload_json.contains("crash the guard") => {
+                panic!("the guard crashed")
+            }
             HookPoint::AfterLlm => {
                 let shouted = payload["text"].as_str().unwrap_or_default().to_uppercase();
                 payload["text"] = shouted.into();
