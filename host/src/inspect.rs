@@ -25,14 +25,28 @@ pub struct Import {
     pub kind: ImportKind,
 }
 
+/// What a component is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentKind {
+    /// Exports `run`: `spellhost run` runs it.
+    Spell,
+    /// Exports `tool-provider`: load it with `--tool`.
+    ToolPlugin,
+    /// Exports `hook-handler`: load it with `--hook`.
+    HookPlugin,
+}
+
 /// The result of inspecting a component.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Inspection {
+    pub kind: ComponentKind,
     pub imports: Vec<Import>,
     pub exports: Vec<String>,
     /// Bridges the spell uses, e.g. `["llm", "state"]`.
     pub bridges: Vec<String>,
-    /// Whether the component links against spellhost and exports `run`.
+    /// Whether the component links against spellhost (and, for a spell,
+    /// exports `run`).
     pub runnable: bool,
     /// Why it is not runnable, when it is not.
     pub problem: Option<String>,
@@ -70,16 +84,37 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Inspection, RunError> 
         })
         .collect();
     bridges.dedup();
-    let problem = runtime
-        .linker()
-        .instantiate_pre(&loaded.component)
-        .map_err(RunError::from_link)
-        .and_then(|pre| {
-            crate::bindings::SpellPre::new(pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))
-        })
-        .err()
-        .map(|e| e.to_string());
+    let exports_interface = |name: &str| {
+        exports
+            .iter()
+            .any(|e| e.starts_with(&format!("spellhost:spell/{name}@")))
+    };
+    let kind = if exports_interface("tool-provider") {
+        ComponentKind::ToolPlugin
+    } else if exports_interface("hook-handler") {
+        ComponentKind::HookPlugin
+    } else {
+        ComponentKind::Spell
+    };
+    let problem = match kind {
+        ComponentKind::Spell => runtime
+            .linker()
+            .instantiate_pre(&loaded.component)
+            .map_err(RunError::from_link)
+            .and_then(|pre| {
+                crate::bindings::SpellPre::new(pre)
+                    .map_err(|e| RunError::NotASpell(format!("{e:#}")))
+            })
+            .err(),
+        ComponentKind::ToolPlugin | ComponentKind::HookPlugin => runtime
+            .plugin_linker()
+            .instantiate_pre(&loaded.component)
+            .map_err(RunError::from_link)
+            .err(),
+    }
+    .map(|e| e.to_string());
     Ok(Inspection {
+        kind,
         imports,
         exports,
         bridges,

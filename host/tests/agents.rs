@@ -69,6 +69,14 @@ async fn run(
     host.runtime.run(&spell, input, &limits).await
 }
 
+/// The output of a run that must succeed.
+async fn output(host: &Host, name: &str, input: &str, config: SpellConfig) -> String {
+    run(host, name, input, config, Limits::default())
+        .await
+        .result
+        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
+}
+
 /// Runs the `agent_run` guest and parses its JSON report.
 async fn agent(host: &Host, spec: Value) -> Value {
     agent_with(host, spec, SpellConfig::default()).await
@@ -308,28 +316,10 @@ async fn builtin_tools_need_the_spells_grants() {
         },
         ..SpellConfig::default()
     };
-    let out = run(
-        &host,
-        "tool_call",
-        &call.to_string(),
-        granted,
-        Limits::default(),
-    )
-    .await
-    .result
-    .unwrap();
+    let out = output(&host, "tool_call", &call.to_string(), granted).await;
     assert!(out.contains("granted text"), "{out}");
     let bad = json!({ "name": "calculator", "arguments": { "expression": 7 } });
-    let out = run(
-        &host,
-        "tool_call",
-        &bad.to_string(),
-        SpellConfig::default(),
-        Limits::default(),
-    )
-    .await
-    .result
-    .unwrap();
+    let out = output(&host, "tool_call", &bad.to_string(), SpellConfig::default()).await;
     assert!(
         out.contains("invalid arguments") && out.contains("expression"),
         "{out}"
@@ -390,16 +380,7 @@ async fn a_plugin_without_the_fs_grant_cannot_read_files() {
         tool_plugins: vec![wordtool(&host, Grants::default()).await],
         ..SpellConfig::default()
     };
-    let out = run(
-        &host,
-        "tool_call",
-        &call.to_string(),
-        config,
-        Limits::default(),
-    )
-    .await
-    .result
-    .unwrap();
+    let out = output(&host, "tool_call", &call.to_string(), config).await;
     assert!(
         out.starts_with("error:") && out.contains("cannot read"),
         "{out}"
@@ -410,16 +391,7 @@ async fn a_plugin_without_the_fs_grant_cannot_read_files() {
         tool_plugins: vec![wordtool(&host, spell_grants).await],
         ..SpellConfig::default()
     };
-    let out = run(
-        &host,
-        "tool_call",
-        &call.to_string(),
-        config,
-        Limits::default(),
-    )
-    .await
-    .result
-    .unwrap();
+    let out = output(&host, "tool_call", &call.to_string(), config).await;
     assert_eq!(out, r#"{"text":"plugin secret"}"#);
 }
 
@@ -612,31 +584,13 @@ async fn hook_plugins_see_change_and_cancel_every_call() {
     assert_eq!(sent, 0, "nothing was sent past the crashed guard");
 
     let call = json!({ "name": "read_file", "arguments": { "path": "/etc/hostname" } });
-    let out = run(
-        &host,
-        "tool_call",
-        &call.to_string(),
-        config(),
-        Limits::default(),
-    )
-    .await
-    .result
-    .unwrap();
+    let out = output(&host, "tool_call", &call.to_string(), config()).await;
     assert!(
         out.contains("cancelled") && out.contains("files are off limits"),
         "{out}"
     );
     let call = json!({ "name": "uuid", "arguments": {} });
-    let out = run(
-        &host,
-        "tool_call",
-        &call.to_string(),
-        config(),
-        Limits::default(),
-    )
-    .await
-    .result
-    .unwrap();
+    let out = output(&host, "tool_call", &call.to_string(), config()).await;
     assert!(!out.starts_with("error"), "other tools pass: {out}");
 }
 

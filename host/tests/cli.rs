@@ -293,6 +293,17 @@ fn inspect_lists_imports_and_bridges() {
             .iter()
             .any(|i| i["kind"] == "unknown")
     );
+
+    let out = run(home.path(), &["inspect", &guest_arg("wordtool")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("tool plugin (load it with --tool)"));
+    let out = run(
+        home.path(),
+        &["inspect", &guest_arg("hook_guard"), "--json"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["kind"], "hook-plugin");
+    assert_eq!(json["runnable"], true);
 }
 
 #[test]

@@ -100,15 +100,11 @@ impl HookPlugin {
         linker: &Linker<PluginState>,
         sandbox: PluginSandbox,
     ) -> Result<Arc<Self>, RunError> {
-        let instance_pre = linker
-            .instantiate_pre(sandbox.component())
-            .map_err(RunError::from_link)?;
-        let pre = HookPluginPre::new(instance_pre).map_err(|e| {
-            RunError::NotASpell(format!(
-                "{} is not a hook plugin (it must export spellhost:spell/hook-handler): {e:#}",
-                sandbox.name()
-            ))
-        })?;
+        let pre = sandbox.link(
+            linker,
+            "hook plugin (it must export spellhost:spell/hook-handler)",
+            HookPluginPre::new,
+        )?;
         Ok(Arc::new(Self { sandbox, pre }))
     }
 

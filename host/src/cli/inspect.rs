@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use super::{HostArgs, exit};
-use crate::inspect::{ImportKind, inspect as inspect_component};
+use crate::inspect::{ComponentKind, ImportKind, inspect as inspect_component};
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
@@ -49,8 +49,13 @@ fn inspect_inner(args: &InspectArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("{}", args.spell.display());
+        let what = match inspection.kind {
+            ComponentKind::Spell => "runnable spell",
+            ComponentKind::ToolPlugin => "tool plugin (load it with --tool)",
+            ComponentKind::HookPlugin => "hook plugin (load it with --hook)",
+        };
         match &inspection.problem {
-            None => println!("  runnable spell"),
+            None => println!("  {what}"),
             Some(problem) => println!("  NOT runnable: {problem}"),
         }
         let bridges = if inspection.bridges.is_empty() {

@@ -230,6 +230,11 @@ impl Runtime {
         &self.linker
     }
 
+    /// The linker plugins (tool and hook components) are linked with.
+    pub fn plugin_linker(&self) -> &Linker<PluginState> {
+        &self.plugin_linker
+    }
+
     /// Compiles (or loads from cache) and links a spell.
     pub fn load(&self, name: &str, bytes: &[u8], config: SpellConfig) -> Result<Spell, RunError> {
         check_component_header(bytes)?;

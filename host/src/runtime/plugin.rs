@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bridges::config::{self, ConfigCtx};
@@ -106,8 +106,18 @@ impl PluginSandbox {
         &self.name
     }
 
-    pub fn component(&self) -> &Component {
-        &self.component
+    /// Links the plugin; `world` names what it must export, for the error.
+    pub fn link<P>(
+        &self,
+        linker: &Linker<PluginState>,
+        world: &str,
+        pre: impl FnOnce(InstancePre<PluginState>) -> wasmtime::Result<P>,
+    ) -> Result<P, RunError> {
+        let instance_pre = linker
+            .instantiate_pre(&self.component)
+            .map_err(RunError::from_link)?;
+        pre(instance_pre)
+            .map_err(|e| RunError::NotASpell(format!("{} is not a {world}: {e:#}", self.name)))
     }
 
     /// A fresh store for one call, with the plugin's grants and limits.

@@ -45,6 +45,9 @@ pub enum ToolError {
     /// The tool ran and failed.
     #[error("{0}")]
     Failed(String),
+    /// A hook stopped the call (set by the host, never by a tool).
+    #[error("cancelled by a hook: {0}")]
+    Cancelled(String),
 }
 
 /// What a tool call may use: everything is optional and deny-by-default.

@@ -65,32 +65,9 @@ pub struct ToolEntry {
     pub provider: Provider,
 }
 
-/// Why a tool call failed; becomes the WIT `tool.error`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ToolCallError {
-    #[error("unknown tool `{0}`")]
-    NotFound(String),
-    #[error("invalid arguments: {0}")]
-    InvalidArguments(String),
-    #[error("denied: {0}")]
-    Denied(String),
-    #[error("{0}")]
-    Failed(String),
-    #[error("cancelled by a hook: {0}")]
-    Cancelled(String),
-}
-
-impl From<spellhost_tools::ToolError> for ToolCallError {
-    fn from(err: spellhost_tools::ToolError) -> Self {
-        use spellhost_tools::ToolError as E;
-        match err {
-            E::NotFound(m) => ToolCallError::NotFound(m),
-            E::InvalidArguments(m) => ToolCallError::InvalidArguments(m),
-            E::Denied(m) => ToolCallError::Denied(m),
-            E::Failed(m) => ToolCallError::Failed(m),
-        }
-    }
-}
+/// Why a tool call failed (the tools crate's error, with the host's
+/// `Cancelled`); becomes the WIT `tool.error`.
+pub use spellhost_tools::ToolError as ToolCallError;
 
 impl From<ToolCallError> for WitToolError {
     fn from(err: ToolCallError) -> Self {
@@ -340,10 +317,7 @@ impl ToolCtx {
     pub async fn run(&self, entry: &ToolEntry, arguments: Value) -> Result<Value, ToolCallError> {
         let name = &entry.info.name;
         match &entry.provider {
-            Provider::Builtin(tool) => tool
-                .call(&self.inner.context, arguments)
-                .await
-                .map_err(ToolCallError::from),
+            Provider::Builtin(tool) => tool.call(&self.inner.context, arguments).await,
             Provider::Plugin(plugin) => plugin.call(name, &arguments).await,
             Provider::Spell => Err(ToolCallError::Failed(format!(
                 "`{name}` is the spell's own tool: call the function directly (agents call it through their run)"

@@ -28,15 +28,11 @@ impl ToolPlugin {
         linker: &Linker<PluginState>,
         sandbox: PluginSandbox,
     ) -> Result<Arc<Self>, RunError> {
-        let instance_pre = linker
-            .instantiate_pre(sandbox.component())
-            .map_err(RunError::from_link)?;
-        let pre = ToolPluginPre::new(instance_pre).map_err(|e| {
-            RunError::NotASpell(format!(
-                "{} is not a tool plugin (it must export spellhost:spell/tool-provider): {e:#}",
-                sandbox.name()
-            ))
-        })?;
+        let pre = sandbox.link(
+            linker,
+            "tool plugin (it must export spellhost:spell/tool-provider)",
+            ToolPluginPre::new,
+        )?;
         let mut store = sandbox.store().map_err(RunError::Host)?;
         let tools = sandbox
             .guard(async {
