@@ -11,8 +11,9 @@
 //! 3. host overhead per LLM call: a chat through the spell bridge against a
 //!    fake OpenAI-compatible server on 127.0.0.1, next to a raw HTTP round
 //!    trip of the same request;
-//! 4. host overhead per agent step and per tool call (same fake server,
-//!    scripted tool calls);
+//! 4. host overhead per agent step and per tool call, against an
+//!    in-process scripted model (no network, so the figures are host
+//!    overhead alone);
 //! 5. the offline local model (when installed): load time, time to first
 //!    token and tokens per second.
 
@@ -273,15 +274,89 @@ async fn median_run(
     summarize(samples)
 }
 
+/// An in-process model that answers at once: it calls the first tool it is
+/// offered, then answers "done". It takes the network out of the agent and
+/// tool figures, which are then host overhead alone.
+struct Scripted;
+
+#[async_trait::async_trait]
+impl spellhost::bridges::llm::LlmProvider for Scripted {
+    fn id(&self) -> &str {
+        "scripted"
+    }
+
+    async fn chat(
+        &self,
+        model: &str,
+        request: &spellhost::bridges::llm::ChatRequest,
+    ) -> Result<spellhost::bridges::llm::ChatResponse, spellhost::bridges::llm::LlmError> {
+        use spellhost::bindings::llm::{ChatResponse, FinishReason, Role, ToolCall, Usage};
+        let answered = request
+            .messages
+            .last()
+            .is_some_and(|m| m.role == Role::Tool);
+        let tool = request.options.tools.first().filter(|_| !answered);
+        Ok(ChatResponse {
+            text: if tool.is_some() {
+                String::new()
+            } else {
+                "done".into()
+            },
+            tool_calls: tool
+                .map(|t| ToolCall {
+                    id: "c1".into(),
+                    name: t.name.clone(),
+                    arguments_json: "{}".into(),
+                })
+                .into_iter()
+                .collect(),
+            finish_reason: if tool.is_some() {
+                FinishReason::ToolCalls
+            } else {
+                FinishReason::Stop
+            },
+            usage: Usage {
+                input_tokens: 1,
+                output_tokens: 1,
+            },
+            model: model.into(),
+        })
+    }
+
+    async fn chat_stream(
+        &self,
+        _: &str,
+        _: &spellhost::bridges::llm::ChatRequest,
+    ) -> Result<spellhost::bridges::llm::EventStream, spellhost::bridges::llm::LlmError> {
+        Err(spellhost::bridges::llm::LlmError::InvalidRequest(
+            "no streams".into(),
+        ))
+    }
+
+    async fn embed(
+        &self,
+        _: &str,
+        _: &[String],
+    ) -> Result<spellhost::bindings::llm::Embeddings, spellhost::bridges::llm::LlmError> {
+        Err(spellhost::bridges::llm::LlmError::InvalidRequest(
+            "no embeddings".into(),
+        ))
+    }
+
+    async fn list_models(&self) -> Result<Vec<String>, spellhost::bridges::llm::LlmError> {
+        Ok(vec!["m".into()])
+    }
+}
+
 async fn agent_overhead() {
-    println!("\n== host overhead per agent step and per tool call (fake OpenAI server) ==");
-    let fake = fake_llm::FakeLlm::start(Duration::ZERO);
+    println!(
+        "\n== host overhead per agent step and per tool call (in-process model, no network) =="
+    );
     let dir = tempfile::tempdir().unwrap();
-    let provider = OpenAiProvider::new(OpenAiConfig::new("fake", fake.base_url())).unwrap();
     let rt = runtime(
         ModelRouter::new()
-            .with_provider(Arc::new(provider))
-            .with_default_model(Some("fake/m".into())),
+            .with_provider(Arc::new(Scripted))
+            .with_default_model(Some("scripted/m".into())),
         dir.path(),
     );
     let load = |name: &str| {
@@ -298,25 +373,14 @@ async fn agent_overhead() {
         load("agent_run"),
         load("llm_chat"),
     );
-    let n = 300;
+    let n = 1000;
     let empty = median_run(&rt, &echo, "hi", n).await;
     let tool = median_run(&rt, &tool_call, r#"{"name":"uuid","arguments":{}}"#, n).await;
-    print("spell run without tools (echo)", "µs", &empty);
-    print("spell run with one tool.call (uuid)", "µs", &tool);
-    println!(
-        "{:<58} {:>9.1} µs  (median difference)",
-        "host overhead per tool call (incl. the tool)",
-        tool.median - empty.median
-    );
     let one_chat = median_run(&rt, &chat, "hello", n).await;
-    let one_step = median_run(&rt, &agent, r#"{"prompt":"agent: say done","tools":[]}"#, n).await;
-    let two_steps = median_run(
-        &rt,
-        &agent,
-        r#"{"prompt":"agent: call uuid {}; say done","tools":["uuid"]}"#,
-        n,
-    )
-    .await;
+    let one_step = median_run(&rt, &agent, r#"{"prompt":"hi","tools":[]}"#, n).await;
+    let two_steps = median_run(&rt, &agent, r#"{"prompt":"hi","tools":["uuid"]}"#, n).await;
+    print("spell run without tools or LLM (echo)", "µs", &empty);
+    print("spell run with one tool.call (uuid)", "µs", &tool);
     print("spell run with one llm.chat", "µs", &one_chat);
     print(
         "agent run, 1 step (one model turn, no tools)",
@@ -329,14 +393,24 @@ async fn agent_overhead() {
         &two_steps,
     );
     println!(
-        "{:<58} {:>9.1} µs  (1-step agent − one llm.chat)",
-        "host overhead per agent step",
+        "{:<58} {:>9.1} µs  (tool.call run − echo run)",
+        "host overhead per tool call (incl. the tool)",
+        tool.median - empty.median
+    );
+    println!(
+        "{:<58} {:>9.1} µs  (llm.chat run − echo run)",
+        "host overhead per LLM call (in-process model)",
+        one_chat.median - empty.median
+    );
+    println!(
+        "{:<58} {:>9.1} µs  (1-step agent run − llm.chat run)",
+        "agent run setup + one step, beyond the model call",
         one_step.median - one_chat.median
     );
     println!(
-        "{:<58} {:>9.1} µs  (2-step − 1-step − one llm.chat + empty run)",
-        "  a step with a tool call, beyond its LLM round trip",
-        two_steps.median - one_step.median - (one_chat.median - empty.median)
+        "{:<58} {:>9.1} µs  (2-step − 1-step agent run)",
+        "one more agent step with a tool call",
+        two_steps.median - one_step.median
     );
 }
 

@@ -108,8 +108,12 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Inspection, RunError> 
             .err(),
         ComponentKind::ToolPlugin | ComponentKind::HookPlugin => runtime
             .plugin_linker()
-            .instantiate_pre(&loaded.component)
-            .map_err(RunError::from_link)
+            .map_err(RunError::Host)
+            .and_then(|linker| {
+                linker
+                    .instantiate_pre(&loaded.component)
+                    .map_err(RunError::from_link)
+            })
             .err(),
     }
     .map(|e| e.to_string());

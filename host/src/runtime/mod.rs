@@ -156,8 +156,9 @@ pub(crate) struct Inherited {
 #[derive(Clone)]
 pub struct Runtime {
     engine: SpellEngine,
-    linker: Linker<SpellState>,
-    plugin_linker: Linker<PluginState>,
+    linker: Arc<Linker<SpellState>>,
+    /// Built on first use: most runs load no plugins.
+    plugin_linker: Arc<std::sync::OnceLock<Linker<PluginState>>>,
     services: HostServices,
 }
 
@@ -187,11 +188,10 @@ impl Runtime {
             table: &mut s.table,
         })?;
         workflow::add_to_linker(&mut linker, |s| &mut s.workflow)?;
-        let plugin_linker = plugin::linker(engine.engine())?;
         Ok(Self {
             engine,
-            linker,
-            plugin_linker,
+            linker: Arc::new(linker),
+            plugin_linker: Arc::default(),
             services,
         })
     }
@@ -204,7 +204,7 @@ impl Runtime {
         config: PluginConfig,
     ) -> Result<Arc<ToolPlugin>, RunError> {
         let sandbox = PluginSandbox::load(&self.engine, name, bytes, config)?;
-        ToolPlugin::load(&self.plugin_linker, sandbox).await
+        ToolPlugin::load(self.plugin_linker().map_err(RunError::Host)?, sandbox).await
     }
 
     /// Loads a hook plugin (`--hook`) with its own grants and limits.
@@ -215,7 +215,7 @@ impl Runtime {
         config: PluginConfig,
     ) -> Result<Arc<HookPlugin>, RunError> {
         let sandbox = PluginSandbox::load(&self.engine, name, bytes, config)?;
-        HookPlugin::load(&self.plugin_linker, sandbox)
+        HookPlugin::load(self.plugin_linker().map_err(RunError::Host)?, sandbox)
     }
 
     pub fn engine(&self) -> &SpellEngine {
@@ -231,8 +231,12 @@ impl Runtime {
     }
 
     /// The linker plugins (tool and hook components) are linked with.
-    pub fn plugin_linker(&self) -> &Linker<PluginState> {
-        &self.plugin_linker
+    pub fn plugin_linker(&self) -> anyhow::Result<&Linker<PluginState>> {
+        if let Some(linker) = self.plugin_linker.get() {
+            return Ok(linker);
+        }
+        let linker = plugin::linker(self.engine.engine())?;
+        Ok(self.plugin_linker.get_or_init(|| linker))
     }
 
     /// Compiles (or loads from cache) and links a spell.
