@@ -85,6 +85,12 @@ pub struct NetSettings {
     /// still needs `--allow-net`, and a private address its own grant.
     #[serde(default)]
     pub hosts: BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Credentials the host adds to a granted host's requests, read from
+    /// the host's environment when sent; spells use them, never see them:
+    /// `[net.secrets."api.github.com"] header = "authorization", env =
+    /// "GITHUB_TOKEN", prefix = "Bearer "`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, crate::policy::net::SecretHeader>,
 }
 
 /// What a model costs, in US dollars per million tokens.

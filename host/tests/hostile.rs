@@ -418,6 +418,36 @@ async fn http_granted_names_cannot_resolve_to_loopback() {
 }
 
 #[tokio::test]
+async fn named_secrets_reach_the_granted_host_but_never_the_spell() {
+    let (rt, _state) = host();
+    let web = WebServer::start();
+    let port = web.port().to_string();
+    // Any variable of the test's environment stands in for a token.
+    let token = std::env::var("PATH").unwrap();
+    let secret = spellhost::policy::net::SecretHeader {
+        header: "authorization".into(),
+        env: "PATH".into(),
+        prefix: "Bearer ".into(),
+    };
+    let config = SpellConfig {
+        grants: net(&[&format!("localhost:{port}")]),
+        net_secrets: BTreeMap::from([("localhost".to_owned(), secret)]),
+        ..SpellConfig::default()
+    };
+    let out = report(&rt, "hostile_http_unlisted", &port, config.clone()).await;
+    assert_eq!(out.result.unwrap(), format!("READ 200: hello from {port}"));
+    assert_eq!(
+        web.hits(),
+        [format!("GET / host=localhost:{port} auth=Bearer {token}")]
+    );
+    let env = report(&rt, "hostile_env", "", config).await.result.unwrap();
+    assert!(
+        !env.contains(&token),
+        "the spell cannot read the secret: {env}"
+    );
+}
+
+#[tokio::test]
 async fn http_cloud_metadata_is_unreachable() {
     let (rt, _state) = host();
     let pins = BTreeMap::from([(

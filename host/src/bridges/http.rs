@@ -81,6 +81,36 @@ impl NetClient {
         checked
     }
 
+    /// Adds the credential configured for `uri`'s host (`[net.secrets]`),
+    /// read from the host's environment now; the spell never sees it.
+    pub fn inject_secret(&self, uri: &http::Uri, headers: &mut http::HeaderMap) {
+        let host = Host::parse(uri.host().unwrap_or_default());
+        let Some(secret) = self.policy.secret_for(&host) else {
+            return;
+        };
+        let target = format!("{} for {host}", secret.env);
+        let value = std::env::var(&secret.env)
+            .ok()
+            .and_then(|v| http::HeaderValue::from_str(&format!("{}{v}", secret.prefix)).ok());
+        let name = http::HeaderName::from_bytes(secret.header.as_bytes()).ok();
+        match (name, value) {
+            (Some(name), Some(mut value)) => {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+                self.recorder.allowed("secret", "inject", &target, None);
+            }
+            _ => self.recorder.denied(
+                "secret",
+                "inject",
+                &target,
+                &format!(
+                    "the secret for {host} ([net.secrets]) needs {} set in the host's environment, with a valid header name and value",
+                    secret.env
+                ),
+            ),
+        }
+    }
+
     /// Records a request that was sent.
     pub fn sent(&self, method: &str, uri: &http::Uri, status: u16) {
         self.recorder.allowed(
@@ -131,7 +161,8 @@ impl WasiHttpHooks for NetHooks {
                     return Err(Error::DestinationIpProhibited);
                 }
             };
-            let request = into_reqwest(request)?;
+            let mut request = into_reqwest(request)?;
+            net.inject_secret(&uri, request.headers_mut());
             let first_byte = options
                 .and_then(|o| o.first_byte_timeout)
                 .unwrap_or(Duration::from_secs(600));

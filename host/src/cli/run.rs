@@ -168,6 +168,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         vars,
         audit,
         net_pins: net.hosts,
+        net_secrets: net.secrets,
         tool_plugins,
         hook_plugins,
     };

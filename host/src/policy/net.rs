@@ -160,6 +160,20 @@ impl NetDenied {
     }
 }
 
+/// A credential the host adds to requests to one host (`[net.secrets]` in
+/// spellhost.toml): the spell uses it without ever seeing it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretHeader {
+    /// The header to set, e.g. `authorization`.
+    pub header: String,
+    /// The host environment variable holding the secret.
+    pub env: String,
+    /// Put before the value, e.g. `Bearer `.
+    #[serde(default)]
+    pub prefix: String,
+}
+
 /// The network a spell was granted.
 #[derive(Debug, Clone, Default)]
 pub struct NetPolicy {
@@ -167,6 +181,8 @@ pub struct NetPolicy {
     /// Names pinned to addresses (`[net.hosts]` in spellhost.toml), used
     /// instead of DNS — like curl's `--resolve`.
     pins: BTreeMap<String, Vec<IpAddr>>,
+    /// Credentials added to requests, by host name.
+    secrets: BTreeMap<String, SecretHeader>,
 }
 
 impl NetPolicy {
@@ -180,7 +196,25 @@ impl NetPolicy {
                 .into_iter()
                 .map(|(name, ips)| (normalize_name(&name), ips))
                 .collect(),
+            secrets: BTreeMap::new(),
         })
+    }
+
+    /// Adds the credentials the host injects (`[net.secrets]`).
+    pub fn with_secrets(mut self, secrets: BTreeMap<String, SecretHeader>) -> Self {
+        self.secrets = secrets
+            .into_iter()
+            .map(|(name, secret)| (normalize_name(&name), secret))
+            .collect();
+        self
+    }
+
+    /// The credential to add to requests to `host`, if one is configured.
+    pub fn secret_for(&self, host: &Host) -> Option<&SecretHeader> {
+        match host {
+            Host::Name(name) => self.secrets.get(name),
+            Host::Ip(ip) => self.secrets.get(&ip.to_string()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

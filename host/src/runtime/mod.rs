@@ -45,7 +45,7 @@ use crate::cache::CompileSource;
 use crate::engine::{EPOCH_TICK, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
 use crate::policy::audit::{Audit, Denial, Recorder};
-use crate::policy::net::NetPolicy;
+use crate::policy::net::{NetPolicy, SecretHeader};
 use crate::settings::Price;
 use plugin::{PluginConfig, PluginSandbox, PluginState};
 use sub_spells::SubSpells;
@@ -74,6 +74,8 @@ pub struct SpellConfig {
     pub audit: Option<Audit>,
     /// Host names pinned to addresses instead of DNS (`[net.hosts]`).
     pub net_pins: BTreeMap<String, Vec<IpAddr>>,
+    /// Credentials the host adds to requests, by host (`[net.secrets]`).
+    pub net_secrets: BTreeMap<String, SecretHeader>,
     /// Tool plugins loaded for the spell (`--tool`).
     pub tool_plugins: Vec<Arc<ToolPlugin>>,
     /// Hook plugins that see the spell's LLM and tool calls (`--hook`).
@@ -243,7 +245,8 @@ impl Runtime {
     pub fn load(&self, name: &str, bytes: &[u8], config: SpellConfig) -> Result<Spell, RunError> {
         check_component_header(bytes)?;
         let net = NetPolicy::new(&config.grants.net, config.net_pins)
-            .map_err(|e| RunError::Host(anyhow::anyhow!(e)))?;
+            .map_err(|e| RunError::Host(anyhow::anyhow!(e)))?
+            .with_secrets(config.net_secrets);
         let loaded = self
             .engine
             .cache()
@@ -361,9 +364,7 @@ impl Runtime {
             http: HttpCtx::new(net),
             llm,
             tools,
-            agent: AgentCtx {
-                env: agents.clone(),
-            },
+            agent: AgentCtx::new(agents.clone()),
             workflow: WorkflowCtx {
                 env: WorkflowEnv {
                     agents,

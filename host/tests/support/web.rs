@@ -67,7 +67,7 @@ impl WebServer {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Requests received so far, as `METHOD path host=HOST`.
+    /// Requests received so far, as `METHOD path host=HOST[ auth=AUTHORIZATION]`.
     pub fn hits(&self) -> Vec<String> {
         self.hits.lock().unwrap().clone()
     }
@@ -78,11 +78,16 @@ async fn answer(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> R
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .map(|a| format!(" auth={a}"))
+        .unwrap_or_default();
     shared
         .hits
         .lock()
         .unwrap()
-        .push(format!("GET {} host={host}", uri.path()));
+        .push(format!("GET {} host={host}{auth}", uri.path()));
     let to = uri
         .query()
         .and_then(|q| q.strip_prefix("to="))

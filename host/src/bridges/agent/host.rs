@@ -23,7 +23,7 @@ impl agent::HostAgent for AgentView<'_> {
         this: Resource<AgentHandle>,
         input: String,
     ) -> wasmtime::Result<Resource<AgentRun>> {
-        let run = self.table.get(&this)?.start(self.ctx.env.clone(), input);
+        let run = self.table.get(&this)?.start_in(self.ctx, input);
         Ok(self.table.push(run)?)
     }
 

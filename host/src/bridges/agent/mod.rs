@@ -10,6 +10,7 @@
 mod host;
 pub mod run;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
@@ -20,9 +21,32 @@ use crate::bindings::agent::{AgentConfig, AgentEvent};
 use crate::bindings::llm::Message;
 pub use run::{AgentEnv, Pending, SpellLink, run_agent};
 
+/// Agent runs one instance may have in flight (not yet dropped).
+pub const MAX_RUNS_IN_FLIGHT: usize = 32;
+
 /// Per-instance agent context.
 pub struct AgentCtx {
     pub env: AgentEnv,
+    /// Runs started and not yet dropped.
+    pub in_flight: Arc<AtomicUsize>,
+}
+
+impl AgentCtx {
+    pub fn new(env: AgentEnv) -> Self {
+        Self {
+            env,
+            in_flight: Arc::default(),
+        }
+    }
+}
+
+/// Counts a run in flight until it is dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An agent (the `agent` resource).
@@ -43,8 +67,31 @@ impl AgentHandle {
         self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Starts a run on a host task, unless `ctx` has too many in flight
+    /// (then the run reports that as its result).
+    pub fn start_in(&self, ctx: &AgentCtx, input: String) -> AgentRun {
+        let counted = InFlight(ctx.in_flight.clone());
+        if ctx.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_RUNS_IN_FLIGHT {
+            let (events, rx) = mpsc::unbounded_channel();
+            let _ = events.send(AgentEvent::Done(Err(crate::bindings::agent::Error::Invalid(
+                format!(
+                    "a spell may have {MAX_RUNS_IN_FLIGHT} agent runs in flight; wait for (and drop) some first"
+                ),
+            ))));
+            return AgentRun {
+                rx,
+                ready: None,
+                finished: false,
+                pending: Arc::default(),
+                _task: wasmtime_wasi::runtime::spawn(async {}),
+                _counted: counted,
+            };
+        }
+        self.start(ctx.env.clone(), input, counted)
+    }
+
     /// Starts a run on a host task.
-    pub fn start(&self, env: AgentEnv, input: String) -> AgentRun {
+    fn start(&self, env: AgentEnv, input: String, counted: InFlight) -> AgentRun {
         let (events, rx) = mpsc::unbounded_channel();
         let link = SpellLink {
             events,
@@ -71,6 +118,7 @@ impl AgentHandle {
             finished: false,
             pending,
             _task: task,
+            _counted: counted,
         }
     }
 }
@@ -82,6 +130,7 @@ pub struct AgentRun {
     finished: bool,
     pending: Arc<Mutex<Pending>>,
     _task: AbortOnDropJoinHandle<()>,
+    _counted: InFlight,
 }
 
 impl AgentRun {

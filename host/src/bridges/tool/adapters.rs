@@ -37,9 +37,13 @@ impl Fetcher for NetFetcher {
                 NetDenied::NoAddress { .. } => ToolError::Failed(denied.to_string()),
                 _ => ToolError::Denied(denied.to_string()),
             })?;
-        let response = client
+        let mut request = client
             .get(url)
-            .send()
+            .build()
+            .map_err(|e| ToolError::InvalidArguments(format!("`{url}`: {e}")))?;
+        self.net.inject_secret(&uri, request.headers_mut());
+        let response = client
+            .execute(request)
             .await
             .map_err(|e| ToolError::Failed(format!("fetching {url}: {e}")))?;
         let status = response.status().as_u16();
