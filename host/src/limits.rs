@@ -26,6 +26,9 @@ impl Limits {
     pub const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
     pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
+    /// Tokens (input + output) a run may spend on LLMs unless told otherwise:
+    /// enough for real work, a bound on what an untrusted spell can cost.
+    pub const DEFAULT_MAX_LLM_TOKENS: u64 = 200_000;
 }
 
 impl Default for Limits {
@@ -35,7 +38,7 @@ impl Default for Limits {
             memory_bytes: Self::DEFAULT_MEMORY_BYTES,
             timeout: Self::DEFAULT_TIMEOUT,
             max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
-            max_llm_tokens: None,
+            max_llm_tokens: Some(Self::DEFAULT_MAX_LLM_TOKENS),
             max_llm_cost_usd: None,
         }
     }

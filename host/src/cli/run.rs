@@ -52,7 +52,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_output: Option<u64>,
 
-    /// LLM tokens (input + output) the run may use in all.
+    /// LLM tokens (input + output) the run may use in all [default: the
+    /// manifest's, else 200_000].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     max_llm_tokens: Option<u64>,
     /// US dollars the run may spend on LLMs (prices from spellhost.toml's [prices]).
@@ -301,7 +302,10 @@ fn effective_limits(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Resu
             .max_output
             .or(declared.max_output_bytes()?)
             .unwrap_or(defaults.max_output_bytes),
-        max_llm_tokens: args.max_llm_tokens.or(declared.max_llm_tokens),
+        max_llm_tokens: args
+            .max_llm_tokens
+            .or(declared.max_llm_tokens)
+            .or(defaults.max_llm_tokens),
         max_llm_cost_usd: args.max_llm_cost,
     })
 }

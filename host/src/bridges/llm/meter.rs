@@ -43,6 +43,18 @@ pub struct UsageTotals {
     pub per_call: Vec<CallRecord>,
 }
 
+/// What [`UsageMeter::admit_reserving`] granted a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    /// The most output tokens the call may generate.
+    pub granted: u32,
+    /// What is held back from other calls until it finishes.
+    pub held: u32,
+}
+
+/// Output tokens held back for a call that sets no `max_tokens`.
+pub const UNSIZED_RESERVATION: u32 = 4096;
+
 /// The meter of one run; shared by every request the run makes.
 #[derive(Debug, Default)]
 pub struct UsageMeter {
@@ -71,11 +83,11 @@ impl UsageMeter {
     /// tokens the call may generate (`None`: no token budget).
     /// Nothing is reserved.
     pub fn admit(&self, model: &str) -> Result<Option<u32>, LlmError> {
-        let granted = self.admit_reserving(model, None)?;
-        if let Some(granted) = granted {
-            self.release(granted);
+        let reservation = self.admit_reserving(model, None)?;
+        if let Some(reservation) = reservation {
+            self.release(reservation.held);
         }
-        Ok(granted)
+        Ok(reservation.map(|r| r.granted))
     }
 
     /// Like [`admit`](Self::admit), and reserves the output tokens granted
@@ -85,7 +97,7 @@ impl UsageMeter {
         &self,
         model: &str,
         wanted: Option<u32>,
-    ) -> Result<Option<u32>, LlmError> {
+    ) -> Result<Option<Reservation>, LlmError> {
         let totals = self.lock();
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(max_cost) = self.budget.max_cost_usd {
@@ -118,16 +130,27 @@ impl UsageMeter {
                 }
                 let left = (max - used - *reserved).min(u64::from(u32::MAX)) as u32;
                 let grant = wanted.map_or(left, |w| w.min(left));
-                *reserved += u64::from(grant);
-                Ok(Some(grant))
+                // A call that names no max_tokens may use all that is left
+                // but holds back only a share, so calls can still run side
+                // by side; setting max_tokens makes the budget exact.
+                let hold = if wanted.is_some() {
+                    grant
+                } else {
+                    grant.min(UNSIZED_RESERVATION)
+                };
+                *reserved += u64::from(hold);
+                Ok(Some(Reservation {
+                    granted: grant,
+                    held: hold,
+                }))
             }
         }
     }
 
-    /// Gives back a reservation made by [`admit_reserving`](Self::admit_reserving).
-    pub fn release(&self, granted: u32) {
+    /// Gives back what a reservation held ([`Reservation::held`]).
+    pub fn release(&self, held: u32) {
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
-        *reserved = reserved.saturating_sub(u64::from(granted));
+        *reserved = reserved.saturating_sub(u64::from(held));
     }
 
     /// Records a finished call.
@@ -248,12 +271,10 @@ mod tests {
             },
             Arc::default(),
         );
-        assert_eq!(meter.admit_reserving("p/m", Some(60)).unwrap(), Some(60));
-        assert_eq!(
-            meter.admit_reserving("p/m", None).unwrap(),
-            Some(40),
-            "what is left"
-        );
+        let sized = meter.admit_reserving("p/m", Some(60)).unwrap().unwrap();
+        assert_eq!((sized.granted, sized.held), (60, 60));
+        let unsized_ = meter.admit_reserving("p/m", None).unwrap().unwrap();
+        assert_eq!((unsized_.granted, unsized_.held), (40, 40), "what is left");
         let err = meter.admit_reserving("p/m", Some(10)).unwrap_err();
         assert!(
             matches!(&err, LlmError::BudgetExceeded(m) if m.contains("in flight hold 100")),
@@ -261,6 +282,26 @@ mod tests {
         );
         meter.record("p/m", "chat", 1, Ok(&usage(5, 20)));
         meter.release(60);
-        assert_eq!(meter.admit_reserving("p/m", None).unwrap(), Some(35));
+        let after = meter.admit_reserving("p/m", None).unwrap().unwrap();
+        assert_eq!(after.granted, 35);
+    }
+
+    #[test]
+    fn calls_without_max_tokens_hold_back_only_a_share() {
+        let meter = UsageMeter::new(
+            Budget {
+                max_tokens: Some(100_000),
+                max_cost_usd: None,
+            },
+            Arc::default(),
+        );
+        let first = meter.admit_reserving("p/m", None).unwrap().unwrap();
+        assert_eq!((first.granted, first.held), (100_000, UNSIZED_RESERVATION));
+        let second = meter.admit_reserving("p/m", None).unwrap().unwrap();
+        assert_eq!(
+            second.granted,
+            100_000 - UNSIZED_RESERVATION,
+            "calls still run side by side"
+        );
     }
 }

@@ -91,9 +91,9 @@ impl Call {
     /// The output tokens granted are reserved until the call finishes.
     pub fn admit(&mut self, request: &mut ChatRequest) -> Result<(), LlmError> {
         let wanted = request.options.max_tokens;
-        if let Some(granted) = self.meter.admit_reserving(&self.route.id, wanted)? {
-            request.options.max_tokens = Some(granted);
-            self.reserved = granted;
+        if let Some(reservation) = self.meter.admit_reserving(&self.route.id, wanted)? {
+            request.options.max_tokens = Some(reservation.granted);
+            self.reserved = reservation.held;
         }
         Ok(())
     }
