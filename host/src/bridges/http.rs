@@ -83,7 +83,7 @@ impl NetClient {
 
     /// Adds the credential configured for `uri`'s host (`[net.secrets]`),
     /// read from the host's environment now; the spell never sees it.
-    pub fn inject_secret(&self, uri: &http::Uri, headers: &mut http::HeaderMap) {
+    fn inject_secret(&self, uri: &http::Uri, headers: &mut http::HeaderMap) {
         let host = Host::parse(uri.host().unwrap_or_default());
         let Some(secret) = self.policy.secret_for(&host) else {
             return;
@@ -111,14 +111,20 @@ impl NetClient {
         }
     }
 
-    /// Records a request that was sent.
-    pub fn sent(&self, method: &str, uri: &http::Uri, status: u16) {
-        self.recorder.allowed(
-            "net",
-            "http",
-            &format!("{method} {uri}"),
-            Some(&status.to_string()),
-        );
+    /// Sends `request` (to `uri`, already checked by [`client`](Self::client))
+    /// with `client`: adds the host's secret, if any, and records the use.
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        uri: &http::Uri,
+        mut request: reqwest::Request,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inject_secret(uri, request.headers_mut());
+        let target = format!("{} {uri}", request.method());
+        let response = client.execute(request).await?;
+        let status = response.status().as_u16().to_string();
+        self.recorder.allowed("net", "http", &target, Some(&status));
+        Ok(response)
     }
 }
 
@@ -161,16 +167,14 @@ impl WasiHttpHooks for NetHooks {
                     return Err(Error::DestinationIpProhibited);
                 }
             };
-            let mut request = into_reqwest(request)?;
-            net.inject_secret(&uri, request.headers_mut());
+            let request = into_reqwest(request)?;
             let first_byte = options
                 .and_then(|o| o.first_byte_timeout)
                 .unwrap_or(Duration::from_secs(600));
-            let response = tokio::time::timeout(first_byte, client.execute(request))
+            let response = tokio::time::timeout(first_byte, net.send(&client, &uri, request))
                 .await
                 .map_err(|_| Error::ConnectionReadTimeout)?
                 .map_err(send_error)?;
-            net.sent(&method, &uri, response.status().as_u16());
             let response: http::Response<reqwest::Body> = response.into();
             let response = response.map(|body| body.map_err(body_error).boxed_unsync());
             let done: Box<dyn Future<Output = Result<(), Error>> + Send> =

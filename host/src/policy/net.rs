@@ -217,10 +217,6 @@ impl NetPolicy {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.grants.is_empty()
-    }
-
     /// Step 1: may the spell connect to `host:port` at all?
     pub fn check(&self, host: &Host, port: u16) -> Result<(), NetDenied> {
         if self.grants.iter().any(|g| g.matches(host, port)) {

@@ -315,9 +315,10 @@ impl Runtime {
             Some(parent) => parent.meter.clone(),
             None => Arc::new(UsageMeter::new(budget, self.services.prices.clone())),
         };
+        // A child spell is loaded without plugins: the caller's hooks guard it.
         let hooks = match &parent {
-            Some(parent) if spell.hooks.is_empty() => parent.hooks.clone(),
-            _ => spell.hooks.clone(),
+            Some(parent) => parent.hooks.clone(),
+            None => spell.hooks.clone(),
         };
         let depth = parent.as_ref().map_or(0, |p| p.depth);
         let bus = &self.services.bus;

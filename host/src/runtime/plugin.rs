@@ -4,7 +4,8 @@
 //! A plugin is compiled and linked once ([`PluginSandbox::load`]); each call
 //! gets a fresh instance in a fresh `Store` with the plugin's own WASI
 //! (deny by default: only the grants given to the plugin, never the
-//! spell's), its own limits, logging and `--var`s. Instances are cheap
+//! spell's), its own limits and logging, and its own `config` values (the
+//! CLI gives plugins none: a spell's `--var`s stay the spell's). Instances are cheap
 //! (tens of microseconds), and a fresh one per call means a crashed or
 //! poisoned instance is never reused.
 

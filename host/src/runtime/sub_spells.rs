@@ -9,7 +9,9 @@
 //! copy of another spell's file cannot read that spell's state. Nesting is
 //! bounded at [`MAX_DEPTH`].
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::{Inherited, Runtime, Spell, SpellConfig};
 use crate::bridges::workflow::SpellRunner;
@@ -21,9 +23,13 @@ pub const MAX_DEPTH: u32 = 4;
 pub struct SubSpells {
     runtime: Runtime,
     caller: String,
-    readable: Vec<PathBuf>,
+    /// The caller's read and write grants, resolved on first use.
+    grants: Vec<PathBuf>,
     limits: Limits,
     inherited: Inherited,
+    /// Spells loaded by this run, by path: a `map` over a spell step loads
+    /// it once.
+    loaded: Mutex<HashMap<PathBuf, Arc<Spell>>>,
 }
 
 impl SubSpells {
@@ -34,20 +40,43 @@ impl SubSpells {
         limits: &Limits,
         inherited: Inherited,
     ) -> Self {
-        let readable = caller
-            .grants
-            .read
-            .iter()
-            .chain(&caller.grants.write)
-            .filter_map(|p| std::fs::canonicalize(p).ok())
-            .collect();
         Self {
             runtime,
             caller: caller.name.clone(),
-            readable,
+            grants: caller
+                .grants
+                .read
+                .iter()
+                .chain(&caller.grants.write)
+                .cloned()
+                .collect(),
             limits: limits.clone(),
             inherited,
+            loaded: Mutex::default(),
         }
+    }
+}
+
+impl SubSpells {
+    /// Loads (once per run) the spell at `resolved`, named `caller/stem`.
+    fn load(&self, resolved: &Path) -> Result<Arc<Spell>, String> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(spell) = loaded.get(resolved) {
+            return Ok(spell.clone());
+        }
+        let bytes = std::fs::read(resolved).map_err(|e| format!("reading it: {e}"))?;
+        let stem = resolved
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("spell");
+        let name = format!("{}/{stem}", self.caller);
+        let spell = Arc::new(
+            self.runtime
+                .load(&name, &bytes, SpellConfig::default())
+                .map_err(|e| e.to_string())?,
+        );
+        loaded.insert(resolved.to_owned(), spell.clone());
+        Ok(spell)
     }
 }
 
@@ -57,7 +86,12 @@ impl SpellRunner for SubSpells {
         let recorder = &self.inherited.recorder;
         let resolved =
             std::fs::canonicalize(Path::new(path)).map_err(|e| format!("spell {path}: {e}"))?;
-        if !self.readable.iter().any(|dir| resolved.starts_with(dir)) {
+        let readable = self
+            .grants
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .any(|dir| resolved.starts_with(dir));
+        if !readable {
             let dir = resolved.parent().unwrap_or(&resolved).display().to_string();
             let message = format!(
                 "running spell {path} reads it, which is not granted; allow it with --allow-read {dir}"
@@ -71,15 +105,8 @@ impl SpellRunner for SubSpells {
             ));
         }
         recorder.allowed("spell", "run", path, None);
-        let bytes = std::fs::read(&resolved).map_err(|e| format!("reading spell {path}: {e}"))?;
-        let stem = resolved
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("spell");
-        let name = format!("{}/{stem}", self.caller);
         let spell = self
-            .runtime
-            .load(&name, &bytes, SpellConfig::default())
+            .load(&resolved)
             .map_err(|e| format!("spell {path}: {e}"))?;
         let report = Box::pin(self.runtime.run_nested(
             &spell,

@@ -93,7 +93,8 @@ pub fn builtin(name: &str) -> Result<Arc<dyn Tool>, ToolError> {
         .ok_or_else(|| ToolError::NotFound(name.to_string()))
 }
 
-/// validate + call, the one entry point the host uses.
+/// Validates and calls: for callers without their own checks (the host
+/// validates in `ToolCtx::prepare`, where hooks also run).
 ///
 /// `null` arguments are taken as `{}` (models often send nothing for a tool
 /// without required arguments).
@@ -127,7 +128,8 @@ pub struct FetchedPage {
     pub content_type: Option<String>,
     /// The response body.
     pub body: Vec<u8>,
-    /// The final URL (after redirects).
+    /// The URL fetched (redirects are not followed: each hop would need
+    /// its own network check).
     pub url: String,
 }
 

@@ -23,7 +23,7 @@ use crate::bindings::llm::{
 };
 use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{self, HookOutcome};
-use crate::bridges::llm::{LlmCtx, hook_json};
+use crate::bridges::llm::{LlmCtx, hook_cancellation, hook_json};
 use crate::bridges::tool::{Provider, ToolCallError, ToolCtx};
 
 /// Model turns when the config says nothing.
@@ -190,7 +190,13 @@ async fn run_steps(
             }
         }
         let call = env.llm.route(config.model.as_deref()).map_err(Error::Llm)?;
-        let mut response = call.chat(request).await.map_err(Error::Llm)?;
+        let mut response = call
+            .chat(request)
+            .await
+            .map_err(|e| match hook_cancellation(&e) {
+                Some(reason) => Error::Cancelled(reason.to_owned()),
+                None => Error::Llm(e),
+            })?;
         if config.hooks {
             let payload = hook_json::response_to_json(&response);
             match link.hook(HookPoint::AfterLlm, payload).await {

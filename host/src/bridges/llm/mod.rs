@@ -31,8 +31,17 @@ use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::policy::audit::Recorder;
 
-/// How a call cancelled by a hook is described (`denied(…)`).
+/// How a call cancelled by a hook is described: the WIT `llm.error` has
+/// no case of its own for it, so it is a `denied` with this prefix.
 pub const HOOK_CANCELLED: &str = "cancelled by a hook: ";
+
+/// The hook's reason, if `err` is a hook's cancellation.
+pub fn hook_cancellation(err: &LlmError) -> Option<&str> {
+    match err {
+        LlmError::Denied(message) => message.strip_prefix(HOOK_CANCELLED),
+        _ => None,
+    }
+}
 
 /// Per-instance LLM context; clones share its meter and policy (agents
 /// and workflows take one into their tasks).

@@ -37,17 +37,16 @@ impl Fetcher for NetFetcher {
                 NetDenied::NoAddress { .. } => ToolError::Failed(denied.to_string()),
                 _ => ToolError::Denied(denied.to_string()),
             })?;
-        let mut request = client
+        let request = client
             .get(url)
             .build()
             .map_err(|e| ToolError::InvalidArguments(format!("`{url}`: {e}")))?;
-        self.net.inject_secret(&uri, request.headers_mut());
-        let response = client
-            .execute(request)
+        let response = self
+            .net
+            .send(&client, &uri, request)
             .await
             .map_err(|e| ToolError::Failed(format!("fetching {url}: {e}")))?;
         let status = response.status().as_u16();
-        self.net.sent("GET", &uri, status);
         let content_type = response
             .headers()
             .get(http::header::CONTENT_TYPE)

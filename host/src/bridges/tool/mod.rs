@@ -238,6 +238,12 @@ impl ToolCtx {
         entry: &ToolEntry,
         arguments: Value,
     ) -> Result<Value, ToolCallError> {
+        // Models often send `null` for a tool that takes no arguments.
+        let arguments = if arguments.is_null() {
+            Value::Object(Default::default())
+        } else {
+            arguments
+        };
         spellhost_tools::validate(&entry.schema, &arguments).map_err(|why| {
             ToolCallError::InvalidArguments(format!("tool `{}`: {why}", entry.info.name))
         })?;

@@ -34,7 +34,7 @@ use serde_json::{Map, Value, json};
 use crate::bindings::agent::{AgentConfig, Error as AgentError};
 use crate::bindings::llm::{ChatRequest, ContentPart, Message, Options, Role};
 use crate::bridges::agent::{AgentEnv, SpellLink, run_agent};
-use crate::bridges::llm::HOOK_CANCELLED;
+use crate::bridges::llm::hook_cancellation;
 
 /// Iterations a loop may ask for.
 pub const MAX_LOOP: u64 = 100;
@@ -180,14 +180,12 @@ fn invalid(path: &str, message: impl Into<String>) -> WorkflowError {
 
 /// A failed LLM call; a hook's cancellation stays a cancellation.
 fn llm_failure(path: &str, err: &crate::bindings::llm::Error) -> WorkflowError {
-    match err {
-        crate::bindings::llm::Error::Denied(m) if m.starts_with(HOOK_CANCELLED) => {
-            WorkflowError::Cancelled {
-                path: path.to_owned(),
-                message: m[HOOK_CANCELLED.len()..].to_owned(),
-            }
-        }
-        other => failed(path, other.describe()),
+    match hook_cancellation(err) {
+        Some(reason) => WorkflowError::Cancelled {
+            path: path.to_owned(),
+            message: reason.to_owned(),
+        },
+        None => failed(path, err.describe()),
     }
 }
 
@@ -487,7 +485,7 @@ async fn llm_step(
     let response = call
         .chat(request)
         .await
-        .map_err(|e| failed(path, e.describe()))?;
+        .map_err(|e| llm_failure(path, &e))?;
     Ok(Value::String(response.text))
 }
 
