@@ -141,7 +141,8 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         .clone()
         .or_else(|| manifest.and_then(|m| m.spell.name.clone()))
         .unwrap_or_else(|| spell_name(&args.spell));
-    let grants = effective_grants(&args, &name, manifest)?;
+    let policy = args.policy.as_deref().map(PolicyFile::load).transpose()?;
+    let grants = effective_grants(&args, &name, manifest, policy.as_ref());
     let audit = args
         .audit
         .as_deref()
@@ -150,7 +151,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let vars = args.vars.iter().cloned().collect::<BTreeMap<_, _>>();
     let mut tool_plugins = Vec::new();
     for path in &args.tools {
-        let (name, bytes, config) = plugin_config(&args, path, &audit)?;
+        let (name, bytes, config) = plugin_config(&args, path, policy.as_ref(), &audit)?;
         match runtime.load_tool_plugin(&name, &bytes, config).await {
             Ok(plugin) => tool_plugins.push(plugin),
             Err(err) => return Ok(report_error(path, &err)),
@@ -158,7 +159,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     }
     let mut hook_plugins = Vec::new();
     for path in &args.hooks {
-        let (name, bytes, config) = plugin_config(&args, path, &audit)?;
+        let (name, bytes, config) = plugin_config(&args, path, policy.as_ref(), &audit)?;
         match runtime.load_hook_plugin(&name, &bytes, config) {
             Ok(plugin) => hook_plugins.push(plugin),
             Err(err) => return Ok(report_error(path, &err)),
@@ -212,8 +213,9 @@ fn effective_grants(
     args: &RunArgs,
     name: &str,
     manifest: Option<&Manifest>,
-) -> anyhow::Result<Grants> {
-    let mut grants = Grants {
+    policy: Option<&PolicyFile>,
+) -> Grants {
+    let flags = Grants {
         models: args.allow_model.clone(),
         state_namespaces: args.allow_state_ns.clone(),
         read: args.allow_read.clone(),
@@ -221,28 +223,40 @@ fn effective_grants(
         env: args.allow_env.clone(),
         net: args.allow_net.clone(),
     };
-    let mut grant_requested = args.grant_requested;
-    if let Some(path) = &args.policy {
-        let policy = PolicyFile::load(path)?;
-        if let Some(entry) = policy.spells.get(name) {
-            grants.extend(&entry.grants);
-            grant_requested |= entry.grant_requested;
-        }
+    let (grants, missing) = approve(flags, args.grant_requested, policy, name, manifest);
+    if !missing.is_empty() {
+        eprintln!(
+            "note: the spell's manifest asks for {}; not granted (grant with those flags, or --grant-requested)",
+            missing.join(" ")
+        );
     }
+    grants
+}
+
+/// `base` plus the policy file's entry `key` and, when `--grant-requested`
+/// or that entry says so, the manifest's requests; also the requests that
+/// stay ungranted, as flags.
+fn approve(
+    mut grants: Grants,
+    grant_requested: bool,
+    policy: Option<&PolicyFile>,
+    key: &str,
+    manifest: Option<&Manifest>,
+) -> (Grants, Vec<String>) {
+    let entry = policy.and_then(|p| p.spells.get(key));
+    if let Some(entry) = entry {
+        grants.extend(&entry.grants);
+    }
+    let grant_requested = grant_requested || entry.is_some_and(|e| e.grant_requested);
+    let mut missing = Vec::new();
     if let Some(manifest) = manifest {
         if grant_requested {
             grants.extend(&manifest.requests);
         } else {
-            let missing = manifest.requests.missing_from(&grants);
-            if !missing.is_empty() {
-                eprintln!(
-                    "note: the spell's manifest asks for {}; not granted (grant with those flags, or --grant-requested)",
-                    missing.join(" ")
-                );
-            }
+            missing = manifest.requests.missing_from(&grants);
         }
     }
-    Ok(grants)
+    (grants, missing)
 }
 
 /// A plugin's name, bytes and sandbox: its grants come only from its own
@@ -251,6 +265,7 @@ fn effective_grants(
 fn plugin_config(
     args: &RunArgs,
     path: &Path,
+    policy: Option<&PolicyFile>,
     audit: &Option<Audit>,
 ) -> anyhow::Result<(String, Vec<u8>, PluginConfig)> {
     let bytes =
@@ -260,20 +275,13 @@ fn plugin_config(
     // A plugin is named by its file, never by what its manifest claims, so
     // it cannot pick up another spell's policy entry.
     let name = spell_name(path);
-    let mut grants = Grants::default();
-    let mut grant_requested = args.grant_requested;
-    if let Some(policy) = &args.policy {
-        let policy = PolicyFile::load(policy)?;
-        if let Some(entry) = policy.spells.get(&format!("plugin:{name}")) {
-            grants.extend(&entry.grants);
-            grant_requested |= entry.grant_requested;
-        }
-    }
-    if let Some(manifest) = manifest
-        && grant_requested
-    {
-        grants.extend(&manifest.requests);
-    }
+    let (grants, _) = approve(
+        Grants::default(),
+        args.grant_requested,
+        policy,
+        &format!("plugin:{name}"),
+        manifest,
+    );
     // The spell's --vars are the spell's: a third-party plugin gets none.
     let config = PluginConfig {
         grants,
