@@ -47,10 +47,23 @@ test: test-guests
     cargo test -p spellhost-sdk --lib
 
 # Formatting and lints (warnings are errors).
-lint: setup
+lint: setup check-interpreters
     cargo fmt --all -- --check
     cargo clippy -p spellhost -p spellhost-tools --all-targets -- -D warnings
-    cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-test-guests {{ prepend("-p ", spells) }} -- -D warnings
+    cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-script -p spellhost-test-guests {{ prepend("-p ", spells) }} -- -D warnings
+
+# Rebuild the interpreter components spellhost ships (host/prebuilt/) from
+# guest-sdks/{script-core,lua}. Installs the wasm C toolchain first
+# (Debian's clang-22 and wasi-libc); running script spells never needs it.
+interpreters: setup
+    guest-sdks/toolchain/install-toolchain.sh
+    guest-sdks/toolchain/build-interpreters.sh
+    source guest-sdks/toolchain/env.sh && cargo clippy --target wasm32-wasip2 -p spellhost-lua -- -D warnings
+
+# Check that the shipped interpreters match their sources (no toolchain
+# needed); `--verify` instead rebuilds them and compares the bytes.
+check-interpreters:
+    guest-sdks/toolchain/build-interpreters.sh --check
 
 # Benchmarks: whole-process `spellhost run` time and per-run instantiate time.
 bench: build spells test-guests

@@ -55,3 +55,28 @@ pub mod hook_plugin {
         },
     });
 }
+
+/// The `interpreter` world: a spell that imports `script` to get the
+/// program it runs (the prebuilt Lua and JavaScript interpreters).
+pub mod interpreter {
+    wasmtime::component::bindgen!({
+        world: "interpreter",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "spellhost:spell/llm": crate::bindings::llm,
+            "spellhost:spell/state": crate::bindings::state,
+            "spellhost:spell/event": crate::bindings::event,
+            "spellhost:spell/log": crate::bindings::log,
+            "spellhost:spell/config": crate::bindings::config,
+            "spellhost:spell/tool": crate::bindings::tool,
+            "spellhost:spell/hooks": crate::bindings::hooks,
+            "spellhost:spell/agent": crate::bindings::agent,
+            "spellhost:spell/workflow": crate::bindings::workflow,
+        },
+    });
+}
+
+pub use self::interpreter::spellhost::spell::script;

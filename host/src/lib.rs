@@ -24,4 +24,5 @@ pub mod inspect;
 pub mod limits;
 pub mod policy;
 pub mod runtime;
+pub mod scripts;
 pub mod settings;

@@ -15,6 +15,7 @@ use crate::policy::manifest::{self, Manifest};
 use crate::policy::{Grants, PolicyFile};
 use crate::runtime::plugin::{PluginConfig, default_plugin_limits};
 use crate::runtime::{RunError, SpellConfig};
+use crate::scripts::{Language, ScriptSource};
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
@@ -26,7 +27,7 @@ Sizes take KiB/MiB/GiB (256MiB); durations take ms/s/m/h (30s, 2m).";
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The spell: a WebAssembly component (.wasm).
+    /// The spell: a WebAssembly component (.wasm) or a Lua script (.lua).
     #[arg(value_name = "SPELL")]
     spell: PathBuf,
 
@@ -129,6 +130,23 @@ pub async fn run(args: RunArgs) -> u8 {
     }
 }
 
+/// A script file's source, named for its errors and tracebacks.
+fn script_source(path: &Path, bytes: Vec<u8>, language: Language) -> anyhow::Result<ScriptSource> {
+    let code = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (byte {}): a {} spell must be a UTF-8 source file",
+            path.display(),
+            e.utf8_error().valid_up_to(),
+            language.name()
+        )
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "script".into());
+    Ok(ScriptSource { name, code })
+}
+
 async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let (runtime, net) = args.host.runtime_and_settings(args.model.as_deref())?;
     let bytes = std::fs::read(&args.spell)
@@ -173,8 +191,16 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         net_secrets: net.secrets,
         tool_plugins,
         hook_plugins,
+        script: None,
     };
-    let spell = match runtime.load(&name, &bytes, config) {
+    let loaded = match Language::detect(&args.spell, &bytes) {
+        Some(language) => {
+            let source = script_source(&args.spell, bytes, language)?;
+            runtime.load_script(&name, language, source, config)
+        }
+        None => runtime.load(&name, &bytes, config),
+    };
+    let spell = match loaded {
         Ok(spell) => spell,
         Err(err) => return Ok(report_error(&args.spell, &err)),
     };

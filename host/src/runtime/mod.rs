@@ -35,6 +35,7 @@ use crate::bridges::llm::{
     self, Budget, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
 };
 use crate::bridges::log::{self, LogCtx};
+use crate::bridges::script::ScriptCtx;
 use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateStore, StateView};
 use crate::bridges::tool::{
     self, FileGrants, NetFetcher, StateMemory, ToolCatalog, ToolContext, ToolCtx, ToolPlugin,
@@ -46,6 +47,7 @@ use crate::engine::{EPOCH_TICK, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
+use crate::scripts::{Language, ScriptSource};
 use crate::settings::Price;
 use plugin::{PluginConfig, PluginSandbox, PluginState};
 use sub_spells::SubSpells;
@@ -80,6 +82,8 @@ pub struct SpellConfig {
     pub tool_plugins: Vec<Arc<ToolPlugin>>,
     /// Hook plugins that see the spell's LLM and tool calls (`--hook`).
     pub hook_plugins: Vec<Arc<HookPlugin>>,
+    /// For a script spell: the script the interpreter component runs.
+    pub script: Option<Arc<ScriptSource>>,
 }
 
 /// A compiled, linked spell ready to be run any number of times.
@@ -94,6 +98,7 @@ pub struct Spell {
     tools: Arc<ToolCatalog>,
     hooks: HookSet,
     audit: Option<Audit>,
+    script: Option<Arc<ScriptSource>>,
     /// How the component was obtained, and how long that took.
     pub compile_source: CompileSource,
     pub compile_time: Duration,
@@ -184,6 +189,7 @@ impl Runtime {
         })?;
         log::add_to_linker(&mut linker, |s| &mut s.log)?;
         config::add_to_linker(&mut linker, |s| &mut s.config)?;
+        crate::bridges::script::add_to_linker(&mut linker, |s| &mut s.script)?;
         tool::add_to_linker(&mut linker, |s| ToolView { ctx: &mut s.tools })?;
         agent::add_to_linker(&mut linker, |s| AgentView {
             ctx: &mut s.agent,
@@ -272,9 +278,23 @@ impl Runtime {
             tools: Arc::new(tools),
             hooks: HookSet::new(config.hook_plugins),
             audit: config.audit,
+            script: config.script,
             compile_source: loaded.source,
             compile_time: loaded.elapsed,
         })
+    }
+
+    /// Loads a script spell: the interpreter component for `language`
+    /// (compiled once and cached like any spell) running `source`.
+    pub fn load_script(
+        &self,
+        name: &str,
+        language: Language,
+        source: ScriptSource,
+        mut config: SpellConfig,
+    ) -> Result<Spell, RunError> {
+        config.script = Some(Arc::new(source));
+        self.load(name, language.interpreter(), config)
     }
 
     /// Runs `spell` once on `input` within `limits`.
@@ -388,6 +408,9 @@ impl Runtime {
             },
             config: ConfigCtx {
                 vars: spell.vars.clone(),
+            },
+            script: ScriptCtx {
+                source: spell.script.clone(),
             },
             limiter: RunLimiter::new(limits.memory_bytes),
         };

@@ -11,6 +11,7 @@ use crate::bridges::event::EventCtx;
 use crate::bridges::http::HttpCtx;
 use crate::bridges::llm::LlmCtx;
 use crate::bridges::log::LogCtx;
+use crate::bridges::script::ScriptCtx;
 use crate::bridges::state::StateCtx;
 use crate::bridges::tool::ToolCtx;
 use crate::bridges::workflow::WorkflowCtx;
@@ -26,6 +27,7 @@ pub struct SpellState {
     pub events: EventCtx,
     pub log: LogCtx,
     pub config: ConfigCtx,
+    pub script: ScriptCtx,
     pub tools: ToolCtx,
     pub agent: AgentCtx,
     pub workflow: WorkflowCtx,

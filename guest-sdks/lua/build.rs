@@ -1,0 +1,16 @@
+//! Builds the two C pieces Lua needs on wasm that Debian's wasi-libc lacks:
+//! the setjmp/longjmp runtime (`libsetjmp.a`) and a `signal` stub
+//! (`libwasi-emulated-signal.a`), both named as lua-src links them.
+//! The toolchain comes from `guest-sdks/toolchain/env.sh`.
+
+fn main() {
+    let c = std::path::Path::new("../toolchain/c");
+    println!("cargo:rerun-if-changed=../toolchain");
+    cc::Build::new()
+        .file(c.join("wasm_sjlj.c"))
+        .compile("setjmp");
+    cc::Build::new()
+        .file(c.join("wasi_signal.c"))
+        .define("_WASI_EMULATED_SIGNAL", None)
+        .compile("wasi-emulated-signal");
+}

@@ -1,0 +1,176 @@
+//! # spellhost's Lua interpreter component
+//!
+//! Real Lua 5.4 (mlua, vendored) compiled to `wasm32-wasip2`, exporting the
+//! `interpreter` world: it asks the host for the script (`script.source`),
+//! runs it in a fresh Lua state and returns what the spell returns.
+//!
+//! The Rust part is small on purpose: one native function,
+//! `__spellhost.call(op, args)`, reaches every bridge through
+//! [`spellhost_script::Bridge`]; the idiomatic API (`llm`, `State`, `Event`,
+//! `Agent`, `Tool`, `Workflow`, `log`, `json`, `parallel`) is Lua code in
+//! `prelude.lua`, including the coroutine scheduler that keeps several LLM
+//! calls in flight. `docs/scripts.md` is the user-facing reference.
+
+mod convert;
+mod sandbox;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use mlua::{Function, Lua, LuaSerdeExt, MultiValue, Value};
+use spellhost_script::{Bridge, export_interpreter};
+
+const PRELUDE: &str = include_str!("prelude.lua");
+
+fn run(name: String, code: String, input: String) -> Result<String, String> {
+    let lua = sandbox::new_state().map_err(|e| format!("starting Lua: {e}"))?;
+    install_natives(&lua).map_err(|e| format!("starting Lua: {e}"))?;
+    let main: Function = lua
+        .load(PRELUDE)
+        .set_name("=spellhost")
+        .eval()
+        .map_err(|e| format!("spellhost Lua prelude failed (a spellhost bug): {e}"))?;
+    let code = strip_shebang(&code);
+    let chunk = match lua
+        .load(code)
+        .set_name(format!("@{name}"))
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .into_function()
+    {
+        Ok(chunk) => chunk,
+        Err(e) => return Err(syntax_error(e)),
+    };
+    match main.call::<MultiValue>((chunk, input)) {
+        Ok(out) => {
+            let mut out = out.into_iter();
+            match (out.next(), out.next()) {
+                (Some(Value::Boolean(true)), Some(Value::String(s))) => Ok(s.to_string_lossy()),
+                (_, Some(Value::String(s))) => Err(s.to_string_lossy()),
+                _ => Err("spellhost Lua prelude returned nothing (a spellhost bug)".into()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `#!/usr/bin/env spellhost run` lines are for the shell; Lua's own
+/// loader only skips them in files, so blank the line (keeping numbering).
+fn strip_shebang(code: &str) -> &str {
+    if code.starts_with("#!") {
+        code.find('\n').map_or("", |i| &code[i..])
+    } else {
+        code
+    }
+}
+
+fn syntax_error(e: mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => format!("syntax error: {message}"),
+        other => other.to_string(),
+    }
+}
+
+/// `__spellhost`: the natives the prelude builds on.
+fn install_natives(lua: &Lua) -> mlua::Result<()> {
+    let natives = lua.create_table()?;
+    let bridge = Rc::new(RefCell::new(Bridge::new()));
+
+    natives.set(
+        "call",
+        lua.create_function(move |lua, (op, args): (String, Value)| {
+            let result = match convert::to_json(lua, args) {
+                Ok(args) => bridge.borrow_mut().call(&op, args),
+                Err(e) => Err(spellhost_script::ScriptError::invalid(format!(
+                    "{op}: {}",
+                    error_text(e)
+                ))),
+            };
+            match result {
+                // A bridge's "nothing" (an absent key, no config value) is nil.
+                Ok(serde_json::Value::Null) => Ok((true, Value::Nil)),
+                Ok(value) => Ok((true, convert::from_json(lua, &value)?)),
+                Err(e) => Ok((false, convert::from_json(lua, &e.to_json())?)),
+            }
+        })?,
+    )?;
+    // JSON natives answer (true, value) or (false, message); the prelude
+    // raises the message at the script's line.
+    natives.set(
+        "json_encode",
+        lua.create_function(|lua, (value, pretty): (Value, Option<bool>)| {
+            let text = convert::to_json(lua, value).and_then(|json| {
+                if pretty.unwrap_or(false) {
+                    serde_json::to_string_pretty(&json)
+                } else {
+                    serde_json::to_string(&json)
+                }
+                .map_err(mlua::Error::external)
+            });
+            Ok(match text {
+                Ok(text) => (true, text),
+                Err(e) => (false, error_text(e)),
+            })
+        })?,
+    )?;
+    natives.set(
+        "json_decode",
+        lua.create_function(|lua, text: mlua::LuaString| {
+            match serde_json::from_slice::<serde_json::Value>(&text.as_bytes()) {
+                Ok(json) => Ok((true, convert::from_json(lua, &json)?)),
+                Err(e) => Ok((
+                    false,
+                    Value::String(lua.create_string(format!("invalid JSON: {e}"))?),
+                )),
+            }
+        })?,
+    )?;
+    natives.set("null", convert::null())?;
+    natives.set("array_mt", lua.array_metatable())?;
+    natives.set(
+        "traceback",
+        lua.create_function(|lua, msg: String| lua.traceback(Some(&msg), 2))?,
+    )?;
+    natives.set(
+        "where",
+        lua.create_function(|lua, ()| Ok(script_position(lua)))?,
+    )?;
+    let started = std::time::Instant::now();
+    natives.set(
+        "clock",
+        lua.create_function(move |_, ()| Ok(started.elapsed().as_secs_f64()))?,
+    )?;
+    lua.globals().set("__spellhost", natives)
+}
+
+/// `"file:line: "` of the innermost frame of the user's script (skipping
+/// the prelude and tail calls), for errors raised on the script's behalf.
+fn script_position(lua: &Lua) -> String {
+    for level in 1..200 {
+        let frame = lua.inspect_stack(level, |d| {
+            let source = d.source();
+            let file = source
+                .source
+                .as_deref()
+                .and_then(|s| s.strip_prefix('@'))
+                .map(str::to_owned);
+            (file, d.current_line())
+        });
+        match frame {
+            None => break,
+            Some((Some(file), Some(line))) => return format!("{file}:{line}: "),
+            Some(_) => continue,
+        }
+    }
+    String::new()
+}
+
+/// The message of an error raised in Rust, without mlua's wrapping.
+fn error_text(e: mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(message) => message,
+        mlua::Error::CallbackError { cause, .. } => error_text((*cause).clone()),
+        other => other.to_string(),
+    }
+}
+
+export_interpreter!(run);

@@ -1,0 +1,483 @@
+-- spellhost's Lua API, built on one native: __spellhost.call(op, args).
+-- Evaluated once per run before the script; returns the function that runs
+-- the script. The reference for users is docs/scripts.md.
+
+local native = __spellhost
+__spellhost = nil
+
+local call_native = native.call
+local pack, unpack = table.pack, table.unpack
+
+---------------------------------------------------------------- errors
+
+-- An error from a bridge: `kind` names the WIT error case ("denied",
+-- "budget-exceeded", ...), `message` says what to do, `where` is the
+-- script position that made the call.
+local SpellError = {}
+SpellError.__index = SpellError
+SpellError.__tostring = function(e)
+  return (e.where or "") .. e.kind .. ": " .. e.message
+end
+
+-- "file:line: " of the script's innermost frame (the prelude's own
+-- frames and tail calls skipped): where the script called the API.
+local where = native.where
+
+local function raise(kind, message)
+  error(setmetatable({ kind = kind, message = message, where = where() }, SpellError), 0)
+end
+
+-- Runs a bridge operation; failures are raised as SpellErrors.
+local function op(name, args)
+  local ok, value = call_native(name, args or {})
+  if ok then
+    return value
+  end
+  raise(value.kind, value.message)
+end
+
+---------------------------------------------------------------- json
+
+json = { null = native.null }
+
+--- json.encode(value [, pretty]) -> JSON text.
+function json.encode(value, pretty)
+  local ok, text = native.json_encode(value, pretty)
+  if not ok then error(where() .. "json.encode: " .. text, 0) end
+  return text
+end
+
+--- json.decode(text) -> value (null as json.null, arrays marked json.array).
+function json.decode(text)
+  if type(text) ~= "string" then error(where() .. "json.decode: expected a string, got " .. type(text), 0) end
+  local ok, value = native.json_decode(text)
+  if not ok then error(where() .. "json.decode: " .. value, 0) end
+  return value
+end
+-- Marks a table as a JSON array, so an empty one encodes as [] (not {}).
+local array_mt = native.array_mt
+function json.array(t)
+  return setmetatable(t or {}, array_mt)
+end
+
+---------------------------------------------------------------- scheduler
+
+-- Operations in flight (LLM calls, streams, agent runs) are waited on by
+-- one scheduler. Code running inside `parallel` is a task (a coroutine);
+-- a task that waits yields the operations it waits on to its scheduler,
+-- which waits on every task's operations at once. Outside any task,
+-- waiting blocks.
+local tasks = setmetatable({}, { __mode = "k" })
+
+-- Waits until one of `ids` has news; returns that id and what it produced
+-- ({state = "item" | "done" | "error" | "end", ...}).
+local function wait_any(ids)
+  if tasks[coroutine.running()] then
+    return coroutine.yield(ids)
+  end
+  while true do
+    for _, id in ipairs(ids) do
+      local r = op("ops.take", { op = id })
+      if r.state ~= "pending" then
+        return id, r
+      end
+    end
+    op("ops.wait", { ops = ids })
+  end
+end
+
+-- The value of a finished operation, or its error raised.
+local function outcome(r)
+  if r.state == "error" then
+    raise(r.error.kind, r.error.message)
+  end
+  return r.value
+end
+
+--- Runs functions concurrently; returns their results in order. LLM calls,
+--- agent runs and streams inside them are all in flight at once. The first
+--- error cancels what is still running and is raised.
+local function run_parallel(...)
+  local fns = pack(...)
+  if fns.n == 1 and type(fns[1]) == "table" then
+    fns = fns[1]
+    fns.n = #fns
+  end
+  local results, cos, waits = {}, {}, {}
+  local failure
+
+  local function step(i, ...)
+    local co = cos[i]
+    local ok, a = coroutine.resume(co, ...)
+    if not ok then
+      failure = failure or a
+      return
+    end
+    if coroutine.status(co) == "dead" then
+      results[i] = a
+      waits[i] = nil
+    else
+      waits[i] = a -- the ids this task waits on
+    end
+  end
+
+  for i = 1, fns.n do
+    local f = fns[i]
+    if type(f) ~= "function" then
+      raise("invalid", "parallel: argument " .. i .. " is not a function")
+    end
+    cos[i] = coroutine.create(f)
+    tasks[cos[i]] = true
+    step(i)
+    if failure then break end
+  end
+
+  while not failure do
+    local all, owner = {}, {}
+    for i, ids in pairs(waits) do
+      for _, id in ipairs(ids) do
+        all[#all + 1] = id
+        owner[id] = i
+      end
+    end
+    if #all == 0 then break end
+    local id, r = wait_any(all)
+    step(owner[id], id, r)
+  end
+
+  if failure then
+    for _, ids in pairs(waits) do
+      for _, id in ipairs(ids) do call_native("ops.drop", { op = id }) end
+    end
+    error(failure, 0)
+  end
+  return unpack(results, 1, fns.n)
+end
+
+parallel = setmetatable({}, { __call = function(_, ...) return run_parallel(...) end })
+
+--- parallel.map(list, fn): fn(item, index) for every item, concurrently;
+--- returns the results as a list.
+function parallel.map(list, fn)
+  local fns = {}
+  for i, item in ipairs(list) do
+    fns[i] = function() return fn(item, i) end
+  end
+  fns.n = #list
+  return json.array({ run_parallel(fns) })
+end
+
+---------------------------------------------------------------- llm
+
+llm = {}
+
+local function request(req)
+  if type(req) == "string" then
+    return { prompt = req }
+  end
+  return req
+end
+
+--- llm.chat{prompt=..., system=..., messages=..., model=..., temperature=...,
+--- max_tokens=..., json=true, schema={...}, tools={...}} -> response table
+--- {text, tool_calls, finish_reason, usage, model}.
+function llm.chat(req)
+  local id = op("llm.start", { request = request(req) })
+  local _, r = wait_any({ id })
+  return outcome(r)
+end
+
+--- llm.ask(prompt [, options]) -> the answer's text.
+function llm.ask(prompt, options)
+  local req = {}
+  for k, v in pairs(options or {}) do req[k] = v end
+  req.prompt = prompt
+  local id = op("llm.start", { request = req })
+  local _, r = wait_any({ id })
+  return outcome(r).text
+end
+
+--- for chunk in llm.stream{...} do io.write(chunk) end
+--- Iterates over the answer's text as it arrives. The returned iterator
+--- is also a table: after the loop, `.finish` holds {finish_reason, usage,
+--- model} and `.tool_calls` the tool calls the model made.
+function llm.stream(req)
+  local id = op("llm.stream", { request = request(req) })
+  local stream = { tool_calls = json.array() }
+  local done = false
+  return setmetatable(stream, { __call = function()
+    while not done do
+      local _, r = wait_any({ id })
+      if r.state == "end" then
+        done = true
+      elseif r.state == "error" then
+        done = true
+        raise(r.error.kind, r.error.message)
+      else
+        local e = r.value
+        if e.type == "text" then
+          return e.text
+        elseif e.type == "tool_call" then
+          stream.tool_calls[#stream.tool_calls + 1] = e.tool_call
+        elseif e.type == "finish" then
+          stream.finish = { finish_reason = e.finish_reason, usage = e.usage, model = e.model }
+        end
+      end
+    end
+    return nil
+  end })
+end
+
+--- llm.embed(texts [, {model=...}]) -> {vectors, usage, model}
+function llm.embed(texts, options)
+  if type(texts) == "string" then texts = { texts } end
+  return op("llm.embed", { inputs = texts, model = options and options.model })
+end
+
+--- llm.models() -> the models this spell may use.
+function llm.models()
+  return op("llm.models", nil)
+end
+
+---------------------------------------------------------------- state
+
+local function bucket(scope)
+  local b = {}
+  local function args(t)
+    t.scope, t.shared = scope.scope, scope.shared
+    return t
+  end
+  --- Value of `key` (tables, strings, numbers, booleans), or nil.
+  function b.get(key) return op("state.get", args({ key = key })) end
+  --- Stores `value` as JSON; `nil` deletes the key.
+  function b.set(key, value)
+    if value == nil then return op("state.delete", args({ key = key })) end
+    return op("state.set", args({ key = key, value = value }))
+  end
+  function b.delete(key) return op("state.delete", args({ key = key })) end
+  function b.exists(key) return op("state.exists", args({ key = key })) end
+  --- Keys starting with `prefix`, sorted.
+  function b.keys(prefix) return op("state.keys", args({ prefix = prefix or "" })) end
+  --- Sets `key` to `new` only if it still holds `expected` (nil = absent).
+  function b.cas(key, expected, new) return op("state.cas", args({ key = key, expected = expected, new = new })) end
+  --- Atomically replaces the value with fn(old) (retried on conflict);
+  --- returns the new value.
+  function b.update(key, fn)
+    for _ = 1, 100 do
+      local old = op("state.get", args({ key = key }))
+      local new = fn(old)
+      if op("state.cas", args({ key = key, expected = old, new = new })) then
+        return new
+      end
+    end
+    raise("storage", "State.update: too many concurrent writers on `" .. key .. "`")
+  end
+  return b
+end
+
+State = bucket({ scope = "spell" })
+--- State.run: gone when the run ends. State.shared(name): a namespace
+--- granted with --allow-state-ns.
+State.run = bucket({ scope = "run" })
+function State.shared(name) return bucket({ shared = name }) end
+
+---------------------------------------------------------------- events
+
+Event = {}
+
+--- Publishes `payload` (any JSON value) on `topic`.
+function Event.emit(topic, payload)
+  return op("event.emit", { topic = topic, payload = payload == nil and json.null or payload })
+end
+
+--- Subscribes to topic patterns ("a.b", "a.*", "*"). Returns a
+--- subscription with :next([timeout_ms]) -> event or nil on timeout.
+function Event.subscribe(...)
+  local patterns = pack(...)
+  if type(patterns[1]) == "table" then patterns = patterns[1] end
+  local id = op("event.subscribe", { patterns = { unpack(patterns, 1, patterns.n or #patterns) } })
+  local sub = {}
+  function sub:next(timeout_ms)
+    return op("event.next", { sub = id, timeout_ms = timeout_ms })
+  end
+  function sub:close() call_native("ops.drop", { op = id }) end
+  return sub
+end
+
+---------------------------------------------------------------- tools
+
+Tool = {}
+local handlers = {}
+
+--- Calls a tool (built-in, plugin) with an arguments table; returns its result.
+function Tool.call(name, args)
+  local handler = handlers[name]
+  if handler then
+    return handler(args or {})
+  end
+  return op("tool.call", { name = name, args = args or {} })
+end
+
+--- Every available tool: {name, description, parameters, source}.
+function Tool.list() return op("tool.list", nil) end
+
+--- Registers a Lua function as a tool agents can call:
+--- Tool.register{name=..., description=..., parameters={JSON Schema}, handler=function(args) ... end}
+function Tool.register(def)
+  if type(def) ~= "table" or type(def.handler) ~= "function" then
+    raise("invalid", "Tool.register needs a table with `name` and a `handler` function")
+  end
+  op("tool.register", { tool = { name = def.name, description = def.description, parameters = def.parameters } })
+  handlers[def.name] = def.handler
+  return def.name
+end
+
+---------------------------------------------------------------- agents
+
+Agent = {}
+Agent.__index = Agent
+
+--- Agent.create{model=..., system=..., tools={"calculator", {name=..., handler=...}},
+---   max_steps=..., memory=true, temperature=..., max_tokens=..., name=...,
+---   on_hook=function(call) return nil | {cancel=reason} | {modify=payload} end}
+function Agent.create(config)
+  config = config or {}
+  local cfg, tools = {}, {}
+  for k, v in pairs(config) do
+    if k ~= "tools" and k ~= "on_hook" then cfg[k] = v end
+  end
+  for i, t in ipairs(config.tools or {}) do
+    if type(t) == "table" then
+      if t.handler and not handlers[t.name] then Tool.register(t) end
+      tools[i] = t.name
+    else
+      tools[i] = t
+    end
+  end
+  cfg.tools = json.array(tools)
+  cfg.hooks = config.on_hook ~= nil
+  local id = op("agent.new", { config = cfg })
+  return setmetatable({ id = id, on_hook = config.on_hook }, Agent)
+end
+
+local function answer_tool(self, run, call)
+  local handler = handlers[call.name]
+  if not handler then
+    op("agent.reply", { op = run, call_id = call.id, error = "the spell has no handler for tool `" .. call.name .. "`" })
+    return
+  end
+  local ok, result = pcall(handler, call.arguments)
+  if ok then
+    op("agent.reply", { op = run, call_id = call.id, output = result == nil and json.null or result })
+  else
+    op("agent.reply", { op = run, call_id = call.id, error = tostring(result) })
+  end
+end
+
+--- agent:run(input) -> {answer, steps, usage, stop_reason}. Tools the
+--- spell registered run here, in Lua, when the model calls them.
+function Agent:run(input)
+  local run = op("agent.start", { agent = self.id, input = input or "" })
+  while true do
+    local _, r = wait_any({ run })
+    if r.state ~= "item" then
+      return outcome(r)
+    end
+    local e = r.value
+    if e.type == "call_tool" then
+      answer_tool(self, run, e)
+    elseif e.type == "hook" then
+      local decision = self.on_hook and self.on_hook(e)
+      op("agent.decide", { op = run, hook_id = e.id, decision = decision == nil and json.null or decision })
+    end
+  end
+end
+
+--- agent:ask(input) -> just the answer's text.
+function Agent:ask(input)
+  return self:run(input).answer
+end
+
+function Agent:history() return op("agent.history", { agent = self.id }) end
+function Agent:reset() return op("agent.reset", { agent = self.id }) end
+
+---------------------------------------------------------------- workflows
+
+Workflow = {}
+
+--- Runs a workflow definition (docs/workflows.md) on `input`; returns
+--- {output, steps}.
+function Workflow.run(definition, input)
+  return op("workflow.run", { definition = definition, input = input })
+end
+
+---------------------------------------------------------------- log, config, clock
+
+local function message(...)
+  local parts = pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  return table.concat(parts, "\t", 1, parts.n)
+end
+
+log = {}
+for _, level in ipairs({ "trace", "debug", "info", "warn", "error" }) do
+  log[level] = function(...) call_native("log", { level = level, message = message(...) }) end
+end
+--- print goes to the host's log (info), like console.log in JS spells.
+print = log.info
+
+config = {
+  get = function(key) return op("config.get", { key = key }) end,
+  all = function() return op("config.all", nil) end,
+}
+
+-- lua-src disables os.clock on WASI; seconds since the script started.
+os.clock = native.clock
+
+---------------------------------------------------------------- main
+
+local traceback = native.traceback
+
+-- What a spell returns becomes its output: strings as they are, nil as
+-- "", tables as JSON, anything else through tostring.
+local function output(value)
+  if value == nil then return "" end
+  if type(value) == "string" then return value end
+  if type(value) == "table" and getmetatable(value) ~= SpellError then return json.encode(value) end
+  return tostring(value)
+end
+
+local function handler(e)
+  if type(e) == "table" and getmetatable(e) == SpellError then
+    e = tostring(e)
+  elseif type(e) ~= "string" then
+    e = "error object is a " .. type(e) .. " value (" .. tostring(e) .. ")"
+  end
+  -- Keep the script's frames; the prelude's own are noise to the user.
+  local lines = {}
+  for line in traceback(e):gmatch("[^\n]+") do
+    if not line:find("^%s*spellhost:") and not line:find("^%s*%[C%]: in ?$")
+      and not line:find("in function 'xpcall'") then
+      lines[#lines + 1] = line:gsub("in upvalue 'chunk'", "in main chunk")
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+-- Runs the script: the chunk runs with the input as `...`; if it returns
+-- a function, or defines a global `run`, that is called with the input.
+return function(chunk, input)
+  local ok, result = xpcall(function()
+    local returned = chunk(input)
+    if type(returned) == "function" then
+      return returned(input)
+    elseif returned == nil and type(rawget(_G, "run")) == "function" then
+      return _G.run(input)
+    end
+    return returned
+  end, handler)
+  if not ok then
+    return false, result
+  end
+  return true, output(result)
+end

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the interpreter components spellhost ships (host/prebuilt/*.wasm)
+# from guest-sdks/, and records a stamp of their sources.
+#
+#   build-interpreters.sh          rebuild, copy into host/prebuilt/, restamp
+#   build-interpreters.sh --check  fail unless host/prebuilt/SOURCES matches
+#                                  the sources (no toolchain needed)
+#   build-interpreters.sh --verify rebuild into target/ and fail unless the
+#                                  bytes equal the shipped components
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+# name in host/prebuilt  cargo package
+interpreters=("lua spellhost-lua")
+
+# Everything a component is built from: our sources, the WIT, the build
+# machinery, the exact dependency versions and the Rust toolchain.
+stamp() {
+    {
+        git ls-files -z wit guest-sdks/script-core guest-sdks/lua guest-sdks/js guest-sdks/toolchain \
+            | sort -z | xargs -0 sha256sum
+        local pkgs=()
+        for entry in "${interpreters[@]}"; do pkgs+=(-p "${entry#* }"); done
+        cargo tree -q --locked --target wasm32-wasip2 -e normal,build --prefix none "${pkgs[@]}" | sort -u
+        grep -E '^(channel|targets)' rust-toolchain.toml
+    } | sha256sum | cut -d' ' -f1
+}
+
+build() {
+    # shellcheck source=env.sh
+    source guest-sdks/toolchain/env.sh
+    for entry in "${interpreters[@]}"; do
+        cargo build --locked --target wasm32-wasip2 --profile spell -p "${entry#* }"
+    done
+}
+
+built() { # path of a freshly built component
+    local pkg="${1#* }"
+    echo "target/interpreters/wasm32-wasip2/spell/${pkg//-/_}.wasm"
+}
+
+case "${1:-}" in
+--check)
+    want="$(stamp)"
+    have="$(cat host/prebuilt/SOURCES 2>/dev/null || true)"
+    if [ "$want" != "$have" ]; then
+        echo "host/prebuilt/*.wasm are stale: their sources changed since they were built." >&2
+        echo "Rebuild them with \`just interpreters\` and commit host/prebuilt/." >&2
+        exit 1
+    fi
+    echo "prebuilt interpreters match their sources ($want)"
+    ;;
+--verify)
+    build
+    for entry in "${interpreters[@]}"; do
+        name="${entry%% *}"
+        if ! cmp -s "$(built "$entry")" "host/prebuilt/$name.wasm"; then
+            echo "host/prebuilt/$name.wasm differs from a fresh build of its sources" >&2
+            exit 1
+        fi
+        echo "host/prebuilt/$name.wasm: identical to a fresh build"
+    done
+    ;;
+"")
+    build
+    for entry in "${interpreters[@]}"; do
+        name="${entry%% *}"
+        cp "$(built "$entry")" "host/prebuilt/$name.wasm"
+        echo "host/prebuilt/$name.wasm: $(wc -c <"host/prebuilt/$name.wasm") bytes"
+    done
+    stamp >host/prebuilt/SOURCES
+    ;;
+*)
+    echo "usage: $0 [--check | --verify]" >&2
+    exit 2
+    ;;
+esac

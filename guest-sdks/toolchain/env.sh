@@ -1,0 +1,22 @@
+# Sourced by the Justfile's interpreter recipes: points `cc` (as used by
+# mlua's and rquickjs's build scripts) at Debian's clang-22 and a wasi
+# sysroot made of Debian's wasi-libc headers.
+_toolchain="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+_root="$(cd "$_toolchain/../.." && pwd)"
+_sysroot="$_root/target/wasi-sysroot"
+mkdir -p "$_sysroot/include" "$_sysroot/lib"
+ln -sfn /usr/include/wasm32-wasi "$_sysroot/include/wasm32-wasip2"
+ln -sfn /usr/lib/wasm32-wasi "$_sysroot/lib/wasm32-wasip2"
+export WASI_SYSROOT="$_sysroot"
+export CC_wasm32_wasip2=clang-22
+export AR_wasm32_wasip2=llvm-ar-22
+# Wasm exceptions carry Lua's setjmp/longjmp; our setjmp.h comes first.
+export CFLAGS_wasm32_wasip2="-I$_toolchain/include -mllvm -wasm-enable-eh -mllvm -wasm-use-legacy-eh=false -mllvm -wasm-enable-sjlj -mexception-handling"
+# rquickjs-sys would otherwise download wasi-sdk.
+export RQUICKJS_SYS_NO_WASI_SDK=1
+# Same bytes from any checkout: no absolute paths in the components.
+export RUSTFLAGS="--remap-path-prefix=$_root=/spellhost --remap-path-prefix=$HOME/.cargo=/cargo"
+# Their own target directory: these RUSTFLAGS must not invalidate the
+# workspace build.
+export CARGO_TARGET_DIR="$_root/target/interpreters"
+unset _toolchain _root _sysroot

@@ -1,0 +1,92 @@
+//! Script spells: `.lua` and `.js` files, run by the interpreter
+//! components spellhost ships inside its binary (`host/prebuilt/`, built
+//! from `guest-sdks/{lua,js}` by `just interpreters`).
+//!
+//! A script run is a spell run: the interpreter component is compiled and
+//! cached like any spell, gets the same grants and limits, and reads the
+//! script through the `script` bridge.
+
+use std::path::Path;
+
+/// A script spell's program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptSource {
+    /// File name shown in errors and tracebacks.
+    pub name: String,
+    pub code: String,
+}
+
+/// The languages spellhost runs from source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Lua,
+}
+
+/// The Lua 5.4 interpreter component (`guest-sdks/lua`).
+static LUA: &[u8] = include_bytes!("../prebuilt/lua.wasm");
+
+impl Language {
+    /// The language of the file at `path`: by extension (`.lua`), else by
+    /// a `#!` line naming an interpreter (`#!/usr/bin/env lua`). `None`
+    /// means a component.
+    pub fn detect(path: &Path, head: &[u8]) -> Option<Language> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("lua") => return Some(Language::Lua),
+            Some("wasm") => return None,
+            _ => {}
+        }
+        let line = head.strip_prefix(b"#!")?;
+        let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+        let line = String::from_utf8_lossy(line);
+        line.split(|c: char| c.is_whitespace() || c == '/')
+            .find_map(|word| match word {
+                "lua" | "lua5.4" | "lua54" => Some(Language::Lua),
+                _ => None,
+            })
+    }
+
+    /// The interpreter component that runs this language.
+    pub fn interpreter(self) -> &'static [u8] {
+        match self {
+            Language::Lua => LUA,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Lua => "Lua",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_by_extension_then_shebang() {
+        assert_eq!(
+            Language::detect(Path::new("a/hello.lua"), b""),
+            Some(Language::Lua)
+        );
+        assert_eq!(
+            Language::detect(Path::new("hello.wasm"), b"#!/usr/bin/env lua"),
+            None
+        );
+        assert_eq!(
+            Language::detect(Path::new("hello"), b"#!/usr/bin/env lua\nprint(1)"),
+            Some(Language::Lua)
+        );
+        assert_eq!(
+            Language::detect(Path::new("hello"), b"#!/usr/bin/lua5.4 -W\n"),
+            Some(Language::Lua)
+        );
+        assert_eq!(Language::detect(Path::new("hello"), b"#!/bin/sh\n"), None);
+        assert_eq!(Language::detect(Path::new("hello"), b"\0asm"), None);
+    }
+
+    #[test]
+    fn the_lua_interpreter_is_a_component() {
+        assert!(Language::Lua.interpreter().starts_with(b"\0asm"));
+    }
+}

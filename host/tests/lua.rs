@@ -1,0 +1,306 @@
+//! Lua spells end to end: scripts from `tests/lua/` run by the shipped Lua
+//! interpreter component (`host/prebuilt/lua.wasm`) against a fake
+//! OpenAI-compatible server on 127.0.0.1. Each API script checks itself
+//! with `assert` and returns "ok"; a failed assertion fails the test with
+//! the script's file name, line and traceback.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spellhost::bridges::event::EventBus;
+use spellhost::bridges::llm::ModelRouter;
+use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
+use spellhost::bridges::state::SqliteStore;
+use spellhost::cache::CompileCache;
+use spellhost::engine::SpellEngine;
+use spellhost::limits::{LimitExceeded, Limits};
+use spellhost::policy::Grants;
+use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
+use spellhost::scripts::{Language, ScriptSource};
+use support::fake_llm::FakeLlm;
+use support::shared_cache_dir;
+
+struct Host {
+    runtime: Runtime,
+    _fake: FakeLlm,
+    _dir: tempfile::TempDir,
+}
+
+fn host_with_delay(delay: Duration) -> Host {
+    let fake = FakeLlm::start(delay);
+    let mut config = OpenAiConfig::new("fake", fake.base_url());
+    config.http.request_timeout = Duration::from_secs(10);
+    let router = ModelRouter::new()
+        .with_provider(Arc::new(OpenAiProvider::new(config).unwrap()))
+        .with_default_model(Some("fake/fake-model".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let services = HostServices {
+        router: Arc::new(router),
+        store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
+        bus: EventBus::default(),
+        prices: Default::default(),
+    };
+    let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
+    Host {
+        runtime: Runtime::new(engine, services).unwrap(),
+        _fake: fake,
+        _dir: dir,
+    }
+}
+
+fn host() -> Host {
+    host_with_delay(Duration::ZERO)
+}
+
+fn script_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/lua")
+        .join(name)
+}
+
+async fn run_code(
+    host: &Host,
+    name: &str,
+    code: &str,
+    config: SpellConfig,
+    limits: Limits,
+) -> RunReport {
+    let source = ScriptSource {
+        name: name.into(),
+        code: code.into(),
+    };
+    let spell = host
+        .runtime
+        .load_script(name.trim_end_matches(".lua"), Language::Lua, source, config)
+        .unwrap();
+    host.runtime.run(&spell, "", &limits).await
+}
+
+/// Runs `tests/lua/<name>` and expects it to return "ok".
+async fn check_script(host: &Host, name: &str, config: SpellConfig) {
+    let code = std::fs::read_to_string(script_path(name)).unwrap();
+    let report = run_code(host, name, &code, config, Limits::default()).await;
+    match report.result {
+        Ok(out) => assert_eq!(out, "ok", "{name} returned something else"),
+        Err(e) => panic!("{name} failed:\n{e}"),
+    }
+}
+
+fn failure(report: RunReport) -> RunError {
+    match report.result {
+        Ok(out) => panic!("expected a failure, got output {out:?}"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
+async fn conversions_between_lua_and_json_are_faithful_both_ways() {
+    check_script(&host(), "conversions.lua", SpellConfig::default()).await;
+}
+
+#[tokio::test]
+async fn llm_chat_stream_errors_and_models() {
+    check_script(&host(), "llm.lua", SpellConfig::default()).await;
+}
+
+#[tokio::test]
+async fn state_events_config_and_log() {
+    let config = SpellConfig {
+        vars: [("greeting".to_string(), "hi".to_string())].into(),
+        ..Default::default()
+    };
+    check_script(&host(), "state_events.lua", config).await;
+}
+
+#[tokio::test]
+async fn agents_tools_hooks_and_workflows() {
+    check_script(&host(), "agents.lua", SpellConfig::default()).await;
+}
+
+#[tokio::test]
+async fn sandbox_removes_escapes_and_confines_files_to_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().canonicalize().unwrap();
+    let config = SpellConfig {
+        vars: [("dir".to_string(), path.display().to_string())].into(),
+        grants: Grants {
+            read: vec![path.clone()],
+            write: vec![path.clone()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    check_script(&host(), "sandbox.lua", config).await;
+    assert_eq!(
+        std::fs::read_to_string(path.join("out.txt")).unwrap(),
+        "written by lua"
+    );
+}
+
+#[tokio::test]
+async fn parallel_llm_calls_are_in_flight_together() {
+    // Each answer takes 400 ms: one after another, the script's 4 + 1 + 2
+    // calls in its two fan-outs would take at least 2.8 s.
+    let host = host_with_delay(Duration::from_millis(400));
+    let started = Instant::now();
+    check_script(&host, "parallel.lua", SpellConfig::default()).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(2400),
+        "parallel calls took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_runtime_error_names_file_line_and_traceback() {
+    let code = "local function inner(t)\n  return t.missing.field\nend\n\nfunction run(input)\n  local value = inner({})\n  return value\nend\n";
+    let err = failure(
+        run_code(
+            &host(),
+            "broken.lua",
+            code,
+            SpellConfig::default(),
+            Limits::default(),
+        )
+        .await,
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("broken.lua:2: attempt to index a nil value (field 'missing')"),
+        "{message}"
+    );
+    assert!(message.contains("stack traceback:"), "{message}");
+    assert!(message.contains("broken.lua:6"), "{message}");
+    assert!(
+        !message.contains("spellhost:"),
+        "prelude frames are hidden: {message}"
+    );
+}
+
+#[tokio::test]
+async fn a_syntax_error_points_to_its_line() {
+    let code = "local x = 1\nlocal y = \nreturn (x\n";
+    let err = failure(
+        run_code(
+            &host(),
+            "syntax.lua",
+            code,
+            SpellConfig::default(),
+            Limits::default(),
+        )
+        .await,
+    );
+    let message = err.to_string();
+    assert!(message.contains("syntax error: syntax.lua:3:"), "{message}");
+}
+
+#[tokio::test]
+async fn an_uncaught_bridge_error_names_the_grant_to_add() {
+    let code = "local value = State.shared('team').get('k')\nreturn value";
+    let report = run_code(
+        &host(),
+        "denied.lua",
+        code,
+        SpellConfig::default(),
+        Limits::default(),
+    )
+    .await;
+    assert_eq!(report.denials.len(), 1, "the denial is recorded");
+    let message = failure(report).to_string();
+    assert!(
+        message.contains("denied.lua:1: denied: shared state namespace `team`"),
+        "{message}"
+    );
+    assert!(message.contains("--allow-state-ns team"), "{message}");
+}
+
+#[tokio::test]
+async fn an_infinite_loop_runs_out_of_fuel() {
+    let limits = Limits {
+        fuel: 50_000_000,
+        ..Limits::default()
+    };
+    let err = failure(
+        run_code(
+            &host(),
+            "spin.lua",
+            "while true do end",
+            SpellConfig::default(),
+            limits,
+        )
+        .await,
+    );
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Fuel { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_infinite_loop_hits_the_deadline() {
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let err = failure(
+        run_code(
+            &host(),
+            "spin.lua",
+            "while true do end",
+            SpellConfig::default(),
+            limits,
+        )
+        .await,
+    );
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Timeout { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn runaway_memory_is_stopped_by_the_memory_limit() {
+    let limits = Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let code = "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end";
+    let err = failure(run_code(&host(), "hog.lua", code, SpellConfig::default(), limits).await);
+    assert!(err.to_string().contains("memory"), "{err}");
+}
+
+#[tokio::test]
+async fn the_spell_returns_values_and_run_functions() {
+    let host = host();
+    for (code, want) in [
+        ("return 'text'", "text"),
+        ("return {a = 1, b = {1, 2}}", r#"{"a":1,"b":[1,2]}"#),
+        ("return 42", "42"),
+        ("return nil", ""),
+        (
+            "function run(input) return 'run got ' .. input end",
+            "run got ",
+        ),
+        (
+            "return function(input) return 'returned fn' end",
+            "returned fn",
+        ),
+        (
+            "#!/usr/bin/env lua\nreturn 'after shebang'",
+            "after shebang",
+        ),
+    ] {
+        let report = run_code(
+            &host,
+            "values.lua",
+            code,
+            SpellConfig::default(),
+            Limits::default(),
+        )
+        .await;
+        assert_eq!(report.result.unwrap(), want, "{code}");
+    }
+}

@@ -1,0 +1,21 @@
+-- Several LLM calls in flight at once through coroutines.
+local questions = { "a", "b", "c", "d" }
+local answers = parallel.map(questions, function(q)
+  return llm.ask(q)
+end)
+assert(#answers == 4 and answers[1] == "echo: a" and answers[4] == "echo: d", json.encode(answers))
+
+local x, y = parallel(
+  function() return llm.ask("x") end,
+  function()
+    -- nested: a task may itself fan out
+    local p, q = parallel(function() return llm.ask("y1") end, function() return llm.ask("y2") end)
+    return p .. "+" .. q
+  end
+)
+assert(x == "echo: x" and y == "echo: y1+echo: y2", tostring(x) .. " " .. tostring(y))
+
+-- The first error is raised; the other calls are cancelled.
+local ok, err = pcall(parallel, function() return llm.ask("please fail 401") end, function() return llm.ask("fine") end)
+assert(not ok and err.kind == "auth", tostring(err))
+return "ok"
