@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # name in host/prebuilt  cargo package
-interpreters=("lua spellhost-lua")
+interpreters=("lua spellhost-lua" "js spellhost-js")
 
 # Everything a component is built from: our sources, the WIT, the build
 # machinery, the exact dependency versions and the Rust toolchain.

@@ -1,4 +1,4 @@
-//! Script spells: `.lua` and `.js` files, run by the interpreter
+//! Script spells: `.lua`, `.js` and `.mjs` files, run by the interpreter
 //! components spellhost ships inside its binary (`host/prebuilt/`, built
 //! from `guest-sdks/{lua,js}` by `just interpreters`).
 //!
@@ -20,18 +20,22 @@ pub struct ScriptSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
     Lua,
+    JavaScript,
 }
 
 /// The Lua 5.4 interpreter component (`guest-sdks/lua`).
 static LUA: &[u8] = include_bytes!("../prebuilt/lua.wasm");
+/// The JavaScript (QuickJS) interpreter component (`guest-sdks/js`).
+static JS: &[u8] = include_bytes!("../prebuilt/js.wasm");
 
 impl Language {
-    /// The language of the file at `path`: by extension (`.lua`), else by
-    /// a `#!` line naming an interpreter (`#!/usr/bin/env lua`). `None`
-    /// means a component.
+    /// The language of the file at `path`: by extension (`.lua`, `.js`,
+    /// `.mjs`), else by a `#!` line naming an interpreter (`#!/usr/bin/env
+    /// lua`, `node`, `deno`, `qjs`). `None` means a component.
     pub fn detect(path: &Path, head: &[u8]) -> Option<Language> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("lua") => return Some(Language::Lua),
+            Some("js" | "mjs") => return Some(Language::JavaScript),
             Some("wasm") => return None,
             _ => {}
         }
@@ -41,6 +45,7 @@ impl Language {
         line.split(|c: char| c.is_whitespace() || c == '/')
             .find_map(|word| match word {
                 "lua" | "lua5.4" | "lua54" => Some(Language::Lua),
+                "node" | "deno" | "bun" | "qjs" => Some(Language::JavaScript),
                 _ => None,
             })
     }
@@ -49,12 +54,14 @@ impl Language {
     pub fn interpreter(self) -> &'static [u8] {
         match self {
             Language::Lua => LUA,
+            Language::JavaScript => JS,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Language::Lua => "Lua",
+            Language::JavaScript => "JavaScript",
         }
     }
 }
@@ -81,12 +88,25 @@ mod tests {
             Language::detect(Path::new("hello"), b"#!/usr/bin/lua5.4 -W\n"),
             Some(Language::Lua)
         );
+        assert_eq!(
+            Language::detect(Path::new("a.mjs"), b""),
+            Some(Language::JavaScript)
+        );
+        assert_eq!(
+            Language::detect(Path::new("a.js"), b""),
+            Some(Language::JavaScript)
+        );
+        assert_eq!(
+            Language::detect(Path::new("tool"), b"#!/usr/bin/env node\n"),
+            Some(Language::JavaScript)
+        );
         assert_eq!(Language::detect(Path::new("hello"), b"#!/bin/sh\n"), None);
         assert_eq!(Language::detect(Path::new("hello"), b"\0asm"), None);
     }
 
     #[test]
-    fn the_lua_interpreter_is_a_component() {
+    fn the_interpreters_are_components() {
         assert!(Language::Lua.interpreter().starts_with(b"\0asm"));
+        assert!(Language::JavaScript.interpreter().starts_with(b"\0asm"));
     }
 }

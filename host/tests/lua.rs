@@ -6,94 +6,34 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spellhost::bridges::event::EventBus;
-use spellhost::bridges::llm::ModelRouter;
-use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
-use spellhost::bridges::state::SqliteStore;
-use spellhost::cache::CompileCache;
-use spellhost::engine::SpellEngine;
 use spellhost::limits::{LimitExceeded, Limits};
 use spellhost::policy::Grants;
-use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
-use spellhost::scripts::{Language, ScriptSource};
-use support::fake_llm::FakeLlm;
-use support::shared_cache_dir;
+use spellhost::runtime::{RunError, RunReport, SpellConfig};
+use spellhost::scripts::Language;
+use support::scripts::{ScriptHost, failure};
 
-struct Host {
-    runtime: Runtime,
-    _fake: FakeLlm,
-    _dir: tempfile::TempDir,
+fn host() -> ScriptHost {
+    ScriptHost::new(Language::Lua)
 }
 
-fn host_with_delay(delay: Duration) -> Host {
-    let fake = FakeLlm::start(delay);
-    let mut config = OpenAiConfig::new("fake", fake.base_url());
-    config.http.request_timeout = Duration::from_secs(10);
-    let router = ModelRouter::new()
-        .with_provider(Arc::new(OpenAiProvider::new(config).unwrap()))
-        .with_default_model(Some("fake/fake-model".into()));
-    let dir = tempfile::tempdir().unwrap();
-    let services = HostServices {
-        router: Arc::new(router),
-        store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
-        bus: EventBus::default(),
-        prices: Default::default(),
-    };
-    let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
-    Host {
-        runtime: Runtime::new(engine, services).unwrap(),
-        _fake: fake,
-        _dir: dir,
-    }
-}
-
-fn host() -> Host {
-    host_with_delay(Duration::ZERO)
-}
-
-fn script_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/lua")
-        .join(name)
+fn host_with_delay(delay: Duration) -> ScriptHost {
+    ScriptHost::with_delay(Language::Lua, delay)
 }
 
 async fn run_code(
-    host: &Host,
+    host: &ScriptHost,
     name: &str,
     code: &str,
     config: SpellConfig,
     limits: Limits,
 ) -> RunReport {
-    let source = ScriptSource {
-        name: name.into(),
-        code: code.into(),
-    };
-    let spell = host
-        .runtime
-        .load_script(name.trim_end_matches(".lua"), Language::Lua, source, config)
-        .unwrap();
-    host.runtime.run(&spell, "", &limits).await
+    host.run(name, code, config, limits).await
 }
 
-/// Runs `tests/lua/<name>` and expects it to return "ok".
-async fn check_script(host: &Host, name: &str, config: SpellConfig) {
-    let code = std::fs::read_to_string(script_path(name)).unwrap();
-    let report = run_code(host, name, &code, config, Limits::default()).await;
-    match report.result {
-        Ok(out) => assert_eq!(out, "ok", "{name} returned something else"),
-        Err(e) => panic!("{name} failed:\n{e}"),
-    }
-}
-
-fn failure(report: RunReport) -> RunError {
-    match report.result {
-        Ok(out) => panic!("expected a failure, got output {out:?}"),
-        Err(e) => e,
-    }
+async fn check_script(host: &ScriptHost, name: &str, config: SpellConfig) {
+    host.check(name, config).await
 }
 
 #[tokio::test]

@@ -27,7 +27,8 @@ Sizes take KiB/MiB/GiB (256MiB); durations take ms/s/m/h (30s, 2m).";
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The spell: a WebAssembly component (.wasm) or a Lua script (.lua).
+    /// The spell: a WebAssembly component (.wasm), a Lua script (.lua) or a
+    /// JavaScript module (.js, .mjs).
     #[arg(value_name = "SPELL")]
     spell: PathBuf,
 

@@ -6,6 +6,7 @@
 )]
 
 pub mod fake_llm;
+pub mod scripts;
 pub mod web;
 
 use std::path::PathBuf;

@@ -1,0 +1,132 @@
+//! # spellhost's JavaScript interpreter component
+//!
+//! QuickJS (through rquickjs) compiled to `wasm32-wasip2`, exporting the
+//! `interpreter` world. A spell is an ES module: its default export (or
+//! its `run` export) is called with the input, and what it returns — or
+//! the value its promise resolves to — is the output.
+//!
+//! As for Lua, the Rust part is small: one native, `__spellhost.call(op,
+//! argsJson) -> resultJson`, reaches every bridge through
+//! [`spellhost_script::Bridge`]; the API (`llm`, `state`, `events`,
+//! `Agent`, `Tool`, `workflow`, `console`) is JavaScript in `prelude.js`,
+//! the `spellhost` module, which spells may also import. This file drives
+//! the event loop: it runs QuickJS's job queue and, when every job is
+//! done and the spell still waits, lets the prelude wait for the host
+//! operations its promises depend on (several at once, so `Promise.all`
+//! over LLM calls is really concurrent).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use rquickjs::{
+    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Promise, Runtime, Value,
+};
+use spellhost_script::{Bridge, export_interpreter};
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+fn run(name: String, code: String, input: String) -> Result<String, String> {
+    let runtime = Runtime::new().map_err(|e| format!("starting QuickJS: {e}"))?;
+    let context = Context::full(&runtime).map_err(|e| format!("starting QuickJS: {e}"))?;
+    context.with(|ctx| run_in(&ctx, &name, &code, &input))
+}
+
+fn run_in<'js>(ctx: &Ctx<'js>, name: &str, code: &str, input: &str) -> Result<String, String> {
+    install_natives(ctx).map_err(|e| format!("starting QuickJS: {e}"))?;
+    let prelude = Module::declare(ctx.clone(), "spellhost", PRELUDE)
+        .and_then(|m| m.eval())
+        .and_then(|(module, promise)| promise.finish::<()>().map(|_| module))
+        .catch(ctx)
+        .map_err(|e| format!("spellhost JS prelude failed (a spellhost bug): {e}"))?;
+    let internals: Object = prelude
+        .get("__internals")
+        .map_err(|e| format!("spellhost JS prelude: {e}"))?;
+    let pump: Function = internals.get("pump").map_err(|e| e.to_string())?;
+    let describe: Function = internals.get("describe").map_err(|e| e.to_string())?;
+    let main: Function = internals.get("main").map_err(|e| e.to_string())?;
+    let error_text = |e: CaughtError<'js>| match e {
+        CaughtError::Exception(ex) => describe
+            .call::<_, String>((ex.into_value(),))
+            .unwrap_or_else(|e| e.to_string()),
+        CaughtError::Value(v) => describe
+            .call::<_, String>((v,))
+            .unwrap_or_else(|e| e.to_string()),
+        CaughtError::Error(e) => e.to_string(),
+    };
+
+    let code = strip_shebang(code);
+    let (module, evaluated) = Module::declare(ctx.clone(), name, code)
+        .and_then(|m| m.eval())
+        .catch(ctx)
+        .map_err(&error_text)?;
+    settle(ctx, &evaluated, &pump)
+        .catch(ctx)
+        .map_err(&error_text)?;
+    let namespace = module.namespace().catch(ctx).map_err(&error_text)?;
+    let done: Promise = main
+        .call((namespace, input))
+        .catch(ctx)
+        .map_err(&error_text)?;
+    let output = settle(ctx, &done, &pump).catch(ctx).map_err(&error_text)?;
+    output
+        .as_string()
+        .map(|s| s.to_string().unwrap_or_default())
+        .ok_or_else(|| "spellhost JS prelude returned no text (a spellhost bug)".into())
+}
+
+/// Runs the job queue until `promise` settles, waiting on the host's
+/// operations whenever only they can make progress.
+fn settle<'js>(
+    ctx: &Ctx<'js>,
+    promise: &Promise<'js>,
+    pump: &Function<'js>,
+) -> rquickjs::Result<Value<'js>> {
+    loop {
+        match promise.finish::<Value>() {
+            Err(rquickjs::Error::WouldBlock) => {
+                let progressed: bool = pump.call(())?;
+                if !progressed {
+                    return Err(rquickjs::Exception::throw_message(
+                        ctx,
+                        "the spell awaits a promise that nothing will settle (no LLM call, agent run or stream is in flight)",
+                    ));
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `#!` lines are for the shell; blank the line, keeping line numbers.
+fn strip_shebang(code: &str) -> &str {
+    if code.starts_with("#!") {
+        code.find('\n').map_or("", |i| &code[i..])
+    } else {
+        code
+    }
+}
+
+/// `globalThis.__spellhost`: the natives the prelude builds on.
+fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+    let natives = Object::new(ctx.clone())?;
+    let bridge = Rc::new(RefCell::new(Bridge::new()));
+    natives.set(
+        "call",
+        Function::new(ctx.clone(), move |op: String, args: String| -> String {
+            let result = match serde_json::from_str(&args) {
+                Ok(args) => bridge.borrow_mut().call(&op, args),
+                Err(e) => Err(spellhost_script::ScriptError::invalid(format!(
+                    "{op}: arguments are not JSON: {e}"
+                ))),
+            };
+            match result {
+                Ok(value) => serde_json::json!({ "ok": true, "value": value }),
+                Err(e) => serde_json::json!({ "ok": false, "error": e.to_json() }),
+            }
+            .to_string()
+        })?,
+    )?;
+    ctx.globals().set("__spellhost", natives)
+}
+
+export_interpreter!(run);

@@ -1,0 +1,469 @@
+// spellhost's JavaScript API: the `spellhost` module (also installed as
+// globals), built on one native, __spellhost.call(op, argsJson). The
+// reference for users is docs/javascript.md; types are in spellhost.d.ts.
+
+const native = globalThis.__spellhost;
+delete globalThis.__spellhost;
+
+// ------------------------------------------------------------------ errors
+
+/** An error from a bridge: `kind` names the case ("denied", "auth", ...). */
+export class SpellError extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = "SpellError";
+    this.kind = kind;
+  }
+  toString() {
+    return `${this.kind}: ${this.message}`;
+  }
+}
+
+function call(op, args) {
+  const r = JSON.parse(native.call(op, JSON.stringify(args ?? {})));
+  if (r.ok) return r.value;
+  throw new SpellError(r.error.kind, r.error.message);
+}
+
+// ------------------------------------------------------------- scheduler
+
+// Host operations in flight (LLM calls, streams, agent runs, subscriptions)
+// by id, each with the function that takes its progress. When QuickJS has
+// no job left and the spell still waits, the interpreter calls pump():
+// it waits on all of them at once and hands out what arrived.
+const waiting = new Map();
+
+function watch(id, onProgress) {
+  waiting.set(id, onProgress);
+}
+
+function pump() {
+  if (waiting.size === 0) return false;
+  const ids = [...waiting.keys()];
+  for (const id of call("ops.wait", { ops: ids })) {
+    // Several items may be buffered; hand out all of them.
+    for (;;) {
+      const onProgress = waiting.get(id);
+      if (!onProgress) break;
+      const r = call("ops.take", { op: id });
+      if (r.state === "pending") break;
+      if (r.state !== "item") waiting.delete(id);
+      onProgress(r);
+      if (r.state !== "item") break;
+    }
+  }
+  return true;
+}
+
+// A promise for operation `id`'s final value. `site` is an error created
+// where the spell called the API, so a failure points at that line.
+function settle(id, site, map = (v) => v) {
+  return new Promise((resolve, reject) => {
+    watch(id, (r) => {
+      if (r.state === "done") resolve(map(r.value));
+      else reject(fail(site, r.error));
+    });
+  });
+}
+
+function fail(site, error) {
+  site.kind = error.kind;
+  site.message = error.message;
+  return site;
+}
+
+// Runs `start` now (errors become a rejection at the caller's line).
+function begin(start) {
+  const site = new SpellError("", "");
+  try {
+    return [start(), site];
+  } catch (e) {
+    if (e instanceof SpellError) throw fail(site, e);
+    throw e;
+  }
+}
+
+// ------------------------------------------------------------------- llm
+
+function request(req) {
+  return typeof req === "string" ? { prompt: req } : req;
+}
+
+export const llm = {
+  /** Sends a chat request; resolves to {text, tool_calls, finish_reason, usage, model}. */
+  async chat(req) {
+    const [id, site] = begin(() => call("llm.start", { request: request(req) }));
+    return settle(id, site);
+  },
+
+  /** The answer's text only. */
+  async ask(prompt, options = {}) {
+    const [id, site] = begin(() => call("llm.start", { request: { ...options, prompt } }));
+    return settle(id, site, (r) => r.text);
+  },
+
+  /**
+   * Streams the answer: `for await (const text of llm.stream(req))`.
+   * After the loop, `.finish` holds {finish_reason, usage, model} and
+   * `.tool_calls` the tool calls the model made.
+   */
+  stream(req) {
+    const [id, site] = begin(() => call("llm.stream", { request: request(req) }));
+    const queue = [];
+    let pull = null;
+    let ended = false;
+    let failure = null;
+    const stream = {
+      finish: null,
+      tool_calls: [],
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+      next() {
+        if (queue.length) return Promise.resolve({ value: queue.shift(), done: false });
+        if (failure) return Promise.reject(failure);
+        if (ended) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => (pull = { resolve, reject }));
+      },
+      return() {
+        if (!ended) {
+          waiting.delete(id);
+          call("ops.drop", { op: id });
+          ended = true;
+        }
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      async text() {
+        let all = "";
+        for await (const piece of this) all += piece;
+        return all;
+      },
+    };
+    const deliver = () => {
+      if (!pull) return;
+      const p = pull;
+      if (queue.length) {
+        pull = null;
+        p.resolve({ value: queue.shift(), done: false });
+      } else if (failure) {
+        pull = null;
+        p.reject(failure);
+      } else if (ended) {
+        pull = null;
+        p.resolve({ value: undefined, done: true });
+      }
+    };
+    watch(id, (r) => {
+      if (r.state === "item") {
+        const e = r.value;
+        if (e.type === "text") queue.push(e.text);
+        else if (e.type === "tool_call") stream.tool_calls.push(e.tool_call);
+        else if (e.type === "finish") {
+          const { type, ...finish } = e;
+          stream.finish = finish;
+        }
+      } else if (r.state === "error") {
+        failure = fail(site, r.error);
+      } else {
+        ended = true;
+      }
+      deliver();
+    });
+    return stream;
+  },
+
+  /** Embeds texts: {vectors, usage, model}. */
+  async embed(texts, options = {}) {
+    return call("llm.embed", { inputs: typeof texts === "string" ? [texts] : texts, model: options.model });
+  },
+
+  /** The models this spell may use. */
+  async models() {
+    return call("llm.models");
+  },
+};
+
+// ----------------------------------------------------------------- state
+
+function bucket(scope) {
+  const args = (extra) => ({ ...scope, ...extra });
+  const b = {
+    /** The value of `key` (any JSON value), or undefined. */
+    async get(key) {
+      const v = call("state.get", args({ key }));
+      return v === null ? undefined : v;
+    },
+    /** Stores `value` as JSON; `undefined` deletes the key. */
+    async set(key, value) {
+      if (value === undefined) call("state.delete", args({ key }));
+      else call("state.set", args({ key, value }));
+    },
+    async delete(key) {
+      call("state.delete", args({ key }));
+    },
+    async has(key) {
+      return call("state.exists", args({ key }));
+    },
+    /** Keys starting with `prefix`, sorted. */
+    async keys(prefix = "") {
+      return call("state.keys", args({ prefix }));
+    },
+    /** Sets `key` to `next` only if it still holds `expected` (undefined = absent). */
+    async compareAndSwap(key, expected, next) {
+      return call("state.cas", args({ key, expected, new: next }));
+    },
+    /** Atomically replaces the value with fn(old) (retried on conflict); returns it. */
+    async update(key, fn) {
+      for (let i = 0; i < 100; i++) {
+        const old = call("state.get", args({ key }));
+        const next = await fn(old === null ? undefined : old);
+        if (call("state.cas", args({ key, expected: old, new: next }))) return next;
+      }
+      throw new SpellError("storage", `state.update: too many concurrent writers on \`${key}\``);
+    },
+  };
+  return b;
+}
+
+/** The spell's own state, kept across runs; `state.run` lasts one run;
+ *  `state.shared(name)` is a namespace granted with --allow-state-ns. */
+export const state = Object.assign(bucket({ scope: "spell" }), {
+  run: bucket({ scope: "run" }),
+  shared: (name) => bucket({ shared: name }),
+});
+
+// ---------------------------------------------------------------- events
+
+export const events = {
+  /** Publishes `payload` (any JSON value) on `topic`. */
+  async emit(topic, payload = null) {
+    call("event.emit", { topic, payload });
+  },
+
+  /**
+   * Subscribes to topic patterns ("a.b", "a.*", "*"): `await sub.next(ms)`
+   * (null on timeout; blocks the spell while it waits) or
+   * `for await (const event of sub)`.
+   */
+  subscribe(...patterns) {
+    const id = call("event.subscribe", { patterns: patterns.flat() });
+    return {
+      async next(timeoutMs) {
+        return call("event.next", { sub: id, timeout_ms: timeoutMs });
+      },
+      close() {
+        waiting.delete(id);
+        call("ops.drop", { op: id });
+      },
+      [Symbol.asyncIterator]() {
+        return {
+          next: () =>
+            new Promise((resolve) => {
+              watch(id, (r) => {
+                waiting.delete(id);
+                resolve({ value: r.value, done: false });
+              });
+            }),
+          return: async () => {
+            waiting.delete(id);
+            return { value: undefined, done: true };
+          },
+        };
+      },
+    };
+  },
+};
+
+// ----------------------------------------------------------------- tools
+
+const handlers = new Map();
+
+export const Tool = {
+  /** Calls a tool with an arguments object; resolves to its JSON result. */
+  async call(name, args = {}) {
+    const handler = handlers.get(name);
+    if (handler) return handler(args);
+    return call("tool.call", { name, args });
+  },
+
+  /** Every tool available: {name, description, parameters, source}. */
+  async list() {
+    return call("tool.list");
+  },
+
+  /** Registers a function (sync or async) as a tool agents may call. */
+  register({ name, description = "", parameters, handler }) {
+    if (typeof handler !== "function") {
+      throw new SpellError("invalid", "Tool.register needs a `handler` function");
+    }
+    call("tool.register", { tool: { name, description, parameters } });
+    handlers.set(name, handler);
+    return name;
+  },
+};
+
+// ---------------------------------------------------------------- agents
+
+export class Agent {
+  /**
+   * new Agent({model, system, tools: ["calculator", {name, description,
+   * parameters, handler}], max_steps, memory, temperature, max_tokens,
+   * name, onHook})
+   */
+  constructor(config = {}) {
+    const { tools = [], onHook, ...rest } = config;
+    const names = tools.map((t) => {
+      if (typeof t === "string") return t;
+      if (t.handler && !handlers.has(t.name)) Tool.register(t);
+      return t.name;
+    });
+    this.onHook = onHook;
+    this.id = call("agent.new", { config: { ...rest, tools: names, hooks: typeof onHook === "function" } });
+  }
+
+  static create(config) {
+    return new Agent(config);
+  }
+
+  /** Runs the agent on `input`: {answer, steps, usage, stop_reason}. */
+  run(input = "") {
+    const [run, site] = begin(() => call("agent.start", { agent: this.id, input }));
+    return new Promise((resolve, reject) => {
+      watch(run, (r) => {
+        if (r.state === "done") return resolve(r.value);
+        if (r.state === "error") return reject(fail(site, r.error));
+        const e = r.value;
+        if (e.type === "call_tool") this.#answerTool(run, e);
+        else if (e.type === "hook") this.#decide(run, e);
+      });
+    });
+  }
+
+  /** Just the answer's text. */
+  async ask(input) {
+    return (await this.run(input)).answer;
+  }
+
+  async history() {
+    return call("agent.history", { agent: this.id });
+  }
+
+  async reset() {
+    call("agent.reset", { agent: this.id });
+  }
+
+  async #answerTool(run, toolCall) {
+    const handler = handlers.get(toolCall.name);
+    let reply;
+    if (!handler) {
+      reply = { error: `the spell has no handler for tool \`${toolCall.name}\`` };
+    } else {
+      try {
+        const output = await handler(toolCall.arguments);
+        reply = { output: output === undefined ? null : output };
+      } catch (e) {
+        reply = { error: String(e?.message ?? e) };
+      }
+    }
+    call("agent.reply", { op: run, call_id: toolCall.id, ...reply });
+  }
+
+  async #decide(run, hookCall) {
+    let decision = null;
+    try {
+      decision = (await this.onHook?.(hookCall)) ?? null;
+    } catch (e) {
+      decision = { cancel: `the spell's hook failed: ${e?.message ?? e}` };
+    }
+    call("agent.decide", { op: run, hook_id: hookCall.id, decision });
+  }
+}
+
+// ------------------------------------------------------------- workflows
+
+export const workflow = {
+  /** Runs a workflow definition (docs/workflows.md): {output, steps}. */
+  async run(definition, input = "") {
+    const [result] = begin(() => call("workflow.run", { definition, input }));
+    return result;
+  },
+};
+
+// ------------------------------------------------------ console, config
+
+function format(args) {
+  return args
+    .map((a) => {
+      if (typeof a === "string") return a;
+      if (a instanceof Error) return `${a.name}: ${a.message}`;
+      try {
+        return JSON.stringify(a) ?? String(a);
+      } catch {
+        return String(a);
+      }
+    })
+    .join(" ");
+}
+
+const logAt = (level) => (...args) => {
+  native.call("log", JSON.stringify({ level, message: format(args) }));
+};
+
+/** console.* goes to the host's log. */
+export const console = {
+  log: logAt("info"),
+  info: logAt("info"),
+  debug: logAt("debug"),
+  trace: logAt("trace"),
+  warn: logAt("warn"),
+  error: logAt("error"),
+};
+
+export const config = {
+  /** The `--var` value of `key`, or undefined. */
+  get(key) {
+    return call("config.get", { key }) ?? undefined;
+  },
+  all() {
+    return call("config.all");
+  },
+};
+
+Object.assign(globalThis, { llm, state, events, Tool, Agent, workflow, console, config, SpellError });
+
+// ------------------------------------------------------------------ main
+
+// An error for the user: name, message and the spell's own stack frames.
+function describe(e) {
+  if (!(e instanceof Error)) {
+    let text;
+    try {
+      text = JSON.stringify(e);
+    } catch {
+      text = String(e);
+    }
+    return `uncaught: ${text}`;
+  }
+  const head = e instanceof SpellError ? `${e.kind}: ${e.message}` : `${e.name}: ${e.message}`;
+  const frames = String(e.stack ?? "")
+    .split("\n")
+    .filter((line) => line.trim() && !line.includes("spellhost:") && !line.includes("<anonymous>"));
+  return frames.length ? `${head}\n${frames.join("\n")}` : head;
+}
+
+// Output: strings as they are, undefined/null as "", anything else as JSON.
+function output(value) {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value) ?? String(value);
+}
+
+// The spell's entry: the default export or `run`, called with the input;
+// a default export that is not a function is the output itself.
+async function main(namespace, input) {
+  const entry = namespace.default ?? namespace.run;
+  const result = typeof entry === "function" ? await entry(input) : await entry;
+  return output(result);
+}
+
+export const __internals = { pump, describe, main };

@@ -1,0 +1,249 @@
+//! JavaScript spells end to end: ES modules from `tests/js/` run by the
+//! shipped QuickJS interpreter component (`host/prebuilt/js.wasm`)
+//! against a fake OpenAI-compatible server on 127.0.0.1. Each API module
+//! checks itself and resolves to "ok"; a failed check fails the test with
+//! the module's file name, line and stack.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use spellhost::limits::{LimitExceeded, Limits};
+use spellhost::policy::Grants;
+use spellhost::runtime::{RunError, SpellConfig};
+use spellhost::scripts::Language;
+use support::scripts::{ScriptHost, failure};
+
+fn host() -> ScriptHost {
+    ScriptHost::new(Language::JavaScript)
+}
+
+async fn fails_with(code: &str, limits: Limits) -> RunError {
+    failure(
+        host()
+            .run("spell.js", code, SpellConfig::default(), limits)
+            .await,
+    )
+}
+
+#[tokio::test]
+async fn conversions_between_js_and_json_are_faithful_both_ways() {
+    host().check("conversions.js", SpellConfig::default()).await;
+}
+
+#[tokio::test]
+async fn llm_chat_stream_errors_and_models() {
+    host().check("llm.js", SpellConfig::default()).await;
+}
+
+#[tokio::test]
+async fn state_events_config_and_console() {
+    let config = SpellConfig {
+        vars: [("greeting".to_string(), "hi".to_string())].into(),
+        ..Default::default()
+    };
+    host().check("state_events.js", config).await;
+}
+
+#[tokio::test]
+async fn agents_tools_hooks_and_workflows() {
+    host().check("agents.js", SpellConfig::default()).await;
+}
+
+#[tokio::test]
+async fn sandbox_has_no_escapes() {
+    host().check("sandbox.js", SpellConfig::default()).await;
+}
+
+#[tokio::test]
+async fn promise_all_keeps_llm_calls_in_flight_together() {
+    // Each answer takes 400 ms: one after another, the module's 4 + 3 + 2
+    // calls would take at least 3.6 s.
+    let host = ScriptHost::with_delay(Language::JavaScript, Duration::from_millis(400));
+    let started = Instant::now();
+    host.check("parallel.js", SpellConfig::default()).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_millis(2400), "took {elapsed:?}");
+}
+
+#[tokio::test]
+async fn files_work_inside_granted_directories_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().canonicalize().unwrap();
+    std::fs::write(path.join("in.txt"), "granted text").unwrap();
+    let code = format!(
+        "export default async () => (await Tool.call('read_file', {{ path: '{}/in.txt' }})).content",
+        path.display()
+    );
+    let config = SpellConfig {
+        grants: Grants {
+            read: vec![path.clone()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = host()
+        .run("files.js", &code, config, Limits::default())
+        .await;
+    assert_eq!(report.result.unwrap(), "granted text");
+}
+
+#[tokio::test]
+async fn an_uncaught_exception_names_file_line_and_stack() {
+    let code = "function inner(o) {\n  return o.missing.field;\n}\n\nexport default async function run() {\n  const v = inner({});\n  return v;\n}\n";
+    let message = fails_with(code, Limits::default()).await.to_string();
+    assert!(
+        message.contains("TypeError: cannot read property 'field' of undefined"),
+        "{message}"
+    );
+    assert!(message.contains("at inner (spell.js:2"), "{message}");
+    assert!(message.contains("at run (spell.js:6"), "{message}");
+    assert!(
+        !message.contains("spellhost:"),
+        "prelude frames are hidden: {message}"
+    );
+}
+
+#[tokio::test]
+async fn an_unhandled_rejection_of_a_bridge_call_points_at_the_call() {
+    let code = "export default async function () {\n  await state.shared('team').get('k');\n}\n";
+    let report = host()
+        .run("spell.js", code, SpellConfig::default(), Limits::default())
+        .await;
+    assert_eq!(report.denials.len(), 1, "the denial is recorded");
+    let message = failure(report).to_string();
+    assert!(
+        message.contains("denied: shared state namespace `team`"),
+        "{message}"
+    );
+    assert!(message.contains("--allow-state-ns team"), "{message}");
+}
+
+#[tokio::test]
+async fn a_rejected_llm_call_points_at_the_line_that_made_it() {
+    let code = "export default async function () {\n  const a = 1;\n  return await llm.chat({ prompt: 'please fail 401' });\n}\n";
+    let message = fails_with(code, Limits::default()).await.to_string();
+    assert!(message.contains("auth: "), "{message}");
+    assert!(message.contains("spell.js:3"), "{message}");
+}
+
+#[tokio::test]
+async fn a_syntax_error_points_to_its_line() {
+    let message = fails_with("const a = 1;\nconst b = ;\n", Limits::default())
+        .await
+        .to_string();
+    assert!(message.contains("SyntaxError"), "{message}");
+    assert!(message.contains("spell.js:2"), "{message}");
+}
+
+#[tokio::test]
+async fn a_promise_nothing_settles_is_an_error_not_a_hang() {
+    let message = fails_with(
+        "export default () => new Promise(() => {});",
+        Limits::default(),
+    )
+    .await
+    .to_string();
+    assert!(
+        message.contains("awaits a promise that nothing will settle"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn deep_recursion_is_a_clear_error_and_the_next_run_is_fresh() {
+    let host = host();
+    let code = "function f(n) { return f(n + 1) + 1; }\nexport default () => f(0);";
+    let message = failure(
+        host.run("deep.js", code, SpellConfig::default(), Limits::default())
+            .await,
+    )
+    .to_string();
+    assert!(message.contains("stack"), "{message}");
+    // A new instance answers normally after the trap.
+    let report = host
+        .run(
+            "ok.js",
+            "export default () => 'fine';",
+            SpellConfig::default(),
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(report.result.unwrap(), "fine");
+}
+
+#[tokio::test]
+async fn an_infinite_loop_runs_out_of_fuel() {
+    let limits = Limits {
+        fuel: 50_000_000,
+        ..Limits::default()
+    };
+    let err = fails_with("export default () => { for (;;) {} };", limits).await;
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Fuel { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_infinite_loop_hits_the_deadline() {
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let err = fails_with("export default () => { for (;;) {} };", limits).await;
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Timeout { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn runaway_memory_is_stopped_by_the_memory_limit() {
+    let limits = Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let err = fails_with(
+        "export default () => { const a = []; for (;;) a.push('x'.repeat(1024) + a.length); };",
+        limits,
+    )
+    .await;
+    assert!(err.to_string().contains("memory"), "{err}");
+}
+
+#[tokio::test]
+async fn entry_points_and_outputs() {
+    let host = host();
+    for (code, want) in [
+        ("export default async (input) => 'got ' + input", "got "),
+        (
+            "export async function run() { return { a: 1, b: [1, 2] }; }",
+            r#"{"a":1,"b":[1,2]}"#,
+        ),
+        ("export default 42;", "42"),
+        ("export default () => undefined;", ""),
+        (
+            "const x = await Promise.resolve('top-level await'); export default x;",
+            "top-level await",
+        ),
+        (
+            "#!/usr/bin/env node\nexport default () => 'after shebang';",
+            "after shebang",
+        ),
+        (
+            "import { llm } from 'spellhost';\nexport default async () => llm.ask('imported');",
+            "echo: imported",
+        ),
+    ] {
+        let report = host
+            .run(
+                "values.mjs",
+                code,
+                SpellConfig::default(),
+                Limits::default(),
+            )
+            .await;
+        assert_eq!(report.result.unwrap(), want, "{code}");
+    }
+}

@@ -1,0 +1,103 @@
+//! Running script spells (Lua, JavaScript) in tests: a runtime wired to a
+//! fake OpenAI-compatible server on 127.0.0.1 and temporary state, and
+//! the scripts under `tests/lua/` and `tests/js/`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spellhost::bridges::event::EventBus;
+use spellhost::bridges::llm::ModelRouter;
+use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
+use spellhost::bridges::state::SqliteStore;
+use spellhost::cache::CompileCache;
+use spellhost::engine::SpellEngine;
+use spellhost::limits::Limits;
+use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
+use spellhost::scripts::{Language, ScriptSource};
+
+use super::fake_llm::FakeLlm;
+use super::shared_cache_dir;
+
+pub struct ScriptHost {
+    pub runtime: Runtime,
+    pub language: Language,
+    _fake: FakeLlm,
+    _dir: tempfile::TempDir,
+}
+
+impl ScriptHost {
+    /// A host whose fake model waits `delay` before each answer.
+    pub fn with_delay(language: Language, delay: Duration) -> Self {
+        let fake = FakeLlm::start(delay);
+        let mut config = OpenAiConfig::new("fake", fake.base_url());
+        config.http.request_timeout = Duration::from_secs(10);
+        let router = ModelRouter::new()
+            .with_provider(Arc::new(OpenAiProvider::new(config).unwrap()))
+            .with_default_model(Some("fake/fake-model".into()));
+        let dir = tempfile::tempdir().unwrap();
+        let services = HostServices {
+            router: Arc::new(router),
+            store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
+            bus: EventBus::default(),
+            prices: Default::default(),
+        };
+        let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
+        Self {
+            runtime: Runtime::new(engine, services).unwrap(),
+            language,
+            _fake: fake,
+            _dir: dir,
+        }
+    }
+
+    pub fn new(language: Language) -> Self {
+        Self::with_delay(language, Duration::ZERO)
+    }
+
+    /// Runs `code` as the script `name`.
+    pub async fn run(
+        &self,
+        name: &str,
+        code: &str,
+        config: SpellConfig,
+        limits: Limits,
+    ) -> RunReport {
+        let source = ScriptSource {
+            name: name.into(),
+            code: code.into(),
+        };
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let spell = self
+            .runtime
+            .load_script(stem, self.language, source, config)
+            .unwrap();
+        self.runtime.run(&spell, "", &limits).await
+    }
+
+    /// Runs `tests/<lang>/<name>`, which checks itself and returns "ok".
+    pub async fn check(&self, name: &str, config: SpellConfig) {
+        let dir = match self.language {
+            Language::Lua => "lua",
+            Language::JavaScript => "js",
+        };
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests")
+            .join(dir)
+            .join(name);
+        let code = std::fs::read_to_string(&path).unwrap();
+        let report = self.run(name, &code, config, Limits::default()).await;
+        match report.result {
+            Ok(out) => assert_eq!(out, "ok", "{name} returned something else"),
+            Err(e) => panic!("{name} failed:\n{e}"),
+        }
+    }
+}
+
+/// The error of a run that must fail.
+pub fn failure(report: RunReport) -> RunError {
+    match report.result {
+        Ok(out) => panic!("expected a failure, got output {out:?}"),
+        Err(e) => e,
+    }
+}
