@@ -16,6 +16,25 @@ pub struct ScriptSource {
     pub code: String,
 }
 
+impl ScriptSource {
+    /// The script read from `path` (its file name names it in errors).
+    pub fn from_file(path: &Path, bytes: Vec<u8>, language: Language) -> Result<Self, String> {
+        let code = String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "{} is not UTF-8 text (byte {}): a {} spell must be a UTF-8 source file",
+                path.display(),
+                e.utf8_error().valid_up_to(),
+                language.name()
+            )
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "script".into());
+        Ok(Self { name, code })
+    }
+}
+
 /// The languages spellhost runs from source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {

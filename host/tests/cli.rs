@@ -674,3 +674,128 @@ fn the_example_agent_and_workflow_spells_run_end_to_end() {
         "{routed}"
     );
 }
+
+fn example(file: &str) -> String {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../spells")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_lua_and_js_examples_run_end_to_end() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = fake_home(&fake);
+    for hello in ["hello.lua", "hello.js"] {
+        let out = run(home.path(), &["run", &example(hello), "--input", "Say hi"]);
+        assert_eq!(out.status.code(), Some(0), "{hello}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "echo: Say hi\n", "{hello}");
+        assert!(
+            text(&out.stderr).contains("answered by fake/m"),
+            "{hello}: {}",
+            text(&out.stderr)
+        );
+    }
+    for agent in ["agent.lua", "agent.js"] {
+        let out = run(
+            home.path(),
+            &[
+                "run",
+                &example(agent),
+                "--input",
+                r#"agent: call word_stats {"text":"the quick brown fox"} & call calculator {"expression":"4*12"}; say {tools}"#,
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{agent}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains(r#""words":4"#)
+                && stdout.contains(r#""characters":19"#)
+                && stdout.contains("48"),
+            "{agent}: {stdout}"
+        );
+        assert!(
+            text(&out.stderr).contains("word_stats("),
+            "{agent}: the steps are logged"
+        );
+    }
+    for fanout in ["fanout.lua", "fanout.js"] {
+        let before = fake.requests().len();
+        let out = run(
+            home.path(),
+            &["run", &example(fanout), "--events", "--input", "a, b, c"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{fanout}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(
+            fake.requests().len() - before,
+            3 + 1,
+            "{fanout}: one call per topic, then one to merge"
+        );
+        assert!(
+            text(&out.stdout).contains("- b: echo: In one sentence, what is b?"),
+            "{fanout}"
+        );
+        assert_eq!(
+            text(&out.stderr).matches("\"fanout.note\"").count(),
+            3,
+            "{fanout}"
+        );
+    }
+}
+
+#[test]
+fn script_errors_and_denials_reach_the_cli_with_file_and_line() {
+    let home = tempfile::tempdir().unwrap();
+    let lua = home.path().join("broken.lua");
+    std::fs::write(
+        &lua,
+        "local x = 1\nlocal v = State.shared('team').get('k')\nreturn v\n",
+    )
+    .unwrap();
+    let out = run(home.path(), &["run", lua.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("broken.lua:2: denied: shared state namespace `team`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("denied: shared state namespace `team` is not granted to this spell; allow it with --allow-state-ns team"), "{stderr}");
+
+    let granted = run(
+        home.path(),
+        &["run", lua.to_str().unwrap(), "--allow-state-ns", "team"],
+    );
+    assert_eq!(granted.status.code(), Some(0), "{}", text(&granted.stderr));
+
+    let js = home.path().join("broken.mjs");
+    std::fs::write(&js, "export default () => {\n  null.x;\n};\n").unwrap();
+    let out = run(home.path(), &["run", js.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("TypeError: cannot read property 'x' of null\n    at default (broken.mjs:2"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A shebang picks the language of a file without an extension.
+    let script = home.path().join("tool");
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env lua\nreturn 'lua by shebang ' .. _VERSION\n",
+    )
+    .unwrap();
+    let out = run(home.path(), &["run", script.to_str().unwrap()]);
+    assert_eq!(
+        text(&out.stdout),
+        "lua by shebang Lua 5.4\n",
+        "{}",
+        text(&out.stderr)
+    );
+}

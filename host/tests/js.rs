@@ -247,3 +247,45 @@ async fn entry_points_and_outputs() {
         assert_eq!(report.result.unwrap(), want, "{code}");
     }
 }
+
+#[tokio::test]
+async fn an_unhandled_rejection_fails_the_run_even_if_the_spell_returns() {
+    let code = "export default async function () {\n  llm.chat({ prompt: 'please fail 401' });\n  await llm.ask('something else');\n  return 'done';\n}\n";
+    let message = fails_with(code, Limits::default()).await.to_string();
+    assert!(
+        message.contains("unhandled promise rejection: auth: "),
+        "{message}"
+    );
+    assert!(message.contains("spell.js:2"), "{message}");
+}
+
+#[tokio::test]
+async fn a_workflow_runs_script_spells_as_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().canonicalize().unwrap();
+    std::fs::write(
+        path.join("child.lua"),
+        "local input = ...\nreturn 'lua child got ' .. input",
+    )
+    .unwrap();
+    std::fs::write(
+        path.join("child.js"),
+        "export default (input) => 'js child got ' + input;",
+    )
+    .unwrap();
+    let code = format!(
+        "export default async () => {{\n  const r = await workflow.run({{ parallel: [\n    {{ spell: {{ path: '{dir}/child.lua', input: 'a' }} }},\n    {{ spell: {{ path: '{dir}/child.js', input: 'b' }} }},\n  ] }});\n  return r.output.join(' / ');\n}};",
+        dir = path.display()
+    );
+    let config = SpellConfig {
+        grants: Grants {
+            read: vec![path.clone()],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let report = host()
+        .run("parent.js", &code, config, Limits::default())
+        .await;
+    assert_eq!(report.result.unwrap(), "lua child got a / js child got b");
+}

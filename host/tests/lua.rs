@@ -244,3 +244,23 @@ async fn the_spell_returns_values_and_run_functions() {
         assert_eq!(report.result.unwrap(), want, "{code}");
     }
 }
+
+#[tokio::test]
+async fn a_result_that_is_not_json_is_an_error_with_its_line() {
+    let code = "local t = {}\nreturn { handler = function() end }";
+    let err = failure(
+        run_code(
+            &host(),
+            "bad_output.lua",
+            code,
+            SpellConfig::default(),
+            Limits::default(),
+        )
+        .await,
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("value.handler: a function cannot be converted to JSON"),
+        "{message}"
+    );
+}

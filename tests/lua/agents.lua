@@ -42,6 +42,10 @@ local ok, err = pcall(guarded.run, guarded, 'agent: call calculator {"expression
 assert(ok or err.kind == "cancelled", tostring(err))
 if ok then assert(err.answer:find("no maths today", 1, true), err.answer) end
 
+-- Two different handlers cannot share a tool name.
+local dup_ok, dup = pcall(Agent.create, { tools = { { name = "shout", handler = function() end } } })
+assert(not dup_ok and dup.kind == "invalid" and dup.message:find("already registered", 1, true), tostring(dup))
+
 -- Tools can be called directly too.
 assert(Tool.call("calculator", { expression = "2+3" }).result == 5)
 assert(Tool.call("shout", { text = "x" }).loud == "X")

@@ -54,4 +54,8 @@ assert(math.type(back.n) == "integer" and math.type(back.f) == "float")
 local q = Tool.call("json_query", { input = { xs = { 1, 2, 3 } }, filter = ".xs | map(. * 2)" })
 assert(json.encode(q) == "[2,4,6]", json.encode(q))
 
+-- JSON errors are SpellErrors too.
+ok, err = pcall(json.decode, "{not json")
+assert(not ok and err.kind == "invalid" and err.message:find("invalid JSON", 1, true), tostring(err))
+
 return "ok"

@@ -14,6 +14,10 @@ assert(State.cas("slot", nil, "second") == false)
 assert(State.get("slot") == "first")
 assert(State.update("n", function(old) return (old or 0) + 41 end) == 41)
 assert(State.update("n", function(old) return old + 1 end) == 42)
+-- update needs a value; deleting is explicit.
+local ok0, err0 = pcall(State.update, "n", function() return nil end)
+assert(not ok0 and err0.kind == "invalid" and err0.message:find("State.delete", 1, true), tostring(err0))
+assert(State.get("n") == 42)
 State.delete("user:1")
 assert(State.get("user:1") == nil)
 

@@ -27,6 +27,11 @@ const PRELUDE: &str = include_str!("prelude.js");
 
 fn run(name: String, code: String, input: String) -> Result<String, String> {
     let runtime = Runtime::new().map_err(|e| format!("starting QuickJS: {e}"))?;
+    runtime.set_host_promise_rejection_tracker(Some(Box::new(|ctx, promise, reason, handled| {
+        if let Ok(track) = ctx.globals().get::<_, Function>("__spellhost_track") {
+            let _ = track.call::<_, ()>((promise, reason, handled));
+        }
+    })));
     let context = Context::full(&runtime).map_err(|e| format!("starting QuickJS: {e}"))?;
     context.with(|ctx| run_in(&ctx, &name, &code, &input))
 }
@@ -68,6 +73,11 @@ fn run_in<'js>(ctx: &Ctx<'js>, name: &str, code: &str, input: &str) -> Result<St
         .catch(ctx)
         .map_err(&error_text)?;
     let output = settle(ctx, &done, &pump).catch(ctx).map_err(&error_text)?;
+    let leftover: Function = internals.get("leftover").map_err(|e| e.to_string())?;
+    let unhandled: String = leftover.call(()).map_err(|e| e.to_string())?;
+    if !unhandled.is_empty() {
+        return Err(unhandled);
+    }
     output
         .as_string()
         .map(|s| s.to_string().unwrap_or_default())

@@ -215,9 +215,12 @@ function bucket(scope) {
     /** Atomically replaces the value with fn(old) (retried on conflict); returns it. */
     async update(key, fn) {
       for (let i = 0; i < 100; i++) {
-        const old = call("state.get", args({ key }));
-        const next = await fn(old === null ? undefined : old);
-        if (call("state.cas", args({ key, expected: old, new: next }))) return next;
+        const read = call("state.read", args({ key }));
+        const next = await fn(read.value === null ? undefined : read.value);
+        if (next === undefined) {
+          throw new SpellError("invalid", `state.update: the function returned undefined for \`${key}\`; use state.delete to remove a key`);
+        }
+        if (call("state.commit", args({ key, token: read.token, new: next }))) return next;
       }
       throw new SpellError("storage", `state.update: too many concurrent writers on \`${key}\``);
     },
@@ -315,6 +318,9 @@ export class Agent {
     const names = tools.map((t) => {
       if (typeof t === "string") return t;
       if (t.handler && !handlers.has(t.name)) Tool.register(t);
+      else if (t.handler && handlers.get(t.name) !== t.handler) {
+        throw new SpellError("invalid", `another handler is already registered as tool \`${t.name}\`; give this one its own name`);
+      }
       return t.name;
     });
     this.onHook = onHook;
@@ -466,4 +472,20 @@ async function main(namespace, input) {
   return output(result);
 }
 
-export const __internals = { pump, describe, main };
+// Rejections nobody handled: the interpreter reports them (QuickJS calls
+// __spellhost_track when a promise is rejected without a handler, and
+// again if a handler is attached later).
+const unhandled = new Map();
+Object.defineProperty(globalThis, "__spellhost_track", {
+  value(promise, reason, handled) {
+    if (handled) unhandled.delete(promise);
+    else unhandled.set(promise, reason);
+  },
+});
+
+function leftover() {
+  for (const reason of unhandled.values()) return `unhandled promise rejection: ${describe(reason)}`;
+  return "";
+}
+
+export const __internals = { pump, describe, main, leftover };

@@ -9,7 +9,7 @@
 //! [`spellhost_script::Bridge`]; the idiomatic API (`llm`, `State`, `Event`,
 //! `Agent`, `Tool`, `Workflow`, `log`, `json`, `parallel`) is Lua code in
 //! `prelude.lua`, including the coroutine scheduler that keeps several LLM
-//! calls in flight. `docs/scripts.md` is the user-facing reference.
+//! calls in flight. `docs/lua.md` is the user-facing reference.
 
 mod convert;
 mod sandbox;

@@ -1,6 +1,6 @@
 -- spellhost's Lua API, built on one native: __spellhost.call(op, args).
 -- Evaluated once per run before the script; returns the function that runs
--- the script. The reference for users is docs/scripts.md.
+-- the script. The reference for users is docs/lua.md.
 
 local native = __spellhost
 __spellhost = nil
@@ -43,15 +43,15 @@ json = { null = native.null }
 --- json.encode(value [, pretty]) -> JSON text.
 function json.encode(value, pretty)
   local ok, text = native.json_encode(value, pretty)
-  if not ok then error(where() .. "json.encode: " .. text, 0) end
+  if not ok then raise("invalid", "json.encode: " .. text) end
   return text
 end
 
 --- json.decode(text) -> value (null as json.null, arrays marked json.array).
 function json.decode(text)
-  if type(text) ~= "string" then error(where() .. "json.decode: expected a string, got " .. type(text), 0) end
+  if type(text) ~= "string" then raise("invalid", "json.decode: expected a string, got " .. type(text)) end
   local ok, value = native.json_decode(text)
-  if not ok then error(where() .. "json.decode: " .. value, 0) end
+  if not ok then raise("invalid", "json.decode: " .. value) end
   return value
 end
 -- Marks a table as a JSON array, so an empty one encodes as [] (not {}).
@@ -100,8 +100,9 @@ end
 local function run_parallel(...)
   local fns = pack(...)
   if fns.n == 1 and type(fns[1]) == "table" then
-    fns = fns[1]
-    fns.n = #fns
+    local list = fns[1]
+    fns = { n = list.n or #list }
+    for i = 1, fns.n do fns[i] = list[i] end
   end
   local results, cos, waits = {}, {}, {}
   local failure
@@ -164,7 +165,12 @@ function parallel.map(list, fn)
     fns[i] = function() return fn(item, i) end
   end
   fns.n = #list
-  return json.array({ run_parallel(fns) })
+  local results = pack(run_parallel(fns))
+  for i = 1, fns.n do
+    if results[i] == nil then results[i] = json.null end
+  end
+  results.n = nil
+  return json.array(results)
 end
 
 ---------------------------------------------------------------- llm
@@ -205,6 +211,13 @@ function llm.stream(req)
   local id = op("llm.stream", { request = request(req) })
   local stream = { tool_calls = json.array() }
   local done = false
+  --- Stops the stream early (breaking out of the loop does not).
+  function stream.close()
+    if not done then
+      done = true
+      call_native("ops.drop", { op = id })
+    end
+  end
   return setmetatable(stream, { __call = function()
     while not done do
       local _, r = wait_any({ id })
@@ -264,9 +277,14 @@ local function bucket(scope)
   --- returns the new value.
   function b.update(key, fn)
     for _ = 1, 100 do
-      local old = op("state.get", args({ key = key }))
+      local read = op("state.read", args({ key = key }))
+      local old = read.value
+      if old == json.null then old = nil end
       local new = fn(old)
-      if op("state.cas", args({ key = key, expected = old, new = new })) then
+      if new == nil then
+        raise("invalid", "State.update: the function returned nil for `" .. key .. "`; use State.delete to remove a key")
+      end
+      if op("state.commit", args({ key = key, token = read.token, new = new })) then
         return new
       end
     end
@@ -348,7 +366,11 @@ function Agent.create(config)
   end
   for i, t in ipairs(config.tools or {}) do
     if type(t) == "table" then
-      if t.handler and not handlers[t.name] then Tool.register(t) end
+      if t.handler and handlers[t.name] == nil then
+        Tool.register(t)
+      elseif t.handler and handlers[t.name] ~= t.handler then
+        raise("invalid", "Agent.create: another handler is already registered as tool `" .. tostring(t.name) .. "`; give this one its own name")
+      end
       tools[i] = t.name
     else
       tools[i] = t
@@ -387,7 +409,10 @@ function Agent:run(input)
     if e.type == "call_tool" then
       answer_tool(self, run, e)
     elseif e.type == "hook" then
-      local decision = self.on_hook and self.on_hook(e)
+      local ok, decision = pcall(self.on_hook, e)
+      if not ok then
+        decision = { cancel = "the spell's hook failed: " .. tostring(decision) }
+      end
       op("agent.decide", { op = run, hook_id = e.id, decision = decision == nil and json.null or decision })
     end
   end
@@ -467,17 +492,13 @@ end
 -- Runs the script: the chunk runs with the input as `...`; if it returns
 -- a function, or defines a global `run`, that is called with the input.
 return function(chunk, input)
-  local ok, result = xpcall(function()
+  return xpcall(function()
     local returned = chunk(input)
     if type(returned) == "function" then
-      return returned(input)
+      returned = returned(input)
     elseif returned == nil and type(rawget(_G, "run")) == "function" then
-      return _G.run(input)
+      returned = _G.run(input)
     end
-    return returned
+    return output(returned)
   end, handler)
-  if not ok then
-    return false, result
-  end
-  return true, output(result)
 end

@@ -22,6 +22,10 @@ pub struct Bridge {
     buckets: HashMap<String, state::Bucket>,
     agents: HashMap<u32, agent::Agent>,
     next_agent: u32,
+    /// Raw values read by `state.read`, kept for `state.commit`'s
+    /// compare-and-swap (the bytes, not a re-encoding of them).
+    reads: HashMap<u32, Option<Vec<u8>>>,
+    next_read: u32,
 }
 
 impl Bridge {
@@ -150,6 +154,38 @@ impl Bridge {
                 let prefix = f.string("prefix")?.unwrap_or_default();
                 Ok(json!(
                     self.bucket(f)?.list_keys(&prefix).map_err(state_error)?
+                ))
+            }
+            // An atomic read-modify-write in two steps: `state.read` returns
+            // the value and a token; `state.commit` swaps in the new value
+            // only if the stored bytes are still the ones read.
+            "state.read" => {
+                let key = f.req_string("key")?;
+                let bytes = self.bucket(f)?.get(&key).map_err(state_error)?;
+                let value = bytes.as_deref().map(decode_state).unwrap_or(Value::Null);
+                self.next_read += 1;
+                self.reads.insert(self.next_read, bytes);
+                Ok(json!({ "value": value, "token": self.next_read }))
+            }
+            "state.commit" => {
+                let key = f.req_string("key")?;
+                let token = op_id(&f.take("token").unwrap_or(Value::Null))?;
+                let expected = self.reads.remove(&token).ok_or_else(|| {
+                    ScriptError::invalid(format!("state.commit: unknown token {token}"))
+                })?;
+                let new = match f.take("new") {
+                    None => {
+                        return Err(ScriptError::invalid(
+                            "the new value is nil/undefined: delete the key instead",
+                        ));
+                    }
+                    value => encode_state(value),
+                };
+                let bucket = self.bucket(f)?;
+                Ok(Value::Bool(
+                    bucket
+                        .compare_and_swap(&key, expected.as_deref(), &new)
+                        .map_err(state_error)?,
                 ))
             }
             "state.cas" => {

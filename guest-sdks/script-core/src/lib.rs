@@ -15,7 +15,8 @@
 //!
 //! The operation names and JSON shapes are the contract the language
 //! preludes (`guest-sdks/lua/src/prelude.lua`, `guest-sdks/js/src/prelude.js`)
-//! are written against; `docs/scripts.md` documents the API they build.
+//! are written against; `docs/lua.md` and `docs/javascript.md` document
+//! the APIs they build.
 
 mod bridge;
 mod convert;

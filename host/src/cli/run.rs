@@ -131,23 +131,6 @@ pub async fn run(args: RunArgs) -> u8 {
     }
 }
 
-/// A script file's source, named for its errors and tracebacks.
-fn script_source(path: &Path, bytes: Vec<u8>, language: Language) -> anyhow::Result<ScriptSource> {
-    let code = String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not UTF-8 text (byte {}): a {} spell must be a UTF-8 source file",
-            path.display(),
-            e.utf8_error().valid_up_to(),
-            language.name()
-        )
-    })?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "script".into());
-    Ok(ScriptSource { name, code })
-}
-
 async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let (runtime, net) = args.host.runtime_and_settings(args.model.as_deref())?;
     let bytes = std::fs::read(&args.spell)
@@ -196,7 +179,8 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     };
     let loaded = match Language::detect(&args.spell, &bytes) {
         Some(language) => {
-            let source = script_source(&args.spell, bytes, language)?;
+            let source = ScriptSource::from_file(&args.spell, bytes, language)
+                .map_err(anyhow::Error::msg)?;
             runtime.load_script(&name, language, source, config)
         }
         None => runtime.load(&name, &bytes, config),
