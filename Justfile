@@ -35,6 +35,7 @@ test-guests: setup
 demo: build spells
     target/release/spellhost models pull smollm2
     target/release/spellhost run target/spells/hello.wasm --input "What is WebAssembly? Answer in two sentences." --stats
+    target/release/spellhost run spells/hello.lua --input "What is Lua? Answer in one sentence."
     target/release/spellhost run target/spells/counter.wasm --input "spellhost user" --events
 
 # Run every test: bridge unit tests, scenario tests with real guests,
@@ -65,8 +66,10 @@ interpreters: setup
 check-interpreters:
     guest-sdks/toolchain/build-interpreters.sh --check
 
-# Benchmarks: whole-process `spellhost run` time and per-run instantiate time.
+# Benchmarks: whole-process `spellhost run` time (components, Lua and JS
+# spells, CPU-heavy Lua next to native lua5.4), memory, per-run overheads.
 bench: build spells test-guests
+    command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
     cargo run --release -p spellhost --example bench -- target/release/spellhost
 
 # Everything CI checks.

@@ -17,12 +17,13 @@ interpreters=("lua spellhost-lua" "js spellhost-js")
 # machinery, the exact dependency versions and the Rust toolchain.
 stamp() {
     {
-        git ls-files -z wit guest-sdks/script-core guest-sdks/lua guest-sdks/js guest-sdks/toolchain \
+        git ls-files -z wit guest-sdks/script-core guest-sdks/lua guest-sdks/js guest-sdks/toolchain ':!:*.md' ':!:*.d.ts' \
             | sort -z | xargs -0 sha256sum
         local pkgs=()
         for entry in "${interpreters[@]}"; do pkgs+=(-p "${entry#* }"); done
         cargo tree -q --locked --target wasm32-wasip2 -e normal,build --prefix none "${pkgs[@]}" | sort -u
         grep -E '^(channel|targets)' rust-toolchain.toml
+        sed -n '/^\[profile\.spell\]/,$p' Cargo.toml
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -30,13 +31,13 @@ build() {
     # shellcheck source=env.sh
     source guest-sdks/toolchain/env.sh
     for entry in "${interpreters[@]}"; do
-        cargo build --locked --target wasm32-wasip2 --profile spell -p "${entry#* }"
+        cargo build --locked --target wasm32-wasip2 --profile interpreter -p "${entry#* }"
     done
 }
 
 built() { # path of a freshly built component
     local pkg="${1#* }"
-    echo "target/interpreters/wasm32-wasip2/spell/${pkg//-/_}.wasm"
+    echo "target/interpreters/wasm32-wasip2/interpreter/${pkg//-/_}.wasm"
 }
 
 case "${1:-}" in

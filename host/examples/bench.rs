@@ -137,6 +137,97 @@ fn whole_process(spellhost: &Path) {
     }
 }
 
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/scripts")
+        .join(name)
+}
+
+/// Peak resident memory of one run of `command`, in MiB (GNU time's %M).
+fn peak_rss_mib(n: usize, mut make: impl FnMut() -> Command) -> Option<Summary> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let inner = make();
+        let mut timed = Command::new("/usr/bin/time");
+        timed
+            .args(["-f", "%M"])
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => timed.env(key, value),
+                None => timed.env_remove(key),
+            };
+        }
+        let out = timed.output().ok()?;
+        let kib: f64 = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()?
+            .trim()
+            .parse()
+            .ok()?;
+        samples.push(kib / 1024.0);
+    }
+    Some(summarize(samples))
+}
+
+/// Script spells: whole-process time and memory of trivial Lua and JS
+/// spells, and CPU-heavy Lua next to the native `lua5.4`.
+fn scripts(spellhost: &Path) {
+    println!("\n== script spells (prebuilt interpreters), whole process ==");
+    let dir = tempfile::tempdir().unwrap();
+    let command = |file: &Path, extra: &[&str]| {
+        let mut c = Command::new(spellhost);
+        c.arg("run").arg(file).args(extra);
+        c.env("SPELLHOST_CACHE_DIR", dir.path().join("cache"))
+            .env("SPELLHOST_DATA_DIR", dir.path().join("data"));
+        c
+    };
+    for (label, file) in [
+        ("trivial Lua spell (return \"hi\")", script("trivial.lua")),
+        (
+            "trivial JS spell (export default () => \"hi\")",
+            script("trivial.js"),
+        ),
+    ] {
+        time_command(1, || command(&file, &[])); // compiles the interpreter once
+        let warm = time_command(30, || command(&file, &[]));
+        print(&format!("spellhost run, {label}"), "ms", &warm);
+        match peak_rss_mib(10, || command(&file, &[])) {
+            Some(rss) => print(&format!("  peak RSS, {label}"), "MiB", &rss),
+            None => println!("  (no GNU time at /usr/bin/time: skipping memory)"),
+        }
+    }
+
+    let cpu = script("cpu.lua");
+    let fuel = ["--fuel", "1000000000000"];
+    time_command(1, || command(&cpu, &fuel));
+    let ours = time_command(5, || command(&cpu, &fuel));
+    print("spellhost run cpu.lua (fuel metered)", "ms", &ours);
+    match Command::new("lua5.4").arg("-v").output() {
+        Ok(out) if out.status.success() => {
+            let native = time_command(5, || {
+                let mut c = Command::new("lua5.4");
+                c.arg(&cpu);
+                c
+            });
+            print(
+                &format!("native {}", String::from_utf8_lossy(&out.stdout).trim()),
+                "ms",
+                &native,
+            );
+            println!(
+                "{:<58} {:.2}x",
+                "spellhost / native lua5.4",
+                ours.median / native.median
+            );
+        }
+        _ => println!(
+            "(no `lua5.4` on PATH: `just bench` installs it; skipping the native comparison)"
+        ),
+    }
+}
+
 fn runtime(router: ModelRouter, dir: &Path) -> Runtime {
     let engine = SpellEngine::new(CompileCache::at(dir.join("cache"))).unwrap();
     let services = HostServices {
@@ -494,6 +585,7 @@ fn main() {
         spellhost.display()
     );
     whole_process(&spellhost);
+    scripts(&spellhost);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -66,6 +66,7 @@ pub mod interpreter {
         exports: { default: async },
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "spellhost:spell/llm": crate::bindings::llm,
             "spellhost:spell/state": crate::bindings::state,
             "spellhost:spell/event": crate::bindings::event,

@@ -56,6 +56,11 @@ async fn sandbox_has_no_escapes() {
 }
 
 #[tokio::test]
+async fn timers_wait_in_the_host_alongside_llm_calls() {
+    host().check("timers.js", SpellConfig::default()).await;
+}
+
+#[tokio::test]
 async fn promise_all_keeps_llm_calls_in_flight_together() {
     // Each answer takes 400 ms: one after another, the module's 4 + 3 + 2
     // calls would take at least 3.6 s.
@@ -250,7 +255,9 @@ async fn entry_points_and_outputs() {
 
 #[tokio::test]
 async fn an_unhandled_rejection_fails_the_run_even_if_the_spell_returns() {
-    let code = "export default async function () {\n  llm.chat({ prompt: 'please fail 401' });\n  await llm.ask('something else');\n  return 'done';\n}\n";
+    // The run ends when the spell's promise settles; the sleep lets the
+    // forgotten call fail first.
+    let code = "export default async function () {\n  llm.chat({ prompt: 'please fail 401' });\n  await sleep(300);\n  return 'done';\n}\n";
     let message = fails_with(code, Limits::default()).await.to_string();
     assert!(
         message.contains("unhandled promise rejection: auth: "),

@@ -15,6 +15,16 @@ local x, y = parallel(
 )
 assert(x == "echo: x" and y == "echo: y1+echo: y2", tostring(x) .. " " .. tostring(y))
 
+-- sleep waits in the host; other tasks run meanwhile.
+local order = {}
+parallel(
+  function() sleep(0.06); order[#order + 1] = "slow" end,
+  function() sleep(0.01); order[#order + 1] = "fast" end
+)
+assert(table.concat(order, ",") == "fast,slow", table.concat(order, ","))
+local ok0, e0 = pcall(sleep, -1)
+assert(not ok0 and e0.kind == "invalid", tostring(e0))
+
 -- The first error is raised; the other calls are cancelled.
 local ok, err = pcall(parallel, function() return llm.ask("please fail 401") end, function() return llm.ask("fine") end)
 assert(not ok and err.kind == "auth", tostring(err))

@@ -83,6 +83,56 @@ function begin(start) {
   }
 }
 
+// ---------------------------------------------------------------- timers
+
+// Timers are host operations like LLM calls: the event loop waits on them
+// together. The run ends when the spell's promise settles, even if timers
+// are still pending (unlike Node, which waits for them).
+const timers = new Map(); // handle -> operation id
+let lastTimer = 0;
+
+function arm(handle, ms, fire) {
+  const id = call("timer.start", { ms: Math.max(0, Math.floor(Number(ms) || 0)) });
+  timers.set(handle, id);
+  watch(id, fire);
+}
+
+/** Calls `fn(...args)` after `ms` milliseconds. */
+export function setTimeout(fn, ms = 0, ...args) {
+  const handle = ++lastTimer;
+  arm(handle, ms, () => {
+    timers.delete(handle);
+    fn(...args);
+  });
+  return handle;
+}
+
+/** Calls `fn(...args)` every `ms` milliseconds until cleared. */
+export function setInterval(fn, ms = 0, ...args) {
+  const handle = ++lastTimer;
+  const again = () => {
+    arm(handle, ms, again);
+    fn(...args);
+  };
+  arm(handle, ms, again);
+  return handle;
+}
+
+/** Cancels a timeout or an interval. */
+export function clearTimeout(handle) {
+  const id = timers.get(handle);
+  if (id === undefined) return;
+  timers.delete(handle);
+  waiting.delete(id);
+  call("ops.drop", { op: id });
+}
+export const clearInterval = clearTimeout;
+
+/** Resolves after `ms` milliseconds: `await sleep(500)`. */
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 // ------------------------------------------------------------------- llm
 
 function request(req) {
@@ -435,7 +485,22 @@ export const config = {
   },
 };
 
-Object.assign(globalThis, { llm, state, events, Tool, Agent, workflow, console, config, SpellError });
+Object.assign(globalThis, {
+  llm,
+  state,
+  events,
+  Tool,
+  Agent,
+  workflow,
+  console,
+  config,
+  SpellError,
+  setTimeout,
+  setInterval,
+  clearTimeout,
+  clearInterval,
+  sleep,
+});
 
 // ------------------------------------------------------------------ main
 

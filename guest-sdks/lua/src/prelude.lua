@@ -173,6 +173,19 @@ function parallel.map(list, fn)
   return json.array(results)
 end
 
+---------------------------------------------------------------- time
+
+--- sleep(seconds): waits (fractions allowed); inside `parallel`, the other
+--- tasks keep running meanwhile.
+function sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 then
+    raise("invalid", "sleep needs a number of seconds >= 0")
+  end
+  local id = op("timer.start", { ms = math.floor(seconds * 1000) })
+  local _, r = wait_any({ id })
+  return outcome(r)
+end
+
 ---------------------------------------------------------------- llm
 
 llm = {}

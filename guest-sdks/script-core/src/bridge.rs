@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::bindings::spellhost::spell::{agent, config, event, llm, log, state, tool, workflow};
+use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::convert::{self, Fields, from_json_text};
 use crate::error::{OpResult, ScriptError};
 use crate::ops::{Op, Ops};
@@ -125,6 +126,13 @@ impl Bridge {
                 self.ops
                     .remove(op_id(&f.take("op").unwrap_or(Value::Null))?);
                 Ok(Value::Null)
+            }
+
+            // ---- timers
+            "timer.start" => {
+                let ms = f.u64("ms")?.unwrap_or(0);
+                let timer = monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000));
+                Ok(json!(self.ops.insert(Op::Timer(timer))))
             }
 
             // ---- state

@@ -1,5 +1,5 @@
-//! Operations in flight: LLM requests, streams, agent runs and event
-//! subscriptions, numbered so a script's scheduler can wait on any set of
+//! Operations in flight: LLM requests, streams, agent runs, event
+//! subscriptions and timers, numbered so a script's scheduler can wait on any set of
 //! them at once (`ops.wait`) and collect what each produced (`ops.take`).
 
 use std::collections::HashMap;
@@ -20,16 +20,20 @@ pub enum Op {
     },
     AgentRun(agent::AgentRun),
     Subscription(event::Subscription),
+    /// A timer: done once its time has passed.
+    Timer(Pollable),
 }
 
 impl Op {
-    fn subscribe(&self) -> Pollable {
-        match self {
+    /// A pollable for this operation (a timer is its own pollable).
+    fn subscribe(&self) -> Option<Pollable> {
+        Some(match self {
             Op::Chat(p) => p.subscribe(),
             Op::Stream { stream, .. } => stream.subscribe(),
             Op::AgentRun(r) => r.subscribe(),
             Op::Subscription(s) => s.subscribe(),
-        }
+            Op::Timer(_) => return None,
+        })
     }
 }
 
@@ -75,11 +79,20 @@ impl Ops {
                 "ops.wait needs at least one operation",
             ));
         }
-        let pollables = ids
+        let ops = ids
             .iter()
-            .map(|&id| self.get(id).map(Op::subscribe))
+            .map(|&id| self.get(id))
             .collect::<Result<Vec<_>, _>>()?;
-        let refs: Vec<&Pollable> = pollables.iter().collect();
+        let fresh: Vec<Option<Pollable>> = ops.iter().map(|op| op.subscribe()).collect();
+        let refs: Vec<&Pollable> = ops
+            .iter()
+            .zip(&fresh)
+            .map(|(op, fresh)| match (op, fresh) {
+                (Op::Timer(timer), _) => timer,
+                (_, Some(pollable)) => pollable,
+                (_, None) => unreachable!("only timers have no fresh pollable"),
+            })
+            .collect();
         Ok(poll(&refs).into_iter().map(|i| ids[i as usize]).collect())
     }
 
@@ -118,6 +131,8 @@ impl Ops {
                 Some(e) => Progress::Item(convert::event_json(e)),
                 None => Progress::Pending,
             },
+            Op::Timer(timer) if timer.ready() => Progress::Done(Value::Null),
+            Op::Timer(_) => Progress::Pending,
         };
         Ok(match progress {
             Progress::Pending => json!({ "state": "pending" }),
