@@ -54,12 +54,12 @@ lint: setup check-interpreters
     cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-script -p spellhost-test-guests {{ prepend("-p ", spells) }} -- -D warnings
 
 # Rebuild the interpreter components spellhost ships (host/prebuilt/) from
-# guest-sdks/{script-core,lua}. Installs the wasm C toolchain first
+# guest-sdks/{script-core,lua,js}. Installs the wasm C toolchain first
 # (Debian's clang-22 and wasi-libc); running script spells never needs it.
 interpreters: setup
     guest-sdks/toolchain/install-toolchain.sh
     guest-sdks/toolchain/build-interpreters.sh
-    source guest-sdks/toolchain/env.sh && cargo clippy --target wasm32-wasip2 -p spellhost-lua -- -D warnings
+    source guest-sdks/toolchain/env.sh && cargo clippy --target wasm32-wasip2 -p spellhost-lua -p spellhost-js -- -D warnings
 
 # Check that the shipped interpreters match their sources (no toolchain
 # needed); `--verify` instead rebuilds them and compares the bytes.

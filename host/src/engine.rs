@@ -17,6 +17,9 @@ pub struct SpellEngine {
     _ticker: Arc<EpochTicker>,
 }
 
+/// The native stack a guest may use.
+pub const MAX_WASM_STACK: usize = 8 << 20;
+
 impl SpellEngine {
     /// Builds the engine: component model, async host calls, fuel metering
     /// and epoch interruption all on.
@@ -27,7 +30,11 @@ impl SpellEngine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed);
+            .cranelift_opt_level(wasmtime::OptLevel::Speed)
+            // Interpreters (QuickJS, Lua) recurse on the native wasm stack:
+            // 512 KiB (wasmtime's default) ends JS recursion near depth 2000.
+            .max_wasm_stack(MAX_WASM_STACK)
+            .async_stack_size(MAX_WASM_STACK + (1 << 20));
         let engine = wasmtime::Engine::new(&config).map_err(anyhow::Error::from)?;
         let ticker = Arc::new(EpochTicker::start(engine.clone()));
         Ok(Self {

@@ -158,6 +158,20 @@ async fn a_promise_nothing_settles_is_an_error_not_a_hang() {
 #[tokio::test]
 async fn deep_recursion_is_a_clear_error_and_the_next_run_is_fresh() {
     let host = host();
+    // Realistic depths work (both the wasm stack and QuickJS's C stack in
+    // linear memory are sized for it)...
+    let deep_enough =
+        "function f(n) { return n === 0 ? 0 : 1 + f(n - 1); }\nexport default () => f(10000);";
+    let report = host
+        .run(
+            "deep.js",
+            deep_enough,
+            SpellConfig::default(),
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(report.result.unwrap(), "10000");
+    // ...and runaway recursion is a clear error.
     let code = "function f(n) { return f(n + 1) + 1; }\nexport default () => f(0);";
     let message = failure(
         host.run("deep.js", code, SpellConfig::default(), Limits::default())

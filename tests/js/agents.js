@@ -36,6 +36,15 @@ export default async function () {
   const g = await guarded.run('agent: call calculator {"expression":"1+1"}; say {tools}').catch((x) => x);
   assert(g.kind === "cancelled" || g.answer.includes("no maths today"), JSON.stringify(g));
 
+  // A hook whose decision is unusable cancels the call instead of hanging.
+  const odd = new Agent({ tools: ["calculator"], onHook: () => ({ cancel: 42 }) });
+  const o = await odd.run('agent: call calculator {"expression":"1+1"}; say {tools}').catch((x) => x);
+  assert(o.kind === "cancelled" || o.answer !== undefined, JSON.stringify(o));
+  // A tool result that is not JSON reaches the model as an error.
+  Tool.register({ name: "bigint", description: "returns a BigInt", handler: () => ({ n: 10n }) });
+  const bi = await new Agent({ tools: ["bigint"] }).ask("agent: call bigint {}; say {tools}");
+  assert(bi.includes("cannot be sent"), bi);
+
   // Several agents at once.
   const [a1, a2] = await Promise.all([
     new Agent({}).ask("agent: say one"),

@@ -46,6 +46,15 @@ if ok then assert(err.answer:find("no maths today", 1, true), err.answer) end
 local dup_ok, dup = pcall(Agent.create, { tools = { { name = "shout", handler = function() end } } })
 assert(not dup_ok and dup.kind == "invalid" and dup.message:find("already registered", 1, true), tostring(dup))
 
+-- A hook whose decision is unusable cancels the call instead of hanging.
+local odd = Agent.create { tools = { "calculator" }, on_hook = function() return { cancel = 42 } end }
+local odd_ok, odd_r = pcall(odd.run, odd, 'agent: call calculator {"expression":"1+1"}; say {tools}')
+assert(odd_ok or odd_r.kind == "cancelled", tostring(odd_r))
+-- A tool result that is not JSON reaches the model as an error.
+Tool.register { name = "fn_result", description = "returns a function", handler = function() return { f = print } end }
+local fr = Agent.create({ tools = { "fn_result" } }):ask("agent: call fn_result {}; say {tools}")
+assert(fr:find("cannot be sent", 1, true), fr)
+
 -- Tools can be called directly too.
 assert(Tool.call("calculator", { expression = "2+3" }).result == 5)
 assert(Tool.call("shout", { text = "x" }).loud == "X")

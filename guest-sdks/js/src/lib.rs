@@ -43,8 +43,13 @@ fn run_in<'js>(ctx: &Ctx<'js>, name: &str, code: &str, input: &str) -> Result<St
         .and_then(|(module, promise)| promise.finish::<()>().map(|_| module))
         .catch(ctx)
         .map_err(|e| format!("spellhost JS prelude failed (a spellhost bug): {e}"))?;
-    let internals: Object = prelude
-        .get("__internals")
+    drop(prelude);
+    // The prelude leaves its internals under a symbol; take them away so
+    // spells cannot reach them.
+    let internals: Object = ctx
+        .eval(
+            r#"(() => { const k = Symbol.for("spellhost.internals"); const v = globalThis[k]; delete globalThis[k]; return v; })()"#,
+        )
         .map_err(|e| format!("spellhost JS prelude: {e}"))?;
     let pump: Function = internals.get("pump").map_err(|e| e.to_string())?;
     let describe: Function = internals.get("describe").map_err(|e| e.to_string())?;
@@ -98,7 +103,7 @@ fn settle<'js>(
                 if !progressed {
                     return Err(rquickjs::Exception::throw_message(
                         ctx,
-                        "the spell awaits a promise that nothing will settle (no LLM call, agent run or stream is in flight)",
+                        "the spell awaits a promise that nothing will settle (no LLM call, stream, agent run, timer or subscription is in flight)",
                     ));
                 }
             }

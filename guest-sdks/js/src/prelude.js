@@ -408,6 +408,8 @@ export class Agent {
     call("agent.reset", { agent: this.id });
   }
 
+  // The host's agent run waits for these answers: they must always come,
+  // even when the handler's result or the hook's decision is unusable.
   async #answerTool(run, toolCall) {
     const handler = handlers.get(toolCall.name);
     let reply;
@@ -421,17 +423,22 @@ export class Agent {
         reply = { error: String(e?.message ?? e) };
       }
     }
-    call("agent.reply", { op: run, call_id: toolCall.id, ...reply });
+    try {
+      call("agent.reply", { op: run, call_id: toolCall.id, ...reply });
+    } catch (e) {
+      call("agent.reply", { op: run, call_id: toolCall.id, error: `the tool's result cannot be sent: ${e?.message ?? e}` });
+    }
   }
 
   async #decide(run, hookCall) {
     let decision = null;
     try {
       decision = (await this.onHook?.(hookCall)) ?? null;
+      call("agent.decide", { op: run, hook_id: hookCall.id, decision });
     } catch (e) {
-      decision = { cancel: `the spell's hook failed: ${e?.message ?? e}` };
+      const reason = `the spell's hook failed: ${e?.message ?? e}`;
+      call("agent.decide", { op: run, hook_id: hookCall.id, decision: { cancel: reason } });
     }
-    call("agent.decide", { op: run, hook_id: hookCall.id, decision });
   }
 }
 
@@ -553,4 +560,6 @@ function leftover() {
   return "";
 }
 
-export const __internals = { pump, describe, main, leftover };
+// What the interpreter needs, under a symbol it reads (and removes) once
+// the prelude has run, so spells cannot reach it.
+globalThis[Symbol.for("spellhost.internals")] = { pump, describe, main, leftover };

@@ -395,17 +395,25 @@ function Agent.create(config)
   return setmetatable({ id = id, on_hook = config.on_hook }, Agent)
 end
 
+-- The host's agent run waits for the answer: it must always come, even
+-- when the handler's result cannot be sent.
 local function answer_tool(self, run, call)
   local handler = handlers[call.name]
+  local reply
   if not handler then
-    op("agent.reply", { op = run, call_id = call.id, error = "the spell has no handler for tool `" .. call.name .. "`" })
-    return
-  end
-  local ok, result = pcall(handler, call.arguments)
-  if ok then
-    op("agent.reply", { op = run, call_id = call.id, output = result == nil and json.null or result })
+    reply = { error = "the spell has no handler for tool `" .. call.name .. "`" }
   else
-    op("agent.reply", { op = run, call_id = call.id, error = tostring(result) })
+    local ok, result = pcall(handler, call.arguments)
+    if ok then
+      reply = { output = result == nil and json.null or result }
+    else
+      reply = { error = tostring(result) }
+    end
+  end
+  reply.op, reply.call_id = run, call.id
+  local sent, err = call_native("agent.reply", reply)
+  if not sent then
+    op("agent.reply", { op = run, call_id = call.id, error = "the tool's result cannot be sent: " .. err.message })
   end
 end
 
@@ -422,11 +430,17 @@ function Agent:run(input)
     if e.type == "call_tool" then
       answer_tool(self, run, e)
     elseif e.type == "hook" then
+      -- The run waits for a decision: a failing hook or an unusable
+      -- decision cancels the call rather than leaving the run hanging.
       local ok, decision = pcall(self.on_hook, e)
-      if not ok then
-        decision = { cancel = "the spell's hook failed: " .. tostring(decision) }
+      local problem = not ok and tostring(decision) or nil
+      if ok then
+        local sent, err = call_native("agent.decide", { op = run, hook_id = e.id, decision = decision == nil and json.null or decision })
+        problem = not sent and err.message or nil
       end
-      op("agent.decide", { op = run, hook_id = e.id, decision = decision == nil and json.null or decision })
+      if problem then
+        op("agent.decide", { op = run, hook_id = e.id, decision = { cancel = "the spell's hook failed: " .. problem } })
+      end
     end
   end
 end

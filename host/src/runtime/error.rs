@@ -63,6 +63,9 @@ impl RunError {
                     });
                 }
                 wasmtime::Trap::StackOverflow => return Self::Limit(LimitExceeded::Stack),
+                wasmtime::Trap::MemoryOutOfBounds if overflowed_shadow_stack(&err) => {
+                    return Self::Limit(LimitExceeded::Stack);
+                }
                 _ => {}
             }
         }
@@ -100,6 +103,18 @@ pub fn check_component_header(bytes: &[u8]) -> Result<(), RunError> {
         ));
     }
     Ok(())
+}
+
+/// Whether an out-of-bounds access is a C stack (in linear memory) run off
+/// its bottom: toolchains put that stack first, growing down towards
+/// address 0, so overflowing it wraps to addresses just below 4 GiB.
+fn overflowed_shadow_stack(err: &wasmtime::Error) -> bool {
+    let text = format!("{err:#}");
+    let Some(rest) = text.split("memory fault at wasm address 0x").nth(1) else {
+        return false;
+    };
+    let hex: String = rest.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&hex, 16).is_ok_and(|addr| (0xFFFF_0000..0x1_0001_0000).contains(&addr))
 }
 
 #[cfg(test)]
