@@ -62,9 +62,15 @@ interpreters: setup
     source guest-sdks/toolchain/env.sh && cargo clippy --target wasm32-wasip2 -p spellhost-lua -p spellhost-js -- -D warnings
 
 # Check that the shipped interpreters match their sources (no toolchain
-# needed); `--verify` instead rebuilds them and compares the bytes.
+# needed): the stamp of every build input in host/prebuilt/SOURCES.
 check-interpreters:
     guest-sdks/toolchain/build-interpreters.sh --check
+
+# Rebuild the interpreters from source (installing the toolchain) and fail
+# unless the bytes equal the shipped ones: the builds are reproducible.
+verify-interpreters: setup
+    guest-sdks/toolchain/install-toolchain.sh
+    guest-sdks/toolchain/build-interpreters.sh --verify
 
 # Benchmarks: whole-process `spellhost run` time (components, Lua and JS
 # spells, CPU-heavy Lua next to native lua5.4), memory, per-run overheads.

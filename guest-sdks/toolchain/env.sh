@@ -12,9 +12,12 @@ export CC_wasm32_wasip2=clang-22
 export AR_wasm32_wasip2=llvm-ar-22
 # Wasm exceptions carry Lua's setjmp/longjmp; our setjmp.h comes first.
 export CFLAGS_wasm32_wasip2="-I$_toolchain/include -mllvm -wasm-enable-eh -mllvm -wasm-use-legacy-eh=false -mllvm -wasm-enable-sjlj -mexception-handling"
+# Same bytes from any checkout: no absolute paths in the components
+# (assert messages carry __FILE__, and rquickjs-sys compiles copies of its
+# sources in OUT_DIR).
+CFLAGS_wasm32_wasip2+=" -ffile-prefix-map=$_root=/spellhost -ffile-prefix-map=$HOME/.cargo=/cargo"
 # rquickjs-sys would otherwise download wasi-sdk.
 export RQUICKJS_SYS_NO_WASI_SDK=1
-# Same bytes from any checkout: no absolute paths in the components.
 export RUSTFLAGS="--remap-path-prefix=$_root=/spellhost --remap-path-prefix=$HOME/.cargo=/cargo"
 # Their own target directory: these RUSTFLAGS must not invalidate the
 # workspace build.
