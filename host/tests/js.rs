@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use spellhost::limits::{LimitExceeded, Limits};
+use spellhost::limits::Limits;
 use spellhost::policy::Grants;
 use spellhost::runtime::{RunError, SpellConfig};
 use spellhost::scripts::Language;
@@ -192,43 +192,13 @@ async fn deep_recursion_is_a_clear_error_and_the_next_run_is_fresh() {
 }
 
 #[tokio::test]
-async fn an_infinite_loop_runs_out_of_fuel() {
-    let limits = Limits {
-        fuel: 50_000_000,
-        ..Limits::default()
-    };
-    let err = fails_with("export default () => { for (;;) {} };", limits).await;
-    assert!(
-        matches!(err, RunError::Limit(LimitExceeded::Fuel { .. })),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn an_infinite_loop_hits_the_deadline() {
-    let limits = Limits {
-        timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
-    let err = fails_with("export default () => { for (;;) {} };", limits).await;
-    assert!(
-        matches!(err, RunError::Limit(LimitExceeded::Timeout { .. })),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn runaway_memory_is_stopped_by_the_memory_limit() {
-    let limits = Limits {
-        memory_bytes: 32 * 1024 * 1024,
-        ..Limits::default()
-    };
-    let err = fails_with(
+async fn runaway_code_hits_fuel_deadline_and_memory_limits() {
+    support::scripts::runaway_code_hits_every_limit(
+        Language::JavaScript,
+        "export default () => { for (;;) {} };",
         "export default () => { const a = []; for (;;) a.push('x'.repeat(1024) + a.length); };",
-        limits,
     )
     .await;
-    assert!(err.to_string().contains("memory"), "{err}");
 }
 
 #[tokio::test]

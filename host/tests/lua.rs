@@ -8,9 +8,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use spellhost::limits::{LimitExceeded, Limits};
+use spellhost::limits::Limits;
 use spellhost::policy::Grants;
-use spellhost::runtime::{RunError, RunReport, SpellConfig};
+use spellhost::runtime::{RunReport, SpellConfig};
 use spellhost::scripts::Language;
 use support::scripts::{ScriptHost, failure};
 
@@ -158,58 +158,13 @@ async fn an_uncaught_bridge_error_names_the_grant_to_add() {
 }
 
 #[tokio::test]
-async fn an_infinite_loop_runs_out_of_fuel() {
-    let limits = Limits {
-        fuel: 50_000_000,
-        ..Limits::default()
-    };
-    let err = failure(
-        run_code(
-            &host(),
-            "spin.lua",
-            "while true do end",
-            SpellConfig::default(),
-            limits,
-        )
-        .await,
-    );
-    assert!(
-        matches!(err, RunError::Limit(LimitExceeded::Fuel { .. })),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn an_infinite_loop_hits_the_deadline() {
-    let limits = Limits {
-        timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
-    let err = failure(
-        run_code(
-            &host(),
-            "spin.lua",
-            "while true do end",
-            SpellConfig::default(),
-            limits,
-        )
-        .await,
-    );
-    assert!(
-        matches!(err, RunError::Limit(LimitExceeded::Timeout { .. })),
-        "{err}"
-    );
-}
-
-#[tokio::test]
-async fn runaway_memory_is_stopped_by_the_memory_limit() {
-    let limits = Limits {
-        memory_bytes: 32 * 1024 * 1024,
-        ..Limits::default()
-    };
-    let code = "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end";
-    let err = failure(run_code(&host(), "hog.lua", code, SpellConfig::default(), limits).await);
-    assert!(err.to_string().contains("memory"), "{err}");
+async fn runaway_code_hits_fuel_deadline_and_memory_limits() {
+    support::scripts::runaway_code_hits_every_limit(
+        Language::Lua,
+        "while true do end",
+        "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end",
+    )
+    .await;
 }
 
 #[tokio::test]

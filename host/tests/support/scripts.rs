@@ -101,3 +101,44 @@ pub fn failure(report: RunReport) -> RunError {
         Err(e) => e,
     }
 }
+
+/// Runaway scripts end on the host's limits: `spin` (an endless loop) runs
+/// out of fuel, and out of time when fuel is plentiful; `hog` (endless
+/// allocation) hits the memory limit.
+pub async fn runaway_code_hits_every_limit(language: Language, spin: &str, hog: &str) {
+    use spellhost::limits::LimitExceeded;
+    let host = ScriptHost::new(language);
+    let fails = async |code: &str, limits: Limits| {
+        failure(
+            host.run("runaway", code, SpellConfig::default(), limits)
+                .await,
+        )
+    };
+
+    let fuel = Limits {
+        fuel: 50_000_000,
+        ..Limits::default()
+    };
+    let err = fails(spin, fuel).await;
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Fuel { .. })),
+        "{err}"
+    );
+
+    let deadline = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let err = fails(spin, deadline).await;
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Timeout { .. })),
+        "{err}"
+    );
+
+    let memory = Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let err = fails(hog, memory).await;
+    assert!(err.to_string().contains("memory"), "{err}");
+}
