@@ -21,7 +21,9 @@ stamp() {
             | sort -z | xargs -0 sha256sum
         local pkgs=()
         for entry in "${interpreters[@]}"; do pkgs+=(-p "${entry#* }"); done
-        cargo tree -q --locked --target wasm32-wasip2 -e normal,build --prefix none "${pkgs[@]}" | sort -u
+        # (without the checkout's own path, which cargo prints for local crates)
+        cargo tree -q --locked --target wasm32-wasip2 -e normal,build --prefix none "${pkgs[@]}" \
+            | sed -E 's# \(/[^)]*\)##' | sort -u
         grep -E '^(channel|targets)' rust-toolchain.toml
         sed -n '/^\[profile\.spell\]/,$p' Cargo.toml
     } | sha256sum | cut -d' ' -f1
