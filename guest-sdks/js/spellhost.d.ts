@@ -810,6 +810,11 @@ declare module "spellhost" {
     history(): Promise<HistoryMessage[]>;
     /** Forgets the conversation. */
     reset(): Promise<void>;
+    /**
+     * Frees the agent in the host now (the garbage collector also frees
+     * unreachable agents). A closed agent's `run` rejects with `invalid`.
+     */
+    close(): void;
   }
 
   // ------------------------------------------------------------- workflows

@@ -4,6 +4,11 @@
 //! The toolchain comes from `guest-sdks/toolchain/env.sh`.
 
 fn main() {
+    // Only the wasm build needs (or can compile) these; a host-target
+    // `cargo check --workspace` must not try.
+    if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() != Ok("wasm32") {
+        return;
+    }
     let c = std::path::Path::new("../toolchain/c");
     println!("cargo:rerun-if-changed=../toolchain");
     cc::Build::new()

@@ -15,11 +15,12 @@ export CFLAGS_wasm32_wasip2="-I$_toolchain/include -mllvm -wasm-enable-eh -mllvm
 # Same bytes from any checkout: no absolute paths in the components
 # (assert messages carry __FILE__, and rquickjs-sys compiles copies of its
 # sources in OUT_DIR).
-CFLAGS_wasm32_wasip2+=" -ffile-prefix-map=$_root=/spellhost -ffile-prefix-map=$HOME/.cargo=/cargo"
+_cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+CFLAGS_wasm32_wasip2+=" -ffile-prefix-map=$_root=/spellhost -ffile-prefix-map=$_cargo_home=/cargo"
 # rquickjs-sys would otherwise download wasi-sdk.
 export RQUICKJS_SYS_NO_WASI_SDK=1
-export RUSTFLAGS="--remap-path-prefix=$_root=/spellhost --remap-path-prefix=$HOME/.cargo=/cargo"
+export RUSTFLAGS="--remap-path-prefix=$_root=/spellhost --remap-path-prefix=$_cargo_home=/cargo"
 # Their own target directory: these RUSTFLAGS must not invalidate the
 # workspace build.
 export CARGO_TARGET_DIR="$_root/target/interpreters"
-unset _toolchain _root _sysroot
+unset _toolchain _root _sysroot _cargo_home

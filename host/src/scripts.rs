@@ -61,12 +61,19 @@ impl Language {
         let line = head.strip_prefix(b"#!")?;
         let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
         let line = String::from_utf8_lossy(line);
-        line.split(|c: char| c.is_whitespace() || c == '/')
-            .find_map(|word| match word {
-                "lua" | "lua5.4" | "lua54" => Some(Language::Lua),
-                "node" | "deno" | "bun" | "qjs" => Some(Language::JavaScript),
-                _ => None,
-            })
+        // `#!/usr/bin/lua5.4` or `#!/usr/bin/env [-S] node`: the program's
+        // file name decides, not any directory on the way.
+        let mut words = line.split_whitespace();
+        let basename = |word: &str| word.rsplit('/').next().unwrap_or(word).to_owned();
+        let mut program = basename(words.next()?);
+        if program == "env" {
+            program = basename(words.find(|w| !w.starts_with('-'))?);
+        }
+        match program.as_str() {
+            "lua" | "lua5.4" | "lua54" => Some(Language::Lua),
+            "node" | "deno" | "bun" | "qjs" => Some(Language::JavaScript),
+            _ => None,
+        }
     }
 
     /// The interpreter component that runs this language.
@@ -120,12 +127,22 @@ mod tests {
             Some(Language::JavaScript)
         );
         assert_eq!(Language::detect(Path::new("hello"), b"#!/bin/sh\n"), None);
+        assert_eq!(
+            Language::detect(Path::new("x"), b"#!/opt/node/bin/python\n"),
+            None
+        );
+        assert_eq!(
+            Language::detect(Path::new("x"), b"#!/usr/bin/env -S deno run\n"),
+            Some(Language::JavaScript)
+        );
         assert_eq!(Language::detect(Path::new("hello"), b"\0asm"), None);
     }
 
     #[test]
     fn the_interpreters_are_components() {
-        assert!(Language::Lua.interpreter().starts_with(b"\0asm"));
-        assert!(Language::JavaScript.interpreter().starts_with(b"\0asm"));
+        for language in [Language::Lua, Language::JavaScript] {
+            crate::runtime::check_component_header(language.interpreter())
+                .unwrap_or_else(|e| panic!("{}: {e}", language.name()));
+        }
     }
 }

@@ -110,7 +110,7 @@ async fn an_uncaught_exception_names_file_line_and_stack() {
 }
 
 #[tokio::test]
-async fn an_unhandled_rejection_of_a_bridge_call_points_at_the_call() {
+async fn an_uncaught_bridge_error_names_the_grant_and_the_line() {
     let code = "export default async function () {\n  await state.shared('team').get('k');\n}\n";
     let report = host()
         .run("spell.js", code, SpellConfig::default(), Limits::default())
@@ -121,6 +121,7 @@ async fn an_unhandled_rejection_of_a_bridge_call_points_at_the_call() {
         message.contains("denied: shared state namespace `team`"),
         "{message}"
     );
+    assert!(message.contains("spell.js:2"), "{message}");
     assert!(message.contains("--allow-state-ns team"), "{message}");
 }
 
@@ -179,6 +180,16 @@ async fn deep_recursion_is_a_clear_error_and_the_next_run_is_fresh() {
     )
     .to_string();
     assert!(message.contains("stack"), "{message}");
+    assert!(
+        matches!(
+            failure(
+                host.run("deep.js", code, SpellConfig::default(), Limits::default())
+                    .await
+            ),
+            RunError::Limit(spellhost::limits::LimitExceeded::Stack)
+        ),
+        "a stack overflow is the stack limit"
+    );
     // A new instance answers normally after the trap.
     let report = host
         .run(
@@ -235,6 +246,24 @@ async fn entry_points_and_outputs() {
             .await;
         assert_eq!(report.result.unwrap(), want, "{code}");
     }
+}
+
+#[tokio::test]
+async fn a_module_without_an_entry_is_an_error() {
+    let message = fails_with("const x = 1;", Limits::default())
+        .await
+        .to_string();
+    assert!(
+        message.contains("exports neither `default` nor `run`"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn errors_in_anonymous_callbacks_keep_their_lines() {
+    let code = "export default async () => {\n  const xs = await Promise.all([1, 2].map(async (n) => {\n    if (n === 2) null.boom;\n    return n;\n  }));\n  return xs;\n};\n";
+    let message = fails_with(code, Limits::default()).await.to_string();
+    assert!(message.contains("spell.js:3"), "{message}");
 }
 
 #[tokio::test]

@@ -82,8 +82,9 @@ async fn sandbox_removes_escapes_and_confines_files_to_grants() {
 
 #[tokio::test]
 async fn parallel_llm_calls_are_in_flight_together() {
-    // Each answer takes 400 ms: one after another, the script's 4 + 1 + 2
-    // calls in its two fan-outs would take at least 2.8 s.
+    // Each answer takes 400 ms. Concurrently, the script's three fan-outs
+    // (4 calls; 1 beside a nested 2; 2) take about 1.2 s; one after
+    // another its 9 calls would take 3.6 s.
     let host = host_with_delay(Duration::from_millis(400));
     let started = Instant::now();
     check_script(&host, "parallel.lua", SpellConfig::default()).await;

@@ -39,7 +39,11 @@ export default async function () {
   // A hook whose decision is unusable cancels the call instead of hanging.
   const odd = new Agent({ tools: ["calculator"], onHook: () => ({ cancel: 42 }) });
   const o = await odd.run('agent: call calculator {"expression":"1+1"}; say {tools}').catch((x) => x);
-  assert(o.kind === "cancelled" || o.answer !== undefined, JSON.stringify(o));
+  const oddText = o.answer ?? o.message;
+  assert(oddText.includes("hook failed") && !oddText.includes('"result":2'), oddText);
+  odd.close();
+  const closed = await odd.run("again").catch((x) => x);
+  assert(closed.kind === "invalid" && closed.message.includes("closed"), String(closed));
   // A tool result that is not JSON reaches the model as an error.
   Tool.register({ name: "bigint", description: "returns a BigInt", handler: () => ({ n: 10n }) });
   const bi = await new Agent({ tools: ["bigint"] }).ask("agent: call bigint {}; say {tools}");

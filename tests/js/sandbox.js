@@ -10,7 +10,9 @@ export default async function () {
   assert(e instanceof Error, "no imports from the network");
   // The interpreter's internals are out of reach.
   const api = await import("spellhost");
-  assert(!("__internals" in api) && globalThis[Symbol.for("spellhost.internals")] === undefined);
+  const exported = Object.keys(api).sort().join(",");
+  assert(exported === "Agent,SpellError,Tool,clearInterval,clearTimeout,config,console,events,llm,setInterval,setTimeout,sleep,state,workflow", exported);
+  assert(globalThis[Symbol.for("spellhost.internals")] === undefined);
   // The file tools see only granted directories.
   e = await Tool.call("read_file", { path: "/etc/passwd" }).catch((x) => x);
   assert(e.kind === "denied", String(e));

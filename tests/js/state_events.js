@@ -17,6 +17,9 @@ export default async function () {
   await state.run.set("tmp", "run-only");
   assert(await state.run.get("tmp") === "run-only" && await state.get("tmp") === undefined);
 
+  let nn;
+  try { state.shared(undefined); } catch (x) { nn = x; }
+  assert(nn?.kind === "invalid", String(nn));
   const e = await state.shared("team").get("k").catch((x) => x);
   assert(e.kind === "denied" && e.message.includes("--allow-state-ns team"), String(e));
 

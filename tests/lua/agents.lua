@@ -49,7 +49,15 @@ assert(not dup_ok and dup.kind == "invalid" and dup.message:find("already regist
 -- A hook whose decision is unusable cancels the call instead of hanging.
 local odd = Agent.create { tools = { "calculator" }, on_hook = function() return { cancel = 42 } end }
 local odd_ok, odd_r = pcall(odd.run, odd, 'agent: call calculator {"expression":"1+1"}; say {tools}')
-assert(odd_ok or odd_r.kind == "cancelled", tostring(odd_r))
+local odd_text = odd_ok and odd_r.answer or odd_r.message
+assert(odd_text:find("hook failed", 1, true) and not odd_text:find('"result":2', 1, true), tostring(odd_text))
+odd:close()
+local closed_ok, closed = pcall(odd.run, odd, "again")
+assert(not closed_ok and closed.message:find("closed", 1, true), tostring(closed))
+do
+  local scoped <close> = Agent.create {}
+  assert(scoped:ask("agent: say scoped") == "scoped")
+end
 -- A tool result that is not JSON reaches the model as an error.
 Tool.register { name = "fn_result", description = "returns a function", handler = function() return { f = print } end }
 local fr = Agent.create({ tools = { "fn_result" } }):ask("agent: call fn_result {}; say {tools}")

@@ -25,6 +25,17 @@ local ok, err = pcall(json.encode, { tools = { { handler = function() end } } })
 assert(not ok and tostring(err):find("value.tools%[1%].handler: a function cannot be converted to JSON"), tostring(err))
 ok, err = pcall(json.encode, { 1, x = 2 })
 assert(not ok and tostring(err):find("mixes list items and named keys"), tostring(err))
+-- Keys beyond 32 bits are not list positions.
+ok, err = pcall(json.encode, { [1] = "a", [4294967297] = "b" })
+assert(not ok and tostring(err):find("neither a list"), tostring(err))
+ok, err = pcall(json.encode, { [1] = "a", [4294967296] = "b" })
+assert(not ok and tostring(err):find("neither a list"), tostring(err))
+-- A script may replace the global json; the API keeps working.
+local saved = json
+json = { encode = function() error("not this one") end }
+State.run.set("after_json_swap", { 1, 2 })
+json = saved
+assert(json.encode(State.run.get("after_json_swap")) == "[1,2]")
 local cyclic = {}
 cyclic.self = cyclic
 ok, err = pcall(json.encode, cyclic)

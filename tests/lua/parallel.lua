@@ -25,6 +25,16 @@ assert(table.concat(order, ",") == "fast,slow", table.concat(order, ","))
 local ok0, e0 = pcall(sleep, -1)
 assert(not ok0 and e0.kind == "invalid", tostring(e0))
 
+-- Yielding by hand inside a task is an error, not a lost task.
+local y_ok, y_err = pcall(parallel, function() coroutine.yield(1) end)
+assert(not y_ok and y_err.kind == "invalid" and y_err.message:find("coroutine.yield", 1, true), tostring(y_err))
+-- An LLM call inside a C callback (table.sort) blocks instead of failing.
+local sorted = { "b", "a" }
+parallel(function()
+  table.sort(sorted, function(p, q) return llm.ask(p) < llm.ask(q) end)
+end)
+assert(sorted[1] == "a", table.concat(sorted, ","))
+
 -- The first error is raised; the other calls are cancelled.
 local ok, err = pcall(parallel, function() return llm.ask("please fail 401") end, function() return llm.ask("fine") end)
 assert(not ok and err.kind == "auth", tostring(err))

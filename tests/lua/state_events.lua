@@ -25,6 +25,9 @@ assert(State.get("user:1") == nil)
 State.run.set("tmp", "run-only")
 assert(State.run.get("tmp") == "run-only" and State.get("tmp") == nil)
 
+-- A missing namespace name is an error, not the private scope.
+local nn_ok, nn = pcall(State.shared, nil)
+assert(not nn_ok and nn.kind == "invalid", tostring(nn))
 -- Shared namespaces need a grant.
 local ok, err = pcall(State.shared("team").get, "k")
 assert(not ok and err.kind == "denied" and err.message:find("--allow-state-ns team", 1, true), tostring(err))

@@ -282,7 +282,12 @@ function bucket(scope) {
  *  `state.shared(name)` is a namespace granted with --allow-state-ns. */
 export const state = Object.assign(bucket({ scope: "spell" }), {
   run: bucket({ scope: "run" }),
-  shared: (name) => bucket({ shared: name }),
+  shared: (name) => {
+    if (typeof name !== "string" || name === "") {
+      throw new SpellError("invalid", `state.shared needs a namespace name (a non-empty string), got ${String(name)}`);
+    }
+    return bucket({ shared: name });
+  },
 });
 
 // ---------------------------------------------------------------- events
@@ -357,6 +362,15 @@ export const Tool = {
 
 // ---------------------------------------------------------------- agents
 
+// Agents the garbage collector reclaimed are freed in the host too.
+const agentsGone = new FinalizationRegistry((id) => {
+  try {
+    call("agent.drop", { agent: id });
+  } catch {
+    // the run is ending
+  }
+});
+
 export class Agent {
   /**
    * new Agent({model, system, tools: ["calculator", {name, description,
@@ -375,6 +389,15 @@ export class Agent {
     });
     this.onHook = onHook;
     this.id = call("agent.new", { config: { ...rest, tools: names, hooks: typeof onHook === "function" } });
+    agentsGone.register(this, this.id, this);
+  }
+
+  /** Frees the agent in the host now (it is also freed once unreachable). */
+  close() {
+    if (this.id === undefined) return;
+    agentsGone.unregister(this);
+    call("agent.drop", { agent: this.id });
+    this.id = undefined;
   }
 
   static create(config) {
@@ -383,7 +406,15 @@ export class Agent {
 
   /** Runs the agent on `input`: {answer, steps, usage, stop_reason}. */
   run(input = "") {
-    const [run, site] = begin(() => call("agent.start", { agent: this.id, input }));
+    let run, site;
+    try {
+      [run, site] = begin(() => {
+        if (this.id === undefined) throw new SpellError("invalid", "this agent was closed");
+        return call("agent.start", { agent: this.id, input });
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       watch(run, (r) => {
         if (r.state === "done") return resolve(r.value);
@@ -525,7 +556,7 @@ function describe(e) {
   const head = e instanceof SpellError ? `${e.kind}: ${e.message}` : `${e.name}: ${e.message}`;
   const frames = String(e.stack ?? "")
     .split("\n")
-    .filter((line) => line.trim() && !line.includes("spellhost:") && !line.includes("<anonymous>"));
+    .filter((line) => line.trim() && !line.includes("(spellhost:") && !line.includes("(native)"));
   return frames.length ? `${head}\n${frames.join("\n")}` : head;
 }
 
@@ -539,6 +570,9 @@ function output(value) {
 // The spell's entry: the default export or `run`, called with the input;
 // a default export that is not a function is the output itself.
 async function main(namespace, input) {
+  if (!("default" in namespace) && !("run" in namespace)) {
+    throw new SpellError("invalid", "the module exports neither `default` nor `run`: export the spell's entry (`export default async function run(input) { ... }`)");
+  }
   const entry = namespace.default ?? namespace.run;
   const result = typeof entry === "function" ? await entry(input) : await entry;
   return output(result);

@@ -72,11 +72,13 @@ fn encode_table(lua: &Lua, t: &Table, path: &str, depth: usize) -> Result<Json, 
         }
     }
     if strings.is_empty() && (is_array_marked || !ints.is_empty()) {
+        // Compare in i64: Lua keys are 64-bit, wasm32's usize is not.
         let max = ints.iter().map(|(i, _)| *i).max().unwrap_or(0);
-        if ints.iter().all(|(i, _)| *i >= 1) && (max as usize) <= 2 * ints.len().max(1) {
+        let dense = (ints.len().max(1) as i64).saturating_mul(2);
+        if ints.iter().all(|(i, _)| *i >= 1) && max <= dense {
             let mut items = vec![Json::Null; max as usize];
             for (i, v) in &ints {
-                items[*i as usize - 1] = encode(lua, v, &format!("{path}[{i}]"), depth + 1)?;
+                items[(*i - 1) as usize] = encode(lua, v, &format!("{path}[{i}]"), depth + 1)?;
             }
             return Ok(Json::Array(items));
         }

@@ -128,7 +128,9 @@ fn install_natives(lua: &Lua) -> mlua::Result<()> {
     natives.set("array_mt", lua.array_metatable())?;
     natives.set(
         "traceback",
-        lua.create_function(|lua, msg: String| lua.traceback(Some(&msg), 2))?,
+        lua.create_function(|lua, msg: mlua::LuaString| {
+            lua.traceback(Some(&msg.to_string_lossy()), 2)
+        })?,
     )?;
     natives.set(
         "where",

@@ -27,8 +27,13 @@ local function raise(kind, message)
   error(setmetatable({ kind = kind, message = message, where = where() }, SpellError), 0)
 end
 
+local dead_agents -- set with Agent below
+
 -- Runs a bridge operation; failures are raised as SpellErrors.
 local function op(name, args)
+  while dead_agents and #dead_agents > 0 do
+    call_native("agent.drop", { agent = table.remove(dead_agents) })
+  end
   local ok, value = call_native(name, args or {})
   if ok then
     return value
@@ -38,14 +43,18 @@ end
 
 ---------------------------------------------------------------- json
 
-json = { null = native.null }
+-- The prelude keeps its own references: a script may replace the global
+-- `json` (say, with a pure-Lua JSON library) without breaking the API.
+local json_null = native.null
 
 --- json.encode(value [, pretty]) -> JSON text.
-function json.encode(value, pretty)
+local function json_encode(value, pretty)
   local ok, text = native.json_encode(value, pretty)
   if not ok then raise("invalid", "json.encode: " .. text) end
   return text
 end
+
+json = { null = json_null, encode = json_encode }
 
 --- json.decode(text) -> value (null as json.null, arrays marked json.array).
 function json.decode(text)
@@ -56,9 +65,10 @@ function json.decode(text)
 end
 -- Marks a table as a JSON array, so an empty one encodes as [] (not {}).
 local array_mt = native.array_mt
-function json.array(t)
+local function json_array(t)
   return setmetatable(t or {}, array_mt)
 end
+json.array = json_array
 
 ---------------------------------------------------------------- scheduler
 
@@ -68,12 +78,16 @@ end
 -- which waits on every task's operations at once. Outside any task,
 -- waiting blocks.
 local tasks = setmetatable({}, { __mode = "k" })
+-- What a task yields to its scheduler (and nothing else may).
+local WAIT = {}
 
 -- Waits until one of `ids` has news; returns that id and what it produced
--- ({state = "item" | "done" | "error" | "end", ...}).
+-- ({state = "item" | "done" | "error" | "end", ...}). Inside a task that
+-- can yield, the task's scheduler waits; otherwise (outside `parallel`,
+-- or in a callback of a C function such as `table.sort`) this blocks.
 local function wait_any(ids)
-  if tasks[coroutine.running()] then
-    return coroutine.yield(ids)
+  if tasks[coroutine.running()] and coroutine.isyieldable() then
+    return coroutine.yield(WAIT, ids)
   end
   while true do
     for _, id in ipairs(ids) do
@@ -109,7 +123,7 @@ local function run_parallel(...)
 
   local function step(i, ...)
     local co = cos[i]
-    local ok, a = coroutine.resume(co, ...)
+    local ok, a, ids = coroutine.resume(co, ...)
     if not ok then
       failure = failure or a
       return
@@ -117,8 +131,12 @@ local function run_parallel(...)
     if coroutine.status(co) == "dead" then
       results[i] = a
       waits[i] = nil
+    elseif a == WAIT then
+      waits[i] = ids
     else
-      waits[i] = a -- the ids this task waits on
+      waits[i] = nil
+      failure = failure or setmetatable({ kind = "invalid", where = "",
+        message = "a task in parallel called coroutine.yield itself; run your own coroutines inside the task instead" }, SpellError)
     end
   end
 
@@ -167,10 +185,10 @@ function parallel.map(list, fn)
   fns.n = #list
   local results = pack(run_parallel(fns))
   for i = 1, fns.n do
-    if results[i] == nil then results[i] = json.null end
+    if results[i] == nil then results[i] = json_null end
   end
   results.n = nil
-  return json.array(results)
+  return json_array(results)
 end
 
 ---------------------------------------------------------------- time
@@ -217,12 +235,13 @@ function llm.ask(prompt, options)
 end
 
 --- for chunk in llm.stream{...} do io.write(chunk) end
---- Iterates over the answer's text as it arrives. The returned iterator
---- is also a table: after the loop, `.finish` holds {finish_reason, usage,
---- model} and `.tool_calls` the tool calls the model made.
+--- Iterates over the answer's text as it arrives; leaving the loop early
+--- cancels the request. The returned iterator is also a table: after the
+--- loop, `.finish` holds {finish_reason, usage, model} and `.tool_calls`
+--- the tool calls the model made; `.close()` cancels it.
 function llm.stream(req)
   local id = op("llm.stream", { request = request(req) })
-  local stream = { tool_calls = json.array() }
+  local stream = { tool_calls = json_array() }
   local done = false
   --- Stops the stream early (breaking out of the loop does not).
   function stream.close()
@@ -231,7 +250,8 @@ function llm.stream(req)
       call_native("ops.drop", { op = id })
     end
   end
-  return setmetatable(stream, { __call = function()
+  local mt = { __close = function() stream.close() end }
+  mt.__call = function()
     while not done do
       local _, r = wait_any({ id })
       if r.state == "end" then
@@ -251,7 +271,10 @@ function llm.stream(req)
       end
     end
     return nil
-  end })
+  end
+  -- `for piece in llm.stream{...}` gets the stream as its closing value,
+  -- so leaving the loop early (break, error) cancels the request.
+  return setmetatable(stream, mt), nil, nil, stream
 end
 
 --- llm.embed(texts [, {model=...}]) -> {vectors, usage, model}
@@ -292,7 +315,7 @@ local function bucket(scope)
     for _ = 1, 100 do
       local read = op("state.read", args({ key = key }))
       local old = read.value
-      if old == json.null then old = nil end
+      if old == json_null then old = nil end
       local new = fn(old)
       if new == nil then
         raise("invalid", "State.update: the function returned nil for `" .. key .. "`; use State.delete to remove a key")
@@ -310,7 +333,12 @@ State = bucket({ scope = "spell" })
 --- State.run: gone when the run ends. State.shared(name): a namespace
 --- granted with --allow-state-ns.
 State.run = bucket({ scope = "run" })
-function State.shared(name) return bucket({ shared = name }) end
+function State.shared(name)
+  if type(name) ~= "string" or name == "" then
+    raise("invalid", "State.shared needs a namespace name (a non-empty string), got " .. tostring(name))
+  end
+  return bucket({ shared = name })
+end
 
 ---------------------------------------------------------------- events
 
@@ -318,7 +346,7 @@ Event = {}
 
 --- Publishes `payload` (any JSON value) on `topic`.
 function Event.emit(topic, payload)
-  return op("event.emit", { topic = topic, payload = payload == nil and json.null or payload })
+  return op("event.emit", { topic = topic, payload = payload == nil and json_null or payload })
 end
 
 --- Subscribes to topic patterns ("a.b", "a.*", "*"). Returns a
@@ -368,6 +396,22 @@ end
 Agent = {}
 Agent.__index = Agent
 
+-- Agents the garbage collector found unreachable; freed in the host at the
+-- next bridge call (a finalizer must not call into the host itself).
+dead_agents = {}
+Agent.__gc = function(self)
+  if self.id then dead_agents[#dead_agents + 1] = self.id end
+end
+
+--- agent:close() frees the agent in the host now (also `local a <close> = ...`).
+function Agent:close()
+  if self.id then
+    call_native("agent.drop", { agent = self.id })
+    self.id = nil
+  end
+end
+Agent.__close = Agent.close
+
 --- Agent.create{model=..., system=..., tools={"calculator", {name=..., handler=...}},
 ---   max_steps=..., memory=true, temperature=..., max_tokens=..., name=...,
 ---   on_hook=function(call) return nil | {cancel=reason} | {modify=payload} end}
@@ -389,7 +433,7 @@ function Agent.create(config)
       tools[i] = t
     end
   end
-  cfg.tools = json.array(tools)
+  cfg.tools = json_array(tools)
   cfg.hooks = config.on_hook ~= nil
   local id = op("agent.new", { config = cfg })
   return setmetatable({ id = id, on_hook = config.on_hook }, Agent)
@@ -405,7 +449,7 @@ local function answer_tool(self, run, call)
   else
     local ok, result = pcall(handler, call.arguments)
     if ok then
-      reply = { output = result == nil and json.null or result }
+      reply = { output = result == nil and json_null or result }
     else
       reply = { error = tostring(result) }
     end
@@ -420,6 +464,7 @@ end
 --- agent:run(input) -> {answer, steps, usage, stop_reason}. Tools the
 --- spell registered run here, in Lua, when the model calls them.
 function Agent:run(input)
+  if not self.id then raise("invalid", "this agent was closed") end
   local run = op("agent.start", { agent = self.id, input = input or "" })
   while true do
     local _, r = wait_any({ run })
@@ -435,7 +480,7 @@ function Agent:run(input)
       local ok, decision = pcall(self.on_hook, e)
       local problem = not ok and tostring(decision) or nil
       if ok then
-        local sent, err = call_native("agent.decide", { op = run, hook_id = e.id, decision = decision == nil and json.null or decision })
+        local sent, err = call_native("agent.decide", { op = run, hook_id = e.id, decision = decision == nil and json_null or decision })
         problem = not sent and err.message or nil
       end
       if problem then
@@ -495,7 +540,7 @@ local traceback = native.traceback
 local function output(value)
   if value == nil then return "" end
   if type(value) == "string" then return value end
-  if type(value) == "table" and getmetatable(value) ~= SpellError then return json.encode(value) end
+  if type(value) == "table" and getmetatable(value) ~= SpellError then return json_encode(value) end
   return tostring(value)
 end
 

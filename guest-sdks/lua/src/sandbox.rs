@@ -27,22 +27,23 @@ pub fn new_state() -> mlua::Result<Lua> {
         | StdLib::MATH;
     let lua = Lua::new_with(libs, LuaOptions::default())?;
     lua.load(
-        r#"
-        local load = load
-        _G.load = function(chunk, name, mode, env)
+        r##"
+        -- An explicit `env` (even nil) is passed on, as stock Lua does.
+        local load, select = load, select
+        _G.load = function(chunk, name, mode, ...)
             if mode ~= nil and mode ~= "t" then
                 error("load: only text chunks can be loaded in spellhost (mode \"t\")", 2)
             end
-            if env == nil then return load(chunk, name, "t") end
-            return load(chunk, name, "t", env)
+            if select("#", ...) == 0 then return load(chunk, name, "t") end
+            return load(chunk, name, "t", (...))
         end
         local loadfile = loadfile
-        _G.loadfile = function(path, mode, env)
+        _G.loadfile = function(path, mode, ...)
             if mode ~= nil and mode ~= "t" then
                 error("loadfile: only text chunks can be loaded in spellhost (mode \"t\")", 2)
             end
-            if env == nil then return loadfile(path, "t") end
-            return loadfile(path, "t", env)
+            if select("#", ...) == 0 then return loadfile(path, "t") end
+            return loadfile(path, "t", (...))
         end
         _G.dofile = function(path)
             local f, err = _G.loadfile(path)
@@ -56,7 +57,7 @@ pub fn new_state() -> mlua::Result<Lua> {
         io.popen = nil
         package = nil
         require = nil
-        "#,
+        "##,
     )
     .set_name("=sandbox")
     .exec()?;

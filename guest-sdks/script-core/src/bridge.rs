@@ -3,8 +3,8 @@
 //! A language binds one native function, `call(op, args) -> value`, and
 //! writes its idiomatic API in its own prelude on top of it. Arguments are
 //! a JSON object (fields named below); results are JSON; failures are
-//! [`ScriptError`]s. Handles (buckets, agents, operations in flight) stay
-//! in this table and scripts hold their numbers.
+//! [`ScriptError`]s. Agents and operations in flight stay in this table
+//! and scripts hold their numbers; state buckets are opened once per scope.
 
 use std::collections::HashMap;
 
@@ -15,6 +15,12 @@ use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::convert::{self, Fields, from_json_text};
 use crate::error::{OpResult, ScriptError};
 use crate::ops::{Op, Ops};
+
+/// Agents a run may keep alive at once (each holds its conversation in
+/// the host, outside the guest's memory limit).
+const MAX_AGENTS: usize = 256;
+/// `state.read` tokens kept for a `state.commit`.
+const MAX_PENDING_READS: usize = 1024;
 
 /// The bridge table of one run.
 #[derive(Default)]
@@ -171,6 +177,12 @@ impl Bridge {
                 let key = f.req_string("key")?;
                 let bytes = self.bucket(f)?.get(&key).map_err(state_error)?;
                 let value = bytes.as_deref().map(decode_state).unwrap_or(Value::Null);
+                // Reads whose update never committed (the function raised)
+                // are dropped once there are many.
+                if self.reads.len() >= MAX_PENDING_READS {
+                    let oldest = *self.reads.keys().min().expect("not empty");
+                    self.reads.remove(&oldest);
+                }
                 self.next_read += 1;
                 self.reads.insert(self.next_read, bytes);
                 Ok(json!({ "value": value, "token": self.next_read }))
@@ -199,7 +211,14 @@ impl Bridge {
             "state.cas" => {
                 let key = f.req_string("key")?;
                 let expected = f.take("expected").map(|v| encode_state(Some(v)));
-                let new = encode_state(f.take("new"));
+                let new = match f.take("new") {
+                    None => {
+                        return Err(ScriptError::invalid(
+                            "the new value is nil/undefined: delete the key instead",
+                        ));
+                    }
+                    value => encode_state(value),
+                };
                 let bucket = self.bucket(f)?;
                 Ok(Value::Bool(
                     bucket
@@ -273,6 +292,11 @@ impl Bridge {
             // ---- agents
             "agent.new" => {
                 let config = convert::agent_config(f.take("config").unwrap_or(Value::Null))?;
+                if self.agents.len() >= MAX_AGENTS {
+                    return Err(ScriptError::invalid(format!(
+                        "{MAX_AGENTS} agents are alive in this run: close the ones you are done with (agent:close() in Lua, agent.close() in JS)"
+                    )));
+                }
                 self.next_agent += 1;
                 self.agents
                     .insert(self.next_agent, agent::Agent::new(&config));

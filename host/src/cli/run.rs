@@ -15,7 +15,6 @@ use crate::policy::manifest::{self, Manifest};
 use crate::policy::{Grants, PolicyFile};
 use crate::runtime::plugin::{PluginConfig, default_plugin_limits};
 use crate::runtime::{RunError, SpellConfig};
-use crate::scripts::{Language, ScriptSource};
 
 pub const AFTER_HELP: &str = "\
 Exit codes:
@@ -175,17 +174,8 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         net_secrets: net.secrets,
         tool_plugins,
         hook_plugins,
-        script: None,
     };
-    let loaded = match Language::detect(&args.spell, &bytes) {
-        Some(language) => {
-            let source = ScriptSource::from_file(&args.spell, bytes, language)
-                .map_err(anyhow::Error::msg)?;
-            runtime.load_script(&name, language, source, config)
-        }
-        None => runtime.load(&name, &bytes, config),
-    };
-    let spell = match loaded {
+    let spell = match runtime.load_file(&name, &args.spell, bytes, config) {
         Ok(spell) => spell,
         Err(err) => return Ok(report_error(&args.spell, &err)),
     };

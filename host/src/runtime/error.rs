@@ -118,6 +118,28 @@ fn overflowed_shadow_stack(err: &wasmtime::Error) -> bool {
 }
 
 #[cfg(test)]
+mod shadow_stack_tests {
+    use super::overflowed_shadow_stack;
+
+    fn fault(addr: u64) -> wasmtime::Error {
+        wasmtime::Error::msg("wasm trap: out of bounds memory access").context(format!(
+            "memory fault at wasm address {addr:#x} in linear memory of size 0x170000"
+        ))
+    }
+
+    #[test]
+    fn faults_just_below_4_gib_are_a_stack_run_off_its_bottom() {
+        assert!(overflowed_shadow_stack(&fault(0x1_0000_0005)));
+        assert!(overflowed_shadow_stack(&fault(0xFFFF_FFF0)));
+        assert!(!overflowed_shadow_stack(&fault(0x20_0000)));
+        assert!(!overflowed_shadow_stack(&fault(0x7FFF_0000)));
+        assert!(!overflowed_shadow_stack(&wasmtime::Error::msg(
+            "something else"
+        )));
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -82,8 +82,6 @@ pub struct SpellConfig {
     pub tool_plugins: Vec<Arc<ToolPlugin>>,
     /// Hook plugins that see the spell's LLM and tool calls (`--hook`).
     pub hook_plugins: Vec<Arc<HookPlugin>>,
-    /// For a script spell: the script the interpreter component runs.
-    pub script: Option<Arc<ScriptSource>>,
 }
 
 /// A compiled, linked spell ready to be run any number of times.
@@ -247,8 +245,38 @@ impl Runtime {
         Ok(self.plugin_linker.get_or_init(|| linker))
     }
 
+    /// Loads the spell file at `path` (its contents in `bytes`): a script
+    /// by its extension or `#!` line (see [`Language::detect`]), else a
+    /// component.
+    pub fn load_file(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        bytes: Vec<u8>,
+        config: SpellConfig,
+    ) -> Result<Spell, RunError> {
+        match Language::detect(path, &bytes) {
+            Some(language) => {
+                let source =
+                    ScriptSource::from_file(path, bytes, language).map_err(RunError::Invalid)?;
+                self.load_script(name, language, source, config)
+            }
+            None => self.load(name, &bytes, config),
+        }
+    }
+
     /// Compiles (or loads from cache) and links a spell.
     pub fn load(&self, name: &str, bytes: &[u8], config: SpellConfig) -> Result<Spell, RunError> {
+        self.load_component(name, bytes, config, None)
+    }
+
+    fn load_component(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        config: SpellConfig,
+        script: Option<Arc<ScriptSource>>,
+    ) -> Result<Spell, RunError> {
         check_component_header(bytes)?;
         let net = NetPolicy::new(&config.grants.net, config.net_pins)
             .map_err(|e| RunError::Host(anyhow::anyhow!(e)))?
@@ -278,7 +306,7 @@ impl Runtime {
             tools: Arc::new(tools),
             hooks: HookSet::new(config.hook_plugins),
             audit: config.audit,
-            script: config.script,
+            script,
             compile_source: loaded.source,
             compile_time: loaded.elapsed,
         })
@@ -291,10 +319,9 @@ impl Runtime {
         name: &str,
         language: Language,
         source: ScriptSource,
-        mut config: SpellConfig,
+        config: SpellConfig,
     ) -> Result<Spell, RunError> {
-        config.script = Some(Arc::new(source));
-        self.load(name, language.interpreter(), config)
+        self.load_component(name, language.interpreter(), config, Some(Arc::new(source)))
     }
 
     /// Runs `spell` once on `input` within `limits`.

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use super::{Inherited, Runtime, Spell, SpellConfig};
 use crate::bridges::workflow::SpellRunner;
 use crate::limits::Limits;
-use crate::scripts::{Language, ScriptSource};
 
 /// How deep spells may call spells.
 pub const MAX_DEPTH: u32 = 4;
@@ -71,15 +70,11 @@ impl SubSpells {
             .and_then(|s| s.to_str())
             .unwrap_or("spell");
         let name = format!("{}/{stem}", self.caller);
-        let spell = match Language::detect(resolved, &bytes) {
-            Some(language) => {
-                let source = ScriptSource::from_file(resolved, bytes, language)?;
-                self.runtime
-                    .load_script(&name, language, source, SpellConfig::default())
-            }
-            None => self.runtime.load(&name, &bytes, SpellConfig::default()),
-        };
-        let spell = Arc::new(spell.map_err(|e| e.to_string())?);
+        let spell = self
+            .runtime
+            .load_file(&name, resolved, bytes, SpellConfig::default())
+            .map_err(|e| e.to_string())?;
+        let spell = Arc::new(spell);
         loaded.insert(resolved.to_owned(), spell.clone());
         Ok(spell)
     }

@@ -140,5 +140,8 @@ pub async fn runaway_code_hits_every_limit(language: Language, spin: &str, hog: 
         ..Limits::default()
     };
     let err = fails(hog, memory).await;
-    assert!(err.to_string().contains("memory"), "{err}");
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Memory { .. })),
+        "{err}"
+    );
 }
