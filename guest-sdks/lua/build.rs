@@ -1,6 +1,6 @@
 //! Builds the two C pieces Lua needs on wasm that Debian's wasi-libc lacks:
-//! the setjmp/longjmp runtime (`libsetjmp.a`) and a `signal` stub
-//! (`libwasi-emulated-signal.a`), both named as lua-src links them.
+//! the setjmp/longjmp runtime (`libsetjmp.a`) and a `signal` that
+//! refuses every handler (`libwasi-emulated-signal.a`), both named as lua-src links them.
 //! The toolchain comes from `guest-sdks/toolchain/env.sh`.
 
 fn main() {

@@ -188,43 +188,15 @@ impl Bridge {
                 Ok(json!({ "value": value, "token": self.next_read }))
             }
             "state.commit" => {
-                let key = f.req_string("key")?;
                 let token = op_id(&f.take("token").unwrap_or(Value::Null))?;
                 let expected = self.reads.remove(&token).ok_or_else(|| {
                     ScriptError::invalid(format!("state.commit: unknown token {token}"))
                 })?;
-                let new = match f.take("new") {
-                    None => {
-                        return Err(ScriptError::invalid(
-                            "the new value is nil/undefined: delete the key instead",
-                        ));
-                    }
-                    value => encode_state(value),
-                };
-                let bucket = self.bucket(f)?;
-                Ok(Value::Bool(
-                    bucket
-                        .compare_and_swap(&key, expected.as_deref(), &new)
-                        .map_err(state_error)?,
-                ))
+                self.swap(f, expected)
             }
             "state.cas" => {
-                let key = f.req_string("key")?;
                 let expected = f.take("expected").map(|v| encode_state(Some(v)));
-                let new = match f.take("new") {
-                    None => {
-                        return Err(ScriptError::invalid(
-                            "the new value is nil/undefined: delete the key instead",
-                        ));
-                    }
-                    value => encode_state(value),
-                };
-                let bucket = self.bucket(f)?;
-                Ok(Value::Bool(
-                    bucket
-                        .compare_and_swap(&key, expected.as_deref(), &new)
-                        .map_err(state_error)?,
-                ))
+                self.swap(f, expected)
             }
 
             // ---- events
@@ -398,6 +370,23 @@ impl Bridge {
             self.buckets.insert(key.clone(), bucket);
         }
         Ok(&self.buckets[&key])
+    }
+
+    /// Sets `key` to `new` if it still holds the bytes `expected` (none:
+    /// absent); a missing `new` is an error (deleting is explicit).
+    fn swap(&mut self, f: &mut Fields, expected: Option<Vec<u8>>) -> OpResult {
+        let key = f.req_string("key")?;
+        let Some(new) = f.take("new") else {
+            return Err(ScriptError::invalid(
+                "the new value is nil/undefined: delete the key instead",
+            ));
+        };
+        let new = encode_state(Some(new));
+        let swapped = self
+            .bucket(f)?
+            .compare_and_swap(&key, expected.as_deref(), &new)
+            .map_err(state_error)?;
+        Ok(Value::Bool(swapped))
     }
 
     fn agent(&mut self, f: &mut Fields) -> Result<&agent::Agent, ScriptError> {
