@@ -18,14 +18,6 @@ fn host() -> ScriptHost {
     ScriptHost::new(Language::JavaScript)
 }
 
-async fn fails_with(code: &str, limits: Limits) -> RunError {
-    failure(
-        host()
-            .run("spell.js", code, SpellConfig::default(), limits)
-            .await,
-    )
-}
-
 #[tokio::test]
 async fn conversions_between_js_and_json_are_faithful_both_ways() {
     host().check("conversions.js", SpellConfig::default()).await;
@@ -96,7 +88,7 @@ async fn files_work_inside_granted_directories_only() {
 #[tokio::test]
 async fn an_uncaught_exception_names_file_line_and_stack() {
     let code = "function inner(o) {\n  return o.missing.field;\n}\n\nexport default async function run() {\n  const v = inner({});\n  return v;\n}\n";
-    let message = fails_with(code, Limits::default()).await.to_string();
+    let message = host().fails("spell.js", code).await.to_string();
     assert!(
         message.contains("TypeError: cannot read property 'field' of undefined"),
         "{message}"
@@ -128,14 +120,15 @@ async fn an_uncaught_bridge_error_names_the_grant_and_the_line() {
 #[tokio::test]
 async fn a_rejected_llm_call_points_at_the_line_that_made_it() {
     let code = "export default async function () {\n  const a = 1;\n  return await llm.chat({ prompt: 'please fail 401' });\n}\n";
-    let message = fails_with(code, Limits::default()).await.to_string();
+    let message = host().fails("spell.js", code).await.to_string();
     assert!(message.contains("auth: "), "{message}");
     assert!(message.contains("spell.js:3"), "{message}");
 }
 
 #[tokio::test]
 async fn a_syntax_error_points_to_its_line() {
-    let message = fails_with("const a = 1;\nconst b = ;\n", Limits::default())
+    let message = host()
+        .fails("spell.js", "const a = 1;\nconst b = ;\n")
         .await
         .to_string();
     assert!(message.contains("SyntaxError"), "{message}");
@@ -144,12 +137,10 @@ async fn a_syntax_error_points_to_its_line() {
 
 #[tokio::test]
 async fn a_promise_nothing_settles_is_an_error_not_a_hang() {
-    let message = fails_with(
-        "export default () => new Promise(() => {});",
-        Limits::default(),
-    )
-    .await
-    .to_string();
+    let message = host()
+        .fails("spell.js", "export default () => new Promise(() => {});")
+        .await
+        .to_string();
     assert!(
         message.contains("awaits a promise that nothing will settle"),
         "{message}"
@@ -250,9 +241,7 @@ async fn entry_points_and_outputs() {
 
 #[tokio::test]
 async fn a_module_without_an_entry_is_an_error() {
-    let message = fails_with("const x = 1;", Limits::default())
-        .await
-        .to_string();
+    let message = host().fails("spell.js", "const x = 1;").await.to_string();
     assert!(
         message.contains("exports neither `default` nor `run`"),
         "{message}"
@@ -262,7 +251,7 @@ async fn a_module_without_an_entry_is_an_error() {
 #[tokio::test]
 async fn errors_in_anonymous_callbacks_keep_their_lines() {
     let code = "export default async () => {\n  const xs = await Promise.all([1, 2].map(async (n) => {\n    if (n === 2) null.boom;\n    return n;\n  }));\n  return xs;\n};\n";
-    let message = fails_with(code, Limits::default()).await.to_string();
+    let message = host().fails("spell.js", code).await.to_string();
     assert!(message.contains("spell.js:3"), "{message}");
 }
 
@@ -271,7 +260,7 @@ async fn an_unhandled_rejection_fails_the_run_even_if_the_spell_returns() {
     // The run ends when the spell's promise settles; the sleep lets the
     // forgotten call fail first.
     let code = "export default async function () {\n  llm.chat({ prompt: 'please fail 401' });\n  await sleep(300);\n  return 'done';\n}\n";
-    let message = fails_with(code, Limits::default()).await.to_string();
+    let message = host().fails("spell.js", code).await.to_string();
     assert!(
         message.contains("unhandled promise rejection: auth: "),
         "{message}"

@@ -98,16 +98,7 @@ async fn parallel_llm_calls_are_in_flight_together() {
 #[tokio::test]
 async fn a_runtime_error_names_file_line_and_traceback() {
     let code = "local function inner(t)\n  return t.missing.field\nend\n\nfunction run(input)\n  local value = inner({})\n  return value\nend\n";
-    let err = failure(
-        run_code(
-            &host(),
-            "broken.lua",
-            code,
-            SpellConfig::default(),
-            Limits::default(),
-        )
-        .await,
-    );
+    let err = host().fails("broken.lua", code).await;
     let message = err.to_string();
     assert!(
         message.contains("broken.lua:2: attempt to index a nil value (field 'missing')"),
@@ -124,16 +115,7 @@ async fn a_runtime_error_names_file_line_and_traceback() {
 #[tokio::test]
 async fn a_syntax_error_points_to_its_line() {
     let code = "local x = 1\nlocal y = \nreturn (x\n";
-    let err = failure(
-        run_code(
-            &host(),
-            "syntax.lua",
-            code,
-            SpellConfig::default(),
-            Limits::default(),
-        )
-        .await,
-    );
+    let err = host().fails("syntax.lua", code).await;
     let message = err.to_string();
     assert!(message.contains("syntax error: syntax.lua:3:"), "{message}");
 }
@@ -204,16 +186,7 @@ async fn the_spell_returns_values_and_run_functions() {
 #[tokio::test]
 async fn a_result_that_is_not_json_is_an_error_with_its_line() {
     let code = "local t = {}\nreturn { handler = function() end }";
-    let err = failure(
-        run_code(
-            &host(),
-            "bad_output.lua",
-            code,
-            SpellConfig::default(),
-            Limits::default(),
-        )
-        .await,
-    );
+    let err = host().fails("bad_output.lua", code).await;
     let message = err.to_string();
     assert!(
         message.contains("value.handler: a function cannot be converted to JSON"),

@@ -75,6 +75,15 @@ impl ScriptHost {
         self.runtime.run(&spell, "", &limits).await
     }
 
+    /// The error of `code` run as the script `name` with no grants and the
+    /// default limits (the run must fail).
+    pub async fn fails(&self, name: &str, code: &str) -> RunError {
+        failure(
+            self.run(name, code, SpellConfig::default(), Limits::default())
+                .await,
+        )
+    }
+
     /// Runs `tests/<lang>/<name>`, which checks itself and returns "ok".
     pub async fn check(&self, name: &str, config: SpellConfig) {
         let dir = match self.language {
