@@ -4,7 +4,7 @@
 //! milliseconds; loading the compiled artifact costs about one. Artifacts
 //! are keyed by the SHA-256 of the component bytes *and* the engine's
 //! compatibility hash (wasmtime version, target, compiler settings such as
-//! fuel and epoch interruption), so a changed spell or a changed engine can
+//! fuel metering), so a changed spell or a changed engine can
 //! never load a stale artifact. Writes go to a temporary file that is then
 //! renamed, so concurrent runs never observe a half-written artifact.
 

@@ -3,8 +3,8 @@
 //!
 //! The crate is organised by lifetime and capability, after Spin's factors:
 //!
-//! - [`engine`] owns the process-wide wasmtime `Engine`, its epoch ticker and
-//!   the on-disk compile [`cache`];
+//! - [`engine`] owns the process-wide wasmtime `Engine`, how a store is
+//!   metered, and the on-disk compile [`cache`];
 //! - [`runtime`] wires the linker once, prepares a spell once
 //!   ([`runtime::Spell`]) and builds per-run state ([`runtime::SpellState`]);
 //! - [`bridges`] holds one module per capability a spell imports (`llm`,

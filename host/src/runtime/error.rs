@@ -54,14 +54,10 @@ impl RunError {
         }
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
             match trap {
-                // Fuel and epoch limits carry their numbers; the caller fills
-                // them in (see `Runtime::run`).
+                // The fuel limit carries its number; the caller fills it in
+                // (see `Runtime::run`). Deadlines are tokio timeouts around
+                // the call, not traps.
                 wasmtime::Trap::OutOfFuel => return Self::Limit(LimitExceeded::Fuel { limit: 0 }),
-                wasmtime::Trap::Interrupt => {
-                    return Self::Limit(LimitExceeded::Timeout {
-                        limit: Default::default(),
-                    });
-                }
                 wasmtime::Trap::StackOverflow => return Self::Limit(LimitExceeded::Stack),
                 wasmtime::Trap::MemoryOutOfBounds if overflowed_shadow_stack(&err) => {
                     return Self::Limit(LimitExceeded::Stack);

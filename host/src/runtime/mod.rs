@@ -43,7 +43,7 @@ use crate::bridges::tool::{
 };
 use crate::bridges::workflow::{self, WorkflowCtx, WorkflowEnv};
 use crate::cache::CompileSource;
-use crate::engine::{EPOCH_TICK, SpellEngine};
+use crate::engine::{self, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
@@ -443,11 +443,7 @@ impl Runtime {
         };
         let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
-        store
-            .set_fuel(limits.fuel)
-            .expect("fuel is enabled on the engine");
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(ticks(limits.timeout));
+        engine::meter(&mut store, limits.fuel).expect("fuel is enabled on the engine");
 
         bus.publish_host(
             "spellhost.run.started",
@@ -460,8 +456,9 @@ impl Runtime {
             instantiate_time = started.elapsed();
             instance.call_run(&mut store, input).await
         };
-        // The epoch deadline stops guest code; this timeout also stops the
-        // host waiting on an LLM or an event on the guest's behalf.
+        // The deadline: guest code yields to the executor every few
+        // milliseconds of fuel (see `engine::meter`), so this timeout stops
+        // it as well as the host waiting on an LLM or an event for it.
         let outcome = tokio::time::timeout(limits.timeout, call).await;
         let elapsed = started.elapsed();
 
@@ -548,10 +545,6 @@ impl Runtime {
             spell.name.clone(),
         ))
     }
-}
-
-fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
 }
 
 fn millis(duration: Duration) -> f64 {

@@ -138,9 +138,7 @@ impl PluginSandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(self.limits.fuel)?;
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(super::ticks(self.limits.timeout));
+        crate::engine::meter(&mut store, self.limits.fuel)?;
         Ok(store)
     }
 
