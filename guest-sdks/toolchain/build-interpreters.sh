@@ -30,6 +30,15 @@ stamp() {
 }
 
 build() {
+    # The C parts are LLVM bitcode that Rust's linker optimizes: clang and
+    # rustc must agree on the LLVM major version.
+    local rust_llvm clang_llvm
+    rust_llvm="$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')"
+    clang_llvm="$(clang-22 -dumpversion | cut -d. -f1)"
+    if [ "$rust_llvm" != "$clang_llvm" ]; then
+        echo "rustc uses LLVM $rust_llvm but the C compiler is clang $clang_llvm: the interpreters' link-time optimization needs both on one LLVM major version" >&2
+        exit 1
+    fi
     # shellcheck source=env.sh
     source guest-sdks/toolchain/env.sh
     for entry in "${interpreters[@]}"; do

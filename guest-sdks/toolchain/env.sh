@@ -13,8 +13,10 @@ export AR_wasm32_wasip2=llvm-ar-22
 # Wasm exceptions carry Lua's setjmp/longjmp; our setjmp.h comes first.
 export CFLAGS_wasm32_wasip2="-I$_toolchain/include -mllvm -wasm-enable-eh -mllvm -wasm-use-legacy-eh=false -mllvm -wasm-enable-sjlj -mexception-handling"
 # C as LLVM bitcode, optimized whole at the link (rust-lld and clang-22 share
-# LLVM 22): inlining across Lua's files takes CPU-heavy Lua from ~1.6x to
-# ~1.4x native (see guest-sdks/lua/build.rs for what the link then needs).
+# LLVM 22; build-interpreters.sh checks): for Lua, inlining across its files
+# made CPU-heavy scripts ~15 % faster (see guest-sdks/lua/build.rs for what
+# the link then needs); QuickJS, one big file, builds the same way and runs
+# as fast as before.
 CFLAGS_wasm32_wasip2+=" -flto"
 # Same bytes from any checkout: no absolute paths in the components
 # (assert messages carry __FILE__, and rquickjs-sys compiles copies of its

@@ -603,7 +603,14 @@ fn main() {
     );
     // An optional second argument runs one section: `whole`, `scripts`,
     // `in-process`, `llm`, `agent` or `local`.
+    const SECTIONS: [&str; 6] = ["whole", "scripts", "in-process", "llm", "agent", "local"];
     let only = std::env::args().nth(2);
+    if let Some(only) = &only {
+        assert!(
+            SECTIONS.contains(&only.as_str()),
+            "unknown section `{only}`: pick one of {SECTIONS:?}"
+        );
+    }
     let wanted = |section: &str| only.as_deref().is_none_or(|only| only == section);
     if wanted("whole") {
         whole_process(&spellhost);

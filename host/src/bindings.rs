@@ -16,6 +16,7 @@ wasmtime::component::bindgen!({
         "wasi:io": wasmtime_wasi::p2::bindings::io,
         "spellhost:spell/llm.pending-chat": crate::bridges::llm::PendingChat,
         "spellhost:spell/llm.chat-stream": crate::bridges::llm::ChatStream,
+        "spellhost:spell/tool.pending-call": crate::bridges::tool::PendingCall,
         "spellhost:spell/state.bucket": crate::bridges::state::Bucket,
         "spellhost:spell/event.subscription": crate::bridges::event::Subscription,
         "spellhost:spell/agent.agent": crate::bridges::agent::AgentHandle,

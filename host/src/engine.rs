@@ -1,15 +1,20 @@
 //! The process-wide wasmtime engine: its configuration, the compile cache,
 //! and how a store is metered.
 //!
-//! One mechanism bounds guest code: fuel. Besides the fuel limit itself,
-//! guest code hands control back to the async executor every
-//! [`FUEL_YIELD_INTERVAL`] units, which is where the tokio timeout around
-//! every call (the wall-clock deadline, which also covers host waits) gets
-//! to fire and where other tasks get their turn. Epoch interruption would
-//! do the same job at a second check on every loop and call: measured on
-//! the Lua interpreter, dropping it made CPU-heavy scripts ~17 % faster.
+//! Guest code is bounded without a second check on every loop and call
+//! (epoch interruption; dropping it made CPU-heavy Lua ~17 % faster):
+//! - fuel: the limit itself, and every [`FUEL_YIELD_INTERVAL`] units guest
+//!   code hands control back to the async executor — that is where the
+//!   tokio timeout around every call (the wall-clock deadline, which also
+//!   covers host waits) gets to fire, and other tasks get their turn;
+//! - a call hook: host work costs no fuel, so returning from any host call
+//!   past the deadline is the timeout too (a loop of expensive host calls
+//!   could otherwise run long between two yields).
+
+use std::time::{Duration, Instant};
 
 use crate::cache::CompileCache;
+use crate::limits::LimitExceeded;
 
 /// Fuel units guest code runs between two yields to the executor (a few
 /// milliseconds of compute): how late a wall-clock deadline can fire.
@@ -52,10 +57,24 @@ impl SpellEngine {
     }
 }
 
-/// Gives a fresh store its fuel and makes its guest code yield to the
-/// executor every [`FUEL_YIELD_INTERVAL`] units, so that a timeout around
-/// the call can stop a guest that never calls the host.
-pub fn meter<T>(store: &mut wasmtime::Store<T>, fuel: u64) -> wasmtime::Result<()> {
+/// Gives a fresh store its fuel and its deadline, `timeout` from now. The
+/// caller also wraps the call in a tokio timeout of the same length: guest
+/// code yields to the executor every [`FUEL_YIELD_INTERVAL`] units so that
+/// it can fire, and a return from the host past the deadline is
+/// [`LimitExceeded::Timeout`].
+pub fn meter<T: 'static>(
+    store: &mut wasmtime::Store<T>,
+    fuel: u64,
+    timeout: Duration,
+) -> wasmtime::Result<()> {
     store.set_fuel(fuel)?;
-    store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))
+    store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL))?;
+    let deadline = Instant::now() + timeout;
+    store.call_hook(move |_, hook| {
+        if matches!(hook, wasmtime::CallHook::ReturningFromHost) && Instant::now() >= deadline {
+            return Err(LimitExceeded::Timeout { limit: timeout }.into());
+        }
+        Ok(())
+    });
+    Ok(())
 }

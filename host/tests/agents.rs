@@ -326,6 +326,35 @@ async fn builtin_tools_need_the_spells_grants() {
     );
 }
 
+#[tokio::test]
+async fn started_tool_calls_come_back_in_order_with_their_own_errors() {
+    let host = host();
+    let calls = json!({ "calls": [
+        { "name": "calculator", "arguments": { "expression": "6*7" } },
+        { "name": "no_such_tool", "arguments": {} },
+        { "name": "calculator", "arguments": { "expression": 7 } },
+        { "name": "calculator", "arguments": { "expression": "1+1" } },
+    ] });
+    let out = output(
+        &host,
+        "tool_call",
+        &calls.to_string(),
+        SpellConfig::default(),
+    )
+    .await;
+    let outcomes: Vec<String> = serde_json::from_str(&out).unwrap();
+    assert!(outcomes[0].contains("42"), "{out}");
+    assert!(
+        outcomes[1].starts_with("error:") && outcomes[1].contains("no_such_tool"),
+        "{out}"
+    );
+    assert!(
+        outcomes[2].contains("invalid arguments") && outcomes[2].contains("expression"),
+        "{out}"
+    );
+    assert!(outcomes[3].contains('2'), "{out}");
+}
+
 async fn wordtool(host: &Host, grants: Grants) -> Arc<spellhost::bridges::tool::ToolPlugin> {
     let bytes = std::fs::read(guest("wordtool")).unwrap();
     let config = PluginConfig {

@@ -307,6 +307,50 @@ fn inspect_lists_imports_and_bridges() {
 }
 
 #[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `spellhost inspect x.wasm | head -1`: the pipe closes before the
+    // output is written.
+    let home = tempfile::tempdir().unwrap();
+    let mut child = spellhost(home.path())
+        .args(["inspect", &guest_arg("hello")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn inspect_describes_script_spells_by_their_interpreter() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["inspect", &example("hello.lua")]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("script spell (its code is checked when it runs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Lua script, run by spellhost's built-in Lua interpreter"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("spellhost:spell/tool@0.1.0"), "{stdout}");
+
+    let out = run(home.path(), &["inspect", &example("hello.js"), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["script"]["language"], "JavaScript");
+    assert_eq!(json["kind"], "spell");
+}
+
+#[test]
 fn help_teaches_flags_examples_and_exit_codes() {
     let home = tempfile::tempdir().unwrap();
     let out = run(home.path(), &["--help"]);

@@ -653,6 +653,38 @@ async fn exit_ends_the_spell_not_the_host() {
 }
 
 #[tokio::test]
+async fn a_loop_of_costly_host_calls_hits_the_deadline() {
+    // Host work burns no fuel: without the return-from-host check this
+    // guest would run for minutes between two fuel yields.
+    let (rt, _state) = host();
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let started = std::time::Instant::now();
+    let err = attempt(
+        &rt,
+        "hostile_host_call_loop",
+        "hostile_host_call_loop",
+        "",
+        Grants::default(),
+        limits,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Timeout { .. })),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--timeout"), "{err}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "stopped after {elapsed:?}"
+    );
+}
+
+#[tokio::test]
 async fn sleeping_in_a_wasi_clock_wait_hits_the_deadline() {
     let (rt, _state) = host();
     let limits = Limits {

@@ -86,6 +86,24 @@ async fn files_work_inside_granted_directories_only() {
 }
 
 #[tokio::test]
+async fn promise_all_keeps_tool_calls_running_together() {
+    let code = r#"
+export default async function run() {
+  const url = config.get("url");
+  const pages = await Promise.all([1, 2, 3, 4].map(() => Tool.call("http_fetch", { url })));
+  for (const page of pages) if (page.text !== "slow") throw new Error(JSON.stringify(page));
+  const kind = (promise) => promise.then(() => "no error", (e) => e.kind);
+  const denied = await kind(Tool.call("http_fetch", { url: "http://example.invalid/" }));
+  if (denied !== "denied") throw new Error(denied);
+  const missing = await kind(Tool.call("no_such_tool", {}));
+  if (missing !== "not-found") throw new Error(missing);
+  return `${pages.length} pages`;
+}
+"#;
+    support::scripts::tool_calls_run_together(Language::JavaScript, "tools.js", code).await;
+}
+
+#[tokio::test]
 async fn an_uncaught_exception_names_file_line_and_stack() {
     let code = "function inner(o) {\n  return o.missing.field;\n}\n\nexport default async function run() {\n  const v = inner({});\n  return v;\n}\n";
     let message = host().fails("spell.js", code).await.to_string();

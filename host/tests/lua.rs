@@ -96,6 +96,23 @@ async fn parallel_llm_calls_are_in_flight_together() {
 }
 
 #[tokio::test]
+async fn tool_calls_in_parallel_tasks_run_together() {
+    let code = r#"
+local url = config.get("url")
+local pages = parallel.map({ 1, 2, 3, 4 }, function()
+  return Tool.call("http_fetch", { url = url })
+end)
+for _, page in ipairs(pages) do assert(page.text == "slow", json.encode(page)) end
+local ok, err = pcall(Tool.call, "http_fetch", { url = "http://example.invalid/" })
+assert(not ok and err.kind == "denied", tostring(err))
+local ok2, err2 = pcall(Tool.call, "no_such_tool", {})
+assert(not ok2 and err2.kind == "not-found", tostring(err2))
+return #pages .. " pages"
+"#;
+    support::scripts::tool_calls_run_together(Language::Lua, "tools.lua", code).await;
+}
+
+#[tokio::test]
 async fn a_runtime_error_names_file_line_and_traceback() {
     let code = "local function inner(t)\n  return t.missing.field\nend\n\nfunction run(input)\n  local value = inner({})\n  return value\nend\n";
     let err = host().fails("broken.lua", code).await;

@@ -337,11 +337,16 @@ export const events = {
 const handlers = new Map();
 
 export const Tool = {
-  /** Calls a tool with an arguments object; resolves to its JSON result. */
+  /**
+   * Calls a tool with an arguments object; resolves to its JSON result.
+   * The call runs in the host, so `Promise.all` over several calls runs
+   * them at once.
+   */
   async call(name, args = {}) {
     const handler = handlers.get(name);
     if (handler) return handler(args);
-    return call("tool.call", { name, args });
+    const [id, site] = begin(() => call("tool.start", { name, args }));
+    return settle(id, site);
   },
 
   /** Every tool available: {name, description, parameters, source}. */

@@ -368,13 +368,17 @@ end
 Tool = {}
 local handlers = {}
 
---- Calls a tool (built-in, plugin) with an arguments table; returns its result.
+--- Calls a tool (built-in, plugin) with an arguments table; returns its
+--- result. The call runs in the host: inside `parallel`, other tasks go on
+--- meanwhile, so several tools (and LLM calls) run at once.
 function Tool.call(name, args)
   local handler = handlers[name]
   if handler then
     return handler(args or {})
   end
-  return op("tool.call", { name = name, args = args or {} })
+  local id = op("tool.start", { name = name, args = args or {} })
+  local _, r = wait_any({ id })
+  return outcome(r)
 end
 
 --- Every available tool: {name, description, parameters, source}.

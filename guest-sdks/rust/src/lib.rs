@@ -34,6 +34,7 @@ pub mod log;
 pub mod plugin;
 pub mod state;
 pub mod tool;
+mod wait;
 pub mod workflow;
 
 pub use error::{Error, Result};

@@ -22,7 +22,7 @@
 //! ```
 
 use crate::bindings::spellhost::spell::llm as raw;
-use crate::bindings::wasi::io::poll::{Pollable, poll};
+use crate::bindings::wasi::io::poll::Pollable;
 use crate::{Error, Result};
 
 pub use raw::{
@@ -238,28 +238,7 @@ impl Pending {
 /// Waits for every request, returning results in the same order. The
 /// requests run concurrently in the host while this waits.
 pub fn wait_all(pending: Vec<Pending>) -> Vec<Result<ChatResponse>> {
-    let mut results: Vec<Option<Result<ChatResponse>>> = pending.iter().map(|_| None).collect();
-    loop {
-        let mut waiting = Vec::new();
-        for (index, request) in pending.iter().enumerate() {
-            if results[index].is_none() {
-                match request.try_get() {
-                    Some(result) => results[index] = Some(result),
-                    None => waiting.push(index),
-                }
-            }
-        }
-        if waiting.is_empty() {
-            break;
-        }
-        let pollables: Vec<Pollable> = waiting.iter().map(|&i| pending[i].subscribe()).collect();
-        let refs: Vec<&Pollable> = pollables.iter().collect();
-        poll(&refs);
-    }
-    results
-        .into_iter()
-        .map(|r| r.expect("every request finished"))
-        .collect()
+    crate::wait::wait_all(&pending, Pending::try_get, Pending::subscribe)
 }
 
 /// A streamed answer: iterate to receive events as they arrive.

@@ -26,6 +26,8 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_tool_plugin_world",
         default_bindings_module: "spellhost_sdk::plugin::bindings",
+        // `tool` (whose types a plugin uses) mentions `wasi:io` pollables.
+        with: { "wasi:io/poll@0.2.12": crate::bindings::wasi::io::poll },
     });
 }
 

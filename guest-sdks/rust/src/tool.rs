@@ -4,6 +4,11 @@
 //! ```ignore
 //! let sum = tool::call("calculator", &json!({ "expression": "6 * 7" }))?;
 //!
+//! // Several calls at once (they run in the host while the spell waits):
+//! let pages = tool::wait_all(urls.iter()
+//!     .map(|url| tool::start("http_fetch", &json!({ "url": url })))
+//!     .collect());
+//!
 //! tool::register("lookup_order", "Finds an order by id",
 //!     json!({ "type": "object", "properties": { "id": { "type": "string" } }, "required": ["id"] }),
 //!     |args| Ok(json!({ "status": "shipped", "id": args["id"] })))?;
@@ -17,6 +22,7 @@ use serde_json::Value;
 
 use crate::Result;
 use crate::bindings::spellhost::spell::tool as raw;
+use crate::bindings::wasi::io::poll::Pollable;
 
 pub use raw::{Error, ToolInfo};
 
@@ -41,6 +47,42 @@ pub fn describe(name: &str) -> Option<ToolInfo> {
 pub fn call(name: &str, arguments: &Value) -> Result<Value> {
     let output = raw::call(name, &arguments.to_string())?;
     Ok(serde_json::from_str(&output)?)
+}
+
+/// Starts a host tool call without waiting for it; see [`wait_all`].
+pub fn start(name: &str, arguments: &Value) -> PendingCall {
+    PendingCall(raw::start_call(name, &arguments.to_string()))
+}
+
+/// A tool call running in the host; dropping it cancels the call.
+pub struct PendingCall(raw::PendingCall);
+
+impl PendingCall {
+    /// The result if the call has finished, without waiting.
+    pub fn try_get(&self) -> Option<Result<Value>> {
+        self.0
+            .get()
+            .map(|r| Ok(serde_json::from_str(&r.map_err(crate::Error::from)?)?))
+    }
+
+    /// Waits for the result.
+    pub fn wait(self) -> Result<Value> {
+        crate::wait::wait_all(std::slice::from_ref(&self), Self::try_get, Self::subscribe)
+            .pop()
+            .expect("one call, one result")
+    }
+
+    /// A pollable that is ready when the call has finished, to combine
+    /// with other `wasi:io` pollables.
+    pub fn subscribe(&self) -> Pollable {
+        self.0.subscribe()
+    }
+}
+
+/// Waits for every call, returning results in the same order. The calls
+/// run concurrently in the host while this waits.
+pub fn wait_all(pending: Vec<PendingCall>) -> Vec<Result<Value>> {
+    crate::wait::wait_all(&pending, PendingCall::try_get, PendingCall::subscribe)
 }
 
 /// Registers `handler` as tool `name` for the spell's agents.

@@ -239,16 +239,11 @@ impl Bridge {
                     })
                     .collect(),
             )),
-            "tool.call" => {
+            "tool.start" => {
                 let name = f.req_string("name")?;
-                let args = f.take("args").unwrap_or_else(|| Value::Object(Map::new()));
-                let args = if args.as_array().is_some_and(Vec::is_empty) {
-                    Value::Object(Map::new())
-                } else {
-                    args
-                };
-                let out = tool::call(&name, &args.to_string()).map_err(tool_error)?;
-                Ok(from_json_text(&out))
+                let args = tool_arguments(f.take("args"));
+                let pending = tool::start_call(&name, &args.to_string());
+                Ok(json!(self.ops.insert(Op::ToolCall(pending))))
             }
             "tool.register" => {
                 let def = convert::tool_definition(f.take("tool").unwrap_or(Value::Null))?;
@@ -257,7 +252,7 @@ impl Bridge {
                     description: def.description,
                     parameters_schema: def.parameters_schema,
                 };
-                tool::register(&info).map_err(tool_error)?;
+                tool::register(&info).map_err(convert::tool_error)?;
                 Ok(Value::Null)
             }
 
@@ -476,12 +471,11 @@ fn event_error(e: event::Error) -> ScriptError {
     }
 }
 
-fn tool_error(e: tool::Error) -> ScriptError {
-    match e {
-        tool::Error::NotFound(m) => ScriptError::new("not-found", m),
-        tool::Error::InvalidArguments(m) => ScriptError::new("invalid-arguments", m),
-        tool::Error::Denied(m) => ScriptError::new("denied", m),
-        tool::Error::Failed(m) => ScriptError::new("failed", m),
-        tool::Error::Cancelled(m) => ScriptError::new("cancelled", m),
+/// A tool's arguments: an object (an empty Lua table arrives as `[]`).
+fn tool_arguments(args: Option<Value>) -> Value {
+    match args {
+        None => Value::Object(Map::new()),
+        Some(args) if args.as_array().is_some_and(Vec::is_empty) => Value::Object(Map::new()),
+        Some(args) => args,
     }
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::bindings::spellhost::spell::{agent, event, hooks, llm};
+use crate::bindings::spellhost::spell::{agent, event, hooks, llm, tool};
 use crate::error::ScriptError;
 
 type Res<T> = Result<T, ScriptError>;
@@ -458,6 +458,16 @@ pub fn agent_result(r: agent::AgentResult) -> Value {
             agent::StopReason::MaxSteps => "max_steps",
         },
     })
+}
+
+pub fn tool_error(e: tool::Error) -> ScriptError {
+    match e {
+        tool::Error::NotFound(m) => ScriptError::new("not-found", m),
+        tool::Error::InvalidArguments(m) => ScriptError::new("invalid-arguments", m),
+        tool::Error::Denied(m) => ScriptError::new("denied", m),
+        tool::Error::Failed(m) => ScriptError::new("failed", m),
+        tool::Error::Cancelled(m) => ScriptError::new("cancelled", m),
+    }
 }
 
 pub fn agent_error(e: agent::Error) -> ScriptError {

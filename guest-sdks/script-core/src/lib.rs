@@ -7,7 +7,7 @@
 //! - [`bindings`]: the `interpreter` world (the `spell` world plus the
 //!   `script` import that hands the interpreter its program);
 //! - [`Bridge`]: every spellhost bridge as a named operation on JSON
-//!   (`"state.get"`, `"llm.start"`, `"tool.call"`, …), with errors as
+//!   (`"state.get"`, `"llm.start"`, `"tool.start"`, …), with errors as
 //!   [`ScriptError`]s that carry the WIT error's kind and message;
 //! - operations in flight (LLM requests, streams, agent runs,
 //!   subscriptions) as numbered handles a scheduler waits on together

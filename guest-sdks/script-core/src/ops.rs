@@ -1,12 +1,12 @@
-//! Operations in flight: LLM requests, streams, agent runs, event
-//! subscriptions and timers, numbered so a script's scheduler can wait on any set of
+//! Operations in flight: LLM requests, streams, tool calls, agent runs,
+//! event subscriptions and timers, numbered so a script's scheduler can wait on any set of
 //! them at once (`ops.wait`) and collect what each produced (`ops.take`).
 
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::bindings::spellhost::spell::{agent, event, llm};
+use crate::bindings::spellhost::spell::{agent, event, llm, tool};
 use crate::bindings::wasi::io::poll::{Pollable, poll};
 use crate::convert;
 use crate::error::{OpResult, ScriptError};
@@ -18,6 +18,7 @@ pub enum Op {
         stream: llm::ChatStream,
         finished: bool,
     },
+    ToolCall(tool::PendingCall),
     AgentRun(agent::AgentRun),
     Subscription(event::Subscription),
     /// A timer: done once its time has passed.
@@ -30,6 +31,7 @@ impl Op {
         Some(match self {
             Op::Chat(p) => p.subscribe(),
             Op::Stream { stream, .. } => stream.subscribe(),
+            Op::ToolCall(p) => p.subscribe(),
             Op::AgentRun(r) => r.subscribe(),
             Op::Subscription(s) => s.subscribe(),
             Op::Timer(_) => return None,
@@ -113,6 +115,11 @@ impl Ops {
                 Ok(None) if *finished => Progress::End,
                 Ok(None) => Progress::Pending,
                 Err(e) => Progress::Failed(convert::llm_error(e)),
+            },
+            Op::ToolCall(pending) => match pending.get() {
+                None => Progress::Pending,
+                Some(Ok(text)) => Progress::Done(convert::from_json_text(&text)),
+                Some(Err(e)) => Progress::Failed(convert::tool_error(e)),
             },
             Op::AgentRun(run) => match run.next() {
                 None => Progress::Pending,

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod http;
 pub mod llm;
 pub mod log;
+pub mod pending;
 pub mod script;
 pub mod state;
 pub mod tool;

@@ -151,6 +151,20 @@ pub fn main() -> ExitCode {
     exit::exit(code)
 }
 
+/// Writes a command's output to stdout. A reader that stopped early
+/// (`spellhost inspect x.wasm | head`) is not an error.
+fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 fn init_logging(spell_level: &str) {
     let filter =
         std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,guest={spell_level}"));

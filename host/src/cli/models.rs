@@ -1,5 +1,6 @@
 //! `spellhost models`: list, pull, add and remove models.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -74,37 +75,41 @@ fn list(config: Option<PathBuf>) -> anyhow::Result<()> {
     let (settings, path) = Settings::load(config.as_deref())?;
     let router = settings.router(None)?;
     let dir = catalog::models_dir();
+    let mut out = String::new();
     match router.default_model() {
-        Some(model) => println!("default model: {model}"),
-        None => {
-            println!("default model: none (pass --model, or run `spellhost models pull smollm2`)")
-        }
+        Some(model) => writeln!(out, "default model: {model}")?,
+        None => writeln!(
+            out,
+            "default model: none (pass --model, or run `spellhost models pull smollm2`)"
+        )?,
     }
     if let Some(path) = path {
-        println!("config: {}", path.display());
+        writeln!(out, "config: {}", path.display())?;
     }
-    println!("local models ({}):", dir.display());
+    writeln!(out, "local models ({}):", dir.display())?;
     let installed = catalog::installed(&dir);
     for name in &installed {
         let size = std::fs::metadata(catalog::model_path(&dir, name)).map_or(0, |m| m.len() >> 20);
-        println!("  {}/{name}  ({size} MB)", local::PROVIDER_ID);
+        writeln!(out, "  {}/{name}  ({size} MB)", local::PROVIDER_ID)?;
     }
     for pullable in catalog::PULLABLE
         .iter()
         .filter(|p| !installed.iter().any(|i| i == p.name))
     {
-        println!(
+        writeln!(
+            out,
             "  {}/{}  not installed: `spellhost models pull {}` — {}",
             local::PROVIDER_ID,
             pullable.name,
             pullable.name,
             pullable.description
-        );
+        )?;
     }
     let providers: Vec<&str> = router.providers().map(|p| p.id()).collect();
-    println!("providers: {}", providers.join(", "));
+    writeln!(out, "providers: {}", providers.join(", "))?;
     for (alias, target) in &settings.aliases {
-        println!("alias: {alias} → {target}");
+        writeln!(out, "alias: {alias} → {target}")?;
     }
+    super::emit(&out)?;
     Ok(())
 }

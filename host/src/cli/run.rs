@@ -1,7 +1,7 @@
 //! `spellhost run`.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -195,13 +195,11 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         eprintln!("denied: {}", denial.message);
     }
     Ok(match report.result {
-        Ok(output) => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(output.as_bytes())?;
+        Ok(mut output) => {
             if !output.ends_with('\n') {
-                stdout.write_all(b"\n")?;
+                output.push('\n');
             }
-            stdout.flush()?;
+            super::emit(&output)?;
             exit::OK
         }
         Err(err) => report_error(&args.spell, &err),

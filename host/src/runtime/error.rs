@@ -55,8 +55,8 @@ impl RunError {
         if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
             match trap {
                 // The fuel limit carries its number; the caller fills it in
-                // (see `Runtime::run`). Deadlines are tokio timeouts around
-                // the call, not traps.
+                // (see `Runtime::run`). Deadlines arrive as `LimitExceeded`
+                // (from the call hook) or as a tokio timeout, not as traps.
                 wasmtime::Trap::OutOfFuel => return Self::Limit(LimitExceeded::Fuel { limit: 0 }),
                 wasmtime::Trap::StackOverflow => return Self::Limit(LimitExceeded::Stack),
                 wasmtime::Trap::MemoryOutOfBounds if overflowed_shadow_stack(&err) => {

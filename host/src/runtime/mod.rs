@@ -188,7 +188,10 @@ impl Runtime {
         log::add_to_linker(&mut linker, |s| &mut s.log)?;
         config::add_to_linker(&mut linker, |s| &mut s.config)?;
         crate::bridges::script::add_to_linker(&mut linker, |s| &mut s.script)?;
-        tool::add_to_linker(&mut linker, |s| ToolView { ctx: &mut s.tools })?;
+        tool::add_to_linker(&mut linker, |s| ToolView {
+            ctx: &mut s.tools,
+            table: &mut s.table,
+        })?;
         agent::add_to_linker(&mut linker, |s| AgentView {
             ctx: &mut s.agent,
             table: &mut s.table,
@@ -443,7 +446,8 @@ impl Runtime {
         };
         let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
-        engine::meter(&mut store, limits.fuel).expect("fuel is enabled on the engine");
+        engine::meter(&mut store, limits.fuel, limits.timeout)
+            .expect("fuel is enabled on the engine");
 
         bus.publish_host(
             "spellhost.run.started",
@@ -458,7 +462,8 @@ impl Runtime {
         };
         // The deadline: guest code yields to the executor every few
         // milliseconds of fuel (see `engine::meter`), so this timeout stops
-        // it as well as the host waiting on an LLM or an event for it.
+        // it as well as the host waiting on an LLM or an event for it; a
+        // return from a host call past it is a trap with the same error.
         let outcome = tokio::time::timeout(limits.timeout, call).await;
         let elapsed = started.elapsed();
 

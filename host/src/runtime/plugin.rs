@@ -138,7 +138,7 @@ impl PluginSandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        crate::engine::meter(&mut store, self.limits.fuel)?;
+        crate::engine::meter(&mut store, self.limits.fuel, self.limits.timeout)?;
         Ok(store)
     }
 

@@ -13,7 +13,7 @@ use spellhost::bridges::state::SqliteStore;
 use spellhost::cache::CompileCache;
 use spellhost::engine::SpellEngine;
 use spellhost::limits::Limits;
-use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
+use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, Spell, SpellConfig};
 use spellhost::scripts::{Language, ScriptSource};
 
 use super::fake_llm::FakeLlm;
@@ -55,6 +55,18 @@ impl ScriptHost {
         Self::with_delay(language, Duration::ZERO)
     }
 
+    /// Loads `code` as the script `name`.
+    pub fn load(&self, name: &str, code: &str, config: SpellConfig) -> Spell {
+        let source = ScriptSource {
+            name: name.into(),
+            code: code.into(),
+        };
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        self.runtime
+            .load_script(stem, self.language, source, config)
+            .unwrap()
+    }
+
     /// Runs `code` as the script `name`.
     pub async fn run(
         &self,
@@ -63,15 +75,7 @@ impl ScriptHost {
         config: SpellConfig,
         limits: Limits,
     ) -> RunReport {
-        let source = ScriptSource {
-            name: name.into(),
-            code: code.into(),
-        };
-        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
-        let spell = self
-            .runtime
-            .load_script(stem, self.language, source, config)
-            .unwrap();
+        let spell = self.load(name, code, config);
         self.runtime.run(&spell, "", &limits).await
     }
 
@@ -152,5 +156,32 @@ pub async fn runaway_code_hits_every_limit(language: Language, spin: &str, hog: 
     assert!(
         matches!(err, RunError::Limit(LimitExceeded::Memory { .. })),
         "{err}"
+    );
+}
+
+/// Tool calls started together run together: `code` calls `http_fetch` on
+/// `config.get("url")` (which answers after 400 ms) four times at once,
+/// checks the pages and the errors of a denied host and an unknown tool,
+/// and returns "4 pages". One after another the calls would take 1.6 s.
+pub async fn tool_calls_run_together(language: Language, name: &str, code: &str) {
+    let web = super::web::WebServer::start();
+    let config = SpellConfig {
+        vars: [("url".to_string(), web.url("/slow?ms=400"))].into(),
+        grants: spellhost::policy::Grants {
+            net: vec![format!("127.0.0.1:{}", web.port())],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let host = ScriptHost::new(language);
+    let spell = host.load(name, code, config);
+    let started = std::time::Instant::now();
+    let report = host.runtime.run(&spell, "", &Limits::default()).await;
+    let elapsed = started.elapsed();
+    assert_eq!(report.result.unwrap(), "4 pages");
+    assert_eq!(web.hits().len(), 4, "{:?}", web.hits());
+    assert!(
+        elapsed < Duration::from_millis(1200),
+        "four 400 ms tool calls took {elapsed:?}: not concurrent"
     );
 }

@@ -1,5 +1,6 @@
 //! A plain web server on 127.0.0.1 for the network tests: `/` answers
-//! "hello from PORT", `/redirect?to=URL` answers `302 Location: URL`, and
+//! "hello from PORT", `/redirect?to=URL` answers `302 Location: URL`,
+//! `/slow?ms=N` answers "slow" after N milliseconds, and
 //! every request is recorded so a test can assert that a denied one never
 //! arrived.
 
@@ -92,8 +93,16 @@ async fn answer(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> R
         .query()
         .and_then(|q| q.strip_prefix("to="))
         .map(str::to_owned);
+    let ms = uri
+        .query()
+        .and_then(|q| q.strip_prefix("ms="))
+        .and_then(|ms| ms.parse().ok());
     match (uri.path(), to) {
         ("/redirect", Some(to)) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
+        ("/slow", _) => {
+            tokio::time::sleep(std::time::Duration::from_millis(ms.unwrap_or(0))).await;
+            "slow".into_response()
+        }
         _ => format!("hello from {}", shared.port).into_response(),
     }
 }

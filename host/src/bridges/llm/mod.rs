@@ -29,6 +29,7 @@ pub use router::{ModelPolicy, ModelRouter, Route};
 use crate::bindings::hooks::HookPoint;
 use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
+use crate::bridges::pending::Pending;
 use crate::policy::audit::Recorder;
 
 /// How a call cancelled by a hook is described: the WIT `llm.error` has
@@ -220,51 +221,31 @@ pub fn add_to_linker<T: Send + 'static>(
 }
 
 /// A chat request running on a host task (the `pending-chat` resource).
-pub struct PendingChat {
-    state: PendingState,
-}
-
-enum PendingState {
-    Running(AbortOnDropJoinHandle<Result<ChatResponse, LlmError>>),
-    Ready(Result<ChatResponse, LlmError>),
-    Taken,
-}
+pub struct PendingChat(Pending<Result<ChatResponse, LlmError>>);
 
 impl PendingChat {
     pub fn spawn(call: Call, request: ChatRequest) -> Self {
-        Self {
-            state: PendingState::Running(wasmtime_wasi::runtime::spawn(call.chat(request))),
-        }
+        Self(Pending::spawn(call.chat(request)))
     }
 
     pub fn failed(error: LlmError) -> Self {
-        Self {
-            state: PendingState::Ready(Err(error)),
-        }
+        Self(Pending::ready(Err(error)))
     }
 
     /// The result if it has arrived; `None` while in flight.
     pub fn take(&mut self) -> Option<Result<ChatResponse, LlmError>> {
-        if let PendingState::Running(handle) = &mut self.state {
-            let result = wasmtime_wasi::runtime::poll_noop(std::pin::Pin::new(handle))?;
-            self.state = PendingState::Ready(result);
-        }
-        match std::mem::replace(&mut self.state, PendingState::Taken) {
-            PendingState::Ready(result) => Some(result),
-            PendingState::Taken => Some(Err(LlmError::InvalidRequest(
+        self.0.take(|| {
+            Err(LlmError::InvalidRequest(
                 "the result of this pending-chat was already taken".into(),
-            ))),
-            PendingState::Running(_) => unreachable!("handled above"),
-        }
+            ))
+        })
     }
 }
 
 #[wasmtime_wasi::async_trait]
 impl wasmtime_wasi::p2::Pollable for PendingChat {
     async fn ready(&mut self) {
-        if let PendingState::Running(handle) = &mut self.state {
-            self.state = PendingState::Ready(handle.await);
-        }
+        self.0.ready_wait().await
     }
 }
 

@@ -21,13 +21,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use serde_json::{Value, json};
-use wasmtime::component::{HasData, Linker};
+use wasmtime::component::{HasData, Linker, ResourceTable};
 
 use crate::bindings::hooks::HookPoint;
 use crate::bindings::tool::{Error as WitToolError, ToolInfo};
 use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
+use crate::bridges::pending::Pending;
 use crate::policy::audit::Recorder;
 pub use adapters::{NetFetcher, StateMemory};
 pub use plugin::ToolPlugin;
@@ -152,6 +155,8 @@ pub struct ToolCtx {
 
 struct Inner {
     catalog: Arc<ToolCatalog>,
+    /// Bounds the calls a spell has started and not collected.
+    in_flight: Arc<Semaphore>,
     registered: Mutex<BTreeMap<String, ToolEntry>>,
     context: ToolContext,
     hooks: HookSet,
@@ -172,6 +177,7 @@ impl ToolCtx {
         Self {
             inner: Arc::new(Inner {
                 catalog,
+                in_flight: Arc::new(Semaphore::new(MAX_CALLS_IN_FLIGHT)),
                 registered: Mutex::default(),
                 context,
                 hooks,
@@ -319,6 +325,20 @@ impl ToolCtx {
         self.finish(name, &arguments, output, started).await
     }
 
+    /// Starts [`ToolCtx::call`] on its own task (`tool.start-call`). At
+    /// most [`MAX_CALLS_IN_FLIGHT`] calls per instance run or wait to be
+    /// collected; further ones wait for a slot.
+    pub fn start(&self, name: String, arguments: Value) -> PendingCall {
+        let ctx = self.clone();
+        PendingCall(Pending::spawn(async move {
+            let slot = ctx.inner.in_flight.clone().acquire_owned().await.ok();
+            let mut running = Running::new(&ctx, &name);
+            let result = ctx.call(&name, arguments).await;
+            running.finished();
+            (result, slot)
+        }))
+    }
+
     /// Runs a host-side tool on checked arguments (no hooks, no events).
     pub async fn run(&self, entry: &ToolEntry, arguments: Value) -> Result<Value, ToolCallError> {
         let name = &entry.info.name;
@@ -329,6 +349,84 @@ impl ToolCtx {
                 "`{name}` is the spell's own tool: call the function directly (agents call it through their run)"
             ))),
         }
+    }
+}
+
+/// Tool calls one instance may have running at once (`start-call`).
+pub const MAX_CALLS_IN_FLIGHT: usize = 64;
+
+/// A tool call running on a host task (the `pending-call` resource): its
+/// outcome, and the in-flight slot it holds until the outcome is collected.
+pub struct PendingCall(Pending<(Result<Value, ToolCallError>, Option<OwnedSemaphorePermit>)>);
+
+impl PendingCall {
+    /// A call refused before it started.
+    pub fn failed(error: ToolCallError) -> Self {
+        Self(Pending::ready((Err(error), None)))
+    }
+
+    /// The outcome if the call has finished; `None` while it runs.
+    pub fn take(&mut self) -> Option<Result<Value, ToolCallError>> {
+        let taken = || {
+            let error = "the result of this pending-call was already taken";
+            (Err(ToolCallError::Failed(error.into())), None)
+        };
+        self.0.take(taken).map(|(outcome, _slot)| outcome)
+    }
+}
+
+/// A started call that has not finished: if its task is dropped (the spell
+/// dropped the `pending-call`, or the run ended) the event stream and the
+/// audit log still learn that it ran, and that it was cut short.
+struct Running {
+    ctx: ToolCtx,
+    name: String,
+    started: Instant,
+    finished: bool,
+}
+
+impl Running {
+    fn new(ctx: &ToolCtx, name: &str) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            name: name.to_owned(),
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    fn finished(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let why = "cancelled before it finished: the spell dropped the call or its run ended";
+        let inner = &self.ctx.inner;
+        inner
+            .recorder
+            .allowed("tool", "call", &self.name, Some(why));
+        inner.events.publish_host(
+            "spellhost.tool.called",
+            json!({
+                "spell": inner.spell,
+                "tool": self.name,
+                "ok": false,
+                "error": why,
+                "elapsed_ms": self.started.elapsed().as_secs_f64() * 1e3,
+            }),
+        );
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for PendingCall {
+    async fn ready(&mut self) {
+        self.0.ready_wait().await
     }
 }
 
@@ -360,6 +458,7 @@ fn parse_schema(text: &str) -> Result<Value, String> {
 /// What the generated `tool` traits are implemented on.
 pub struct ToolView<'a> {
     pub ctx: &'a mut ToolCtx,
+    pub table: &'a mut ResourceTable,
 }
 
 struct ToolBridge;

@@ -1,4 +1,4 @@
-//! Spins forever in guest code: stopped by fuel, or by the epoch deadline.
+//! Spins forever in guest code: stopped by fuel, or by the wall-clock deadline.
 fn main() {}
 fn run(_: String) -> spellhost_sdk::Result<String> {
     let mut n = 0u64;
