@@ -97,6 +97,11 @@ export default async function run() {
   if (denied !== "denied") throw new Error(denied);
   const missing = await kind(Tool.call("no_such_tool", {}));
   if (missing !== "not-found") throw new Error(missing);
+  // More calls than run at once (64): the rest wait for a slot.
+  const sums = await Promise.all(
+    Array.from({ length: 70 }, (_, i) => Tool.call("calculator", { expression: `${i + 1} + 1` })),
+  );
+  if (sums.length !== 70 || sums[0].result !== 2 || sums[69].result !== 71) throw new Error(JSON.stringify(sums));
   return `${pages.length} pages`;
 }
 "#;

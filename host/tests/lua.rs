@@ -107,6 +107,13 @@ local ok, err = pcall(Tool.call, "http_fetch", { url = "http://example.invalid/"
 assert(not ok and err.kind == "denied", tostring(err))
 local ok2, err2 = pcall(Tool.call, "no_such_tool", {})
 assert(not ok2 and err2.kind == "not-found", tostring(err2))
+-- More calls than run at once (64): the rest wait for a slot.
+local numbers = {}
+for i = 1, 70 do numbers[i] = i end
+local sums = parallel.map(numbers, function(i)
+  return Tool.call("calculator", { expression = i .. " + 1" }).result
+end)
+assert(#sums == 70 and sums[1] == 2 and sums[70] == 71, json.encode(sums))
 return #pages .. " pages"
 "#;
     support::scripts::tool_calls_run_together(Language::Lua, "tools.lua", code).await;
