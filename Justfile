@@ -47,6 +47,11 @@ test: test-guests
     cargo test -p spellhost -p spellhost-tools
     cargo test -p spellhost-sdk --lib
 
+# Regenerate the built-in model catalog (host/catalog/models.json) from a
+# LiteLLM model list, with the code `spellhost models refresh` runs.
+catalog source="../shared/specs/models/model_prices_and_context_window.json" label="LiteLLM 1.110.2 model_prices_and_context_window_backup.json (MIT)":
+    cargo run -q -p spellhost -- models refresh "{{ source }}" --output host/catalog/models.json --label "{{ label }}"
+
 # Formatting and lints (warnings are errors).
 lint: setup check-interpreters
     cargo fmt --all -- --check

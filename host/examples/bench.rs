@@ -17,6 +17,9 @@
 //! 5. the offline local model (when installed): load time, time to first
 //!    token and tokens per second.
 
+#[path = "../tests/support/contract.rs"]
+#[allow(dead_code, reason = "shared with the tests")]
+mod contract;
 #[path = "../tests/support/fake_llm.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
 mod fake_llm;
@@ -251,7 +254,7 @@ fn runtime(router: ModelRouter, dir: &Path) -> Runtime {
         router: Arc::new(router),
         store: Arc::new(SqliteStore::new(dir.join("state.sqlite3"))),
         bus: EventBus::default(),
-        prices: Default::default(),
+        catalog: Default::default(),
     };
     Runtime::new(engine, services).unwrap()
 }

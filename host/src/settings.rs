@@ -35,9 +35,17 @@
 //! The default model comes from `--model`, else `SPELLHOST_MODEL`, else the
 //! file's `default_model`.
 //!
-//! Prices (US dollars per million tokens) let `--max-llm-cost` budget a run:
+//! The model catalog (see `bridges::llm::catalog`) knows the limits and
+//! prices of ~3 800 hosted models. `[models]` corrects or extends it, and
+//! `[prices]` (US dollars per million tokens) sets prices alone:
 //!
 //! ```toml
+//! [models."vllm/qwen2.5-7b-instruct"]
+//! context_window = 32768
+//! max_output_tokens = 8192
+//! price = { input = 0.10, output = 0.30 }
+//! sampling = "free"            # free | exclusive | fixed
+//!
 //! [prices."openai/gpt-4o-mini"]
 //! input = 0.15
 //! output = 0.60
@@ -53,10 +61,11 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
 use crate::bridges::llm::anthropic::{AnthropicConfig, AnthropicProvider};
+use crate::bridges::llm::catalog::{self, ModelCatalog, ModelSpec};
 use crate::bridges::llm::gemini::{GeminiConfig, GeminiProvider};
 use crate::bridges::llm::http::HttpSettings;
 use crate::bridges::llm::local;
-use crate::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
+use crate::bridges::llm::openai::{OpenAiConfig, OpenAiProvider, OutputTokensField};
 use crate::bridges::llm::{LlmProvider, ModelRouter};
 
 /// The parsed file.
@@ -72,6 +81,9 @@ pub struct Settings {
     /// Prices per model (`provider/model`), in US dollars per million tokens.
     #[serde(default)]
     pub prices: BTreeMap<String, Price>,
+    /// Model catalog entries (`provider/model`), over the built-in ones.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelSpec>,
     #[serde(default)]
     pub net: NetSettings,
 }
@@ -119,6 +131,13 @@ pub struct ProviderSettings {
     pub timeout_secs: Option<u64>,
     /// Retries on 429, 5xx and connection failures (default 2).
     pub max_retries: Option<u32>,
+    /// The model catalog namespace the provider's models are looked up in
+    /// (default: the provider's id), e.g. `catalog = "groq"`.
+    pub catalog: Option<String>,
+    /// OpenAI wire format only: the field that carries the output limit,
+    /// `max_tokens` (default) or `max_completion_tokens` (the built-in
+    /// `openai` provider).
+    pub max_tokens_field: Option<OutputTokensField>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -139,6 +158,8 @@ impl ProviderSettings {
             first_byte_timeout_secs: None,
             timeout_secs: None,
             max_retries: None,
+            catalog: None,
+            max_tokens_field: None,
         }
     }
 
@@ -173,13 +194,16 @@ impl ProviderSettings {
             self.http(),
         );
         let provider: Arc<dyn LlmProvider> = match self.kind {
-            ProviderKind::Openai => Arc::new(OpenAiProvider::new(OpenAiConfig {
-                id,
-                base_url,
-                api_key,
-                api_key_env,
-                http,
-            })?),
+            ProviderKind::Openai => Arc::new(
+                OpenAiProvider::new(OpenAiConfig {
+                    id,
+                    base_url,
+                    api_key,
+                    api_key_env,
+                    http,
+                })?
+                .with_output_field(self.max_tokens_field.unwrap_or_default()),
+            ),
             ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(AnthropicConfig {
                 id,
                 base_url,
@@ -227,6 +251,20 @@ impl Settings {
             }
         }
         Ok((Self::default(), None))
+    }
+
+    /// The model catalog: the refreshed list in the data directory (else
+    /// the built-in one), the file's `[models]` and `[prices]` on top, and
+    /// each provider's `catalog` namespace.
+    pub fn catalog(&self) -> ModelCatalog {
+        let mut catalog =
+            ModelCatalog::load(&catalog::data_dir()).with_overrides(&self.models, &self.prices);
+        for (id, provider) in &self.providers {
+            if let Some(namespace) = &provider.catalog {
+                catalog = catalog.with_namespace(id, namespace);
+            }
+        }
+        catalog
     }
 
     /// Builds the model router: built-in providers, then the file's
@@ -295,11 +333,14 @@ fn builtin_providers() -> BTreeMap<String, ProviderSettings> {
     BTreeMap::from([
         (
             "openai".to_owned(),
-            ProviderSettings::builtin(
-                ProviderKind::Openai,
-                env_or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
-                Some("OPENAI_API_KEY"),
-            ),
+            ProviderSettings {
+                max_tokens_field: Some(OutputTokensField::MaxCompletionTokens),
+                ..ProviderSettings::builtin(
+                    ProviderKind::Openai,
+                    env_or("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+                    Some("OPENAI_API_KEY"),
+                )
+            },
         ),
         (
             "anthropic".to_owned(),

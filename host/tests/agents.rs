@@ -42,7 +42,7 @@ fn host_with_delay(delay: Duration) -> Host {
         router: Arc::new(router),
         store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
         bus: bus.clone(),
-        prices: Default::default(),
+        catalog: Default::default(),
     };
     let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
     Host {

@@ -230,6 +230,132 @@ fn hello_answers_through_an_openai_compatible_server() {
     assert_eq!(request.credential.as_deref(), Some("Bearer sk-from-env"));
 }
 
+/// The README's example: hello with `--model openai/gpt-4o-mini --stats`,
+/// no `[prices]` and no `max_tokens`: the fake refuses what the real API
+/// refuses, and the cost comes from the model catalog.
+#[test]
+fn hello_on_gpt_4o_mini_sends_a_valid_request_and_reports_a_cost() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = tempfile::tempdir().unwrap();
+    let out = spellhost(home.path())
+        .env("OPENAI_BASE_URL", fake.base_url())
+        .env("OPENAI_API_KEY", "sk-test")
+        .args([
+            "run",
+            &guest_arg("hello"),
+            "--model",
+            "openai/gpt-4o-mini",
+            "--stats",
+            "--input",
+            "Say hi",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let body = &fake.requests()[0].body;
+    assert!(
+        body.get("max_tokens").is_none() && body.get("max_completion_tokens").is_none(),
+        "{body}"
+    );
+    let stderr = text(&out.stderr);
+    let stats: serde_json::Value = serde_json::from_str(
+        stderr
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .expect("stats on stderr"),
+    )
+    .unwrap();
+    // 11 input and 5 output tokens at $0.15 and $0.60 per million.
+    let cost = stats["llm"]["cost_usd"].as_f64().unwrap();
+    assert!((cost - 4.65e-6).abs() < 1e-12, "{stats}");
+    assert_eq!(
+        stats["llm"]["per_call"][0]["cost_usd"],
+        stats["llm"]["cost_usd"]
+    );
+}
+
+#[test]
+fn models_info_shows_a_catalog_entry_and_config_overrides() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["models", "info", "openai/gpt-4o-mini"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for expected in [
+        "context window:    128000 tokens",
+        "max output:        16384 tokens",
+        "input 0.15 · output 0.6",
+        "vision:            yes",
+        "sends no output limit",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+    let out = run(
+        home.path(),
+        &["models", "info", "anthropic/claude-sonnet-4-5"],
+    );
+    assert!(
+        text(&out.stdout).contains("sends an output limit of 64000 tokens"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(
+        home.path().join("spellhost.toml"),
+        "[aliases]\nmine = \"lab/qwen\"\n[providers.lab]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[models.\"lab/qwen\"]\nmax_output_tokens = 8192\nprice = { input = 0.1, output = 0.3 }\n",
+    )
+    .unwrap();
+    let out = run(home.path(), &["models", "info", "mine", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["id"], "lab/qwen");
+    assert_eq!(info["entry"]["max_output_tokens"], 8192);
+    assert_eq!(info["from"], serde_json::json!(["spellhost.toml"]));
+    let out = run(home.path(), &["models", "info", "openai/gpt-4o-mni"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("not in the model catalog")
+            && stderr.contains("[models.\"openai/gpt-4o-mni\"]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn models_refresh_replaces_the_catalog_and_refuses_what_is_not_a_list() {
+    let home = tempfile::tempdir().unwrap();
+    let list = home.path().join("list.json");
+    std::fs::write(
+        &list,
+        r#"{"gpt-4o-mini": {"litellm_provider": "openai", "mode": "chat", "max_output_tokens": 777, "max_input_tokens": 1000}}"#,
+    )
+    .unwrap();
+    let out = run(home.path(), &["models", "refresh", list.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("imported 1 models"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(home.path(), &["models", "info", "openai/gpt-4o-mini"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("777 tokens") && stdout.contains("refreshed catalog"),
+        "{stdout}"
+    );
+    std::fs::write(&list, "[]").unwrap();
+    let out = run(home.path(), &["models", "refresh", list.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        text(&out.stderr).contains("not a LiteLLM model list"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(home.path(), &["models", "info", "openai/gpt-4o-mini"]);
+    assert!(
+        text(&out.stdout).contains("777 tokens"),
+        "a failed refresh keeps the last catalog"
+    );
+}
+
 #[test]
 fn providers_and_aliases_come_from_spellhost_toml() {
     let fake = FakeLlm::start(Duration::ZERO);

@@ -33,7 +33,7 @@ fn runtime_with(router: ModelRouter, state: &Path) -> Runtime {
         router: Arc::new(router),
         store: Arc::new(SqliteStore::new(state.join("state.sqlite3"))),
         bus: EventBus::default(),
-        prices: Default::default(),
+        catalog: Default::default(),
     };
     Runtime::new(engine, services).unwrap()
 }

@@ -14,7 +14,7 @@ use spellhost::bridges::llm::anthropic::{AnthropicConfig, AnthropicProvider};
 use spellhost::bridges::llm::gemini::{GeminiConfig, GeminiProvider};
 use spellhost::bridges::llm::http::HttpSettings;
 use spellhost::bridges::llm::local::{self, LocalProvider, catalog};
-use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
+use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider, OutputTokensField};
 use spellhost::bridges::llm::{LlmProvider, ModelRouter};
 use spellhost::bridges::state::MemoryStore;
 use spellhost::cache::CompileCache;
@@ -57,6 +57,7 @@ impl Wire {
             None,
         );
         match self {
+            // As the built-in `openai` provider is configured.
             Wire::OpenAi => Arc::new(
                 OpenAiProvider::new(OpenAiConfig {
                     id,
@@ -65,7 +66,8 @@ impl Wire {
                     api_key_env: env,
                     http,
                 })
-                .unwrap(),
+                .unwrap()
+                .with_output_field(OutputTokensField::MaxCompletionTokens),
             ),
             Wire::Anthropic => Arc::new(
                 AnthropicProvider::new(AnthropicConfig {
@@ -113,7 +115,7 @@ fn runtime(provider: Arc<dyn LlmProvider>, default_model: &str) -> Runtime {
         router: Arc::new(router),
         store: Arc::new(MemoryStore::new()),
         bus: EventBus::default(),
-        prices: Default::default(),
+        catalog: Default::default(),
     };
     Runtime::new(engine, services).unwrap()
 }
@@ -126,8 +128,26 @@ fn wire_runtime(wire: Wire, fake: &FakeLlm, http: HttpSettings) -> Runtime {
 }
 
 async fn run(runtime: &Runtime, name: &str, input: &str, limits: &Limits) -> RunReport {
+    run_with(runtime, name, input, limits, &[]).await
+}
+
+/// Runs a guest with `--var`s.
+async fn run_with(
+    runtime: &Runtime,
+    name: &str,
+    input: &str,
+    limits: &Limits,
+    vars: &[(&str, &str)],
+) -> RunReport {
     let bytes = std::fs::read(guest(name)).unwrap();
-    let spell = runtime.load(name, &bytes, SpellConfig::default()).unwrap();
+    let config = SpellConfig {
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..SpellConfig::default()
+    };
+    let spell = runtime.load(name, &bytes, config).unwrap();
     runtime.run(&spell, input, limits).await
 }
 
@@ -331,8 +351,212 @@ async fn the_token_budget_caps_and_then_stops_calls() {
         2,
         "the refused call never reaches the provider"
     );
-    assert_eq!(requests[0].body["max_tokens"], 20);
-    assert_eq!(requests[1].body["max_tokens"], 4);
+    assert_eq!(requests[0].body["max_completion_tokens"], 20);
+    assert_eq!(requests[1].body["max_completion_tokens"], 4);
+}
+
+/// The output limit a request carries, in its wire format's field.
+fn output_limit(wire: Wire, body: &serde_json::Value) -> Option<u64> {
+    match wire {
+        Wire::OpenAi => {
+            assert!(
+                body.get("max_tokens").is_none(),
+                "OpenAI gets max_completion_tokens: {body}"
+            );
+            body["max_completion_tokens"].as_u64()
+        }
+        Wire::Anthropic => body["max_tokens"].as_u64(),
+        Wire::Gemini => body["generationConfig"]["maxOutputTokens"].as_u64(),
+    }
+}
+
+/// The regression test of each provider: the README's models, without
+/// `max_tokens`, with one above the model's limit and with a small one,
+/// whole and streamed. The fake refuses what each real API refuses (the
+/// model's output limit, OpenAI reasoning models' `max_tokens` and
+/// `temperature`, the published request shapes), so a request sized from
+/// the run's budget instead of the model turns this red.
+#[tokio::test]
+async fn catalog_models_get_requests_their_real_apis_accept() {
+    for (wire, model, maximum) in [
+        (Wire::OpenAi, "gpt-4o-mini", 16_384),
+        (Wire::OpenAi, "gpt-5", 128_000),
+        (Wire::Anthropic, "claude-sonnet-4-5", 64_000),
+        (Wire::Gemini, "gemini-2.5-flash", 65_536),
+    ] {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = runtime(
+            wire.provider(&fake, http()),
+            &format!("{}/{model}", wire.id()),
+        );
+        for max_tokens in [None, Some("200000"), Some("300")] {
+            let vars: Vec<(&str, &str)> =
+                max_tokens.map(|n| ("max_tokens", n)).into_iter().collect();
+            for guest in ["llm_chat", "llm_stream"] {
+                let report = run_with(&rt, guest, "hi", &Limits::default(), &vars).await;
+                assert!(
+                    report.result.is_ok(),
+                    "{model} {guest} max_tokens={max_tokens:?}: {:?}",
+                    report.result
+                );
+            }
+        }
+        let limits: Vec<Option<u64>> = fake
+            .requests()
+            .iter()
+            .map(|r| output_limit(wire, &r.body))
+            .collect();
+        let unsized_ = match wire {
+            Wire::Anthropic => Some(maximum),
+            Wire::OpenAi | Wire::Gemini => None,
+        };
+        assert_eq!(
+            limits,
+            [
+                unsized_,
+                unsized_,
+                Some(maximum),
+                Some(maximum),
+                Some(300),
+                Some(300)
+            ],
+            "{model}"
+        );
+        if model == "gpt-5" {
+            let chat = &fake.requests()[0].body;
+            assert!(
+                chat.get("temperature").is_none(),
+                "a reasoning model gets no temperature: {chat}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_budget_sizes_a_request_when_less_is_left_than_the_model_writes() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let rt = runtime(Wire::OpenAi.provider(&fake, http()), "openai/gpt-4o-mini");
+    let limits = Limits {
+        max_llm_tokens: Some(1000),
+        ..Limits::default()
+    };
+    let report = run(&rt, "llm_chat", "hi", &limits).await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    assert_eq!(fake.requests()[0].body["max_completion_tokens"], 1000);
+}
+
+#[tokio::test]
+async fn catalog_models_are_priced_without_configuration() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let rt = runtime(
+        Wire::Anthropic.provider(&fake, http()),
+        "anthropic/claude-sonnet-4-5",
+    );
+    let limits = Limits {
+        max_llm_cost_usd: Some(1.0),
+        ..Limits::default()
+    };
+    let report = run(&rt, "llm_chat", "hi", &limits).await;
+    // 11 input and 5 output tokens at $3 and $15 per million.
+    assert!(
+        (report.stats.llm.cost_usd - 1.08e-4).abs() < 1e-12,
+        "{:?}",
+        report.stats.llm
+    );
+    assert!(report.result.is_ok());
+}
+
+#[tokio::test]
+async fn what_a_model_cannot_take_is_refused_before_anything_is_sent() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let rt = runtime(Wire::OpenAi.provider(&fake, http()), "openai/o3-mini");
+    let report = run_with(
+        &rt,
+        "llm_chat",
+        "what is this?",
+        &Limits::default(),
+        &[("image", "https://example.com/cat.png")],
+    )
+    .await;
+    let message = failure(report);
+    assert!(
+        message.contains("`openai/o3-mini` does not take images"),
+        "{message}"
+    );
+    let rt = runtime(Wire::OpenAi.provider(&fake, http()), "openai/gpt-4");
+    let message = failure(
+        run(
+            &rt,
+            "llm_chat",
+            &"many words ".repeat(4000),
+            &Limits::default(),
+        )
+        .await,
+    );
+    assert!(
+        message.contains("takes at most 8192 input tokens") && message.contains("about 11"),
+        "{message}"
+    );
+    assert!(fake.requests().is_empty(), "nothing reached the provider");
+}
+
+#[tokio::test]
+async fn images_reach_each_provider_in_its_own_format() {
+    for (wire, model) in [
+        (Wire::OpenAi, "gpt-4o-mini"),
+        (Wire::Anthropic, "claude-sonnet-4-5"),
+        (Wire::Gemini, "gemini-2.5-flash"),
+    ] {
+        let fake = FakeLlm::start(Duration::ZERO);
+        let rt = runtime(
+            wire.provider(&fake, http()),
+            &format!("{}/{model}", wire.id()),
+        );
+        for image in [
+            "https://example.com/cat.png",
+            "data:image/png;base64,iVBORw0KGgo=",
+        ] {
+            let report = run_with(
+                &rt,
+                "llm_chat",
+                "what is this?",
+                &Limits::default(),
+                &[("image", image)],
+            )
+            .await;
+            assert!(report.result.is_ok(), "{model}: {:?}", report.result);
+        }
+        let bodies: Vec<serde_json::Value> = fake.requests().into_iter().map(|r| r.body).collect();
+        let (url, data) = match wire {
+            Wire::OpenAi => (
+                bodies[0]["messages"][1]["content"][1].clone(),
+                bodies[1]["messages"][1]["content"][1].clone(),
+            ),
+            Wire::Anthropic => (
+                bodies[0]["messages"][0]["content"][1].clone(),
+                bodies[1]["messages"][0]["content"][1].clone(),
+            ),
+            Wire::Gemini => (
+                bodies[0]["contents"][0]["parts"][1].clone(),
+                bodies[1]["contents"][0]["parts"][1].clone(),
+            ),
+        };
+        let (want_url, want_data) = match wire {
+            Wire::OpenAi => (
+                json!({ "type": "image_url", "image_url": { "url": "https://example.com/cat.png" } }),
+                json!({ "type": "image_url", "image_url": { "url": "data:image/png;base64,iVBORw0KGgo=" } }),
+            ),
+            Wire::Anthropic => (
+                json!({ "type": "image", "source": { "type": "url", "url": "https://example.com/cat.png" } }),
+                json!({ "type": "image", "source": { "type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo=" } }),
+            ),
+            Wire::Gemini => (
+                json!({ "fileData": { "fileUri": "https://example.com/cat.png" } }),
+                json!({ "inlineData": { "mimeType": "image/png", "data": "iVBORw0KGgo=" } }),
+            ),
+        };
+        assert_eq!((url, data), (want_url, want_data), "{model}");
+    }
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ fn host_at(router: ModelRouter, dir: tempfile::TempDir) -> Host {
         router: Arc::new(router),
         store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
         bus: EventBus::default(),
-        prices: Default::default(),
+        catalog: Default::default(),
     };
     Host {
         runtime: Runtime::new(engine, services).unwrap(),
@@ -583,7 +583,7 @@ fn the_second_load_skips_compilation() {
             router: Arc::new(ModelRouter::new()),
             store: Arc::new(SqliteStore::new(cache_dir.path().join("s.db"))),
             bus: EventBus::default(),
-            prices: Default::default(),
+            catalog: Default::default(),
         };
         let runtime = Runtime::new(engine, services).unwrap();
         runtime

@@ -111,7 +111,7 @@ impl HostArgs {
             router: Arc::new(router),
             store: Arc::new(store),
             bus: EventBus::default(),
-            prices: Arc::new(settings.prices),
+            catalog: Arc::new(settings.catalog()),
         };
         Ok((Runtime::new(engine, services)?, settings.net))
     }

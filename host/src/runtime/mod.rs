@@ -32,7 +32,7 @@ use crate::bridges::event::{self, EventBus, EventCtx, EventView};
 use crate::bridges::hooks::{HookPlugin, HookSet};
 use crate::bridges::http::{HttpCtx, NetClient};
 use crate::bridges::llm::{
-    self, Budget, LlmCtx, LlmView, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
+    self, Budget, LlmCtx, LlmView, ModelCatalog, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
 };
 use crate::bridges::log::{self, LogCtx};
 use crate::bridges::script::ScriptCtx;
@@ -48,7 +48,6 @@ use crate::limits::{LimitExceeded, Limits, RunLimiter};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
 use crate::scripts::{Language, ScriptSource};
-use crate::settings::Price;
 use plugin::{PluginConfig, PluginSandbox, PluginState};
 use sub_spells::SubSpells;
 
@@ -59,8 +58,8 @@ pub struct HostServices {
     /// Store behind the `spell` and `shared` state scopes.
     pub store: Arc<dyn StateStore>,
     pub bus: EventBus,
-    /// Model prices for cost accounting and `--max-llm-cost`.
-    pub prices: Arc<BTreeMap<String, Price>>,
+    /// What each model accepts and costs (limits, capabilities, prices).
+    pub catalog: Arc<ModelCatalog>,
 }
 
 pub use crate::policy::Grants;
@@ -363,7 +362,7 @@ impl Runtime {
         };
         let meter = match &parent {
             Some(parent) => parent.meter.clone(),
-            None => Arc::new(UsageMeter::new(budget, self.services.prices.clone())),
+            None => Arc::new(UsageMeter::new(budget, self.services.catalog.clone())),
         };
         // A child spell is loaded without plugins: the caller's hooks guard it.
         let hooks = match &parent {
@@ -375,6 +374,7 @@ impl Runtime {
         let net = NetClient::new(spell.net.clone(), recorder.clone());
         let llm = LlmCtx {
             router: self.services.router.clone(),
+            catalog: self.services.catalog.clone(),
             policy: spell.policy.clone(),
             meter: meter.clone(),
             events: bus.clone(),

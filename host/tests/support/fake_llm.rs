@@ -6,6 +6,15 @@
 //! - Gemini (`/v1beta/models/{model}:generateContent`,
 //!   `:streamGenerateContent?alt=sse`, `:batchEmbedContents`).
 //!
+//! It refuses what the real APIs refuse, with their status codes and error
+//! shapes: every request body is checked against the provider's published
+//! description (`support::contract`), and a model the model catalog knows
+//! gets that model's rules — its output-token limit, OpenAI reasoning
+//! models' refusal of `max_tokens` and of sampling parameters, Anthropic's
+//! `temperature`-or-`top_p`, no images for a model without vision. Models
+//! the catalog does not know (`fake-model`) are served like a generic
+//! OpenAI-compatible server would.
+//!
 //! Shapes follow each provider's API reference. The last user message
 //! steers it:
 //! - `please fail NNN`: answers HTTP NNN with the provider's error body
@@ -35,6 +44,23 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
+use spellhost::bridges::llm::catalog::{ModelCatalog, ModelSpec, Sampling};
+
+use super::contract;
+
+/// The catalog entry of `provider/model`, as the real API would know it.
+fn model_rules(provider: &str, model: &str) -> Option<ModelSpec> {
+    static CATALOG: std::sync::OnceLock<ModelCatalog> = std::sync::OnceLock::new();
+    CATALOG
+        .get_or_init(ModelCatalog::builtin)
+        .get(&format!("{provider}/{model}"))
+}
+
+/// Whether any message of an OpenAI or Anthropic body holds an image.
+fn has_image(body: &Value) -> bool {
+    let text = body["messages"].to_string();
+    text.contains("\"image_url\"") || text.contains("\"type\":\"image\"")
+}
 
 /// A request the server received.
 #[derive(Debug, Clone)]
@@ -266,6 +292,9 @@ async fn openai_chat(State(shared): State<Shared>, headers: HeaderMap, body: Str
         "authorization",
         &body,
     );
+    if let Some(refusal) = openai_refusal(&body) {
+        return refusal;
+    }
     tokio::time::sleep(shared.delay).await;
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
     if let Some(script) = last_openai_user_message(&body).strip_prefix("agent: ") {
@@ -343,12 +372,71 @@ async fn openai_chat(State(shared): State<Shared>, headers: HeaderMap, body: Str
     sse(frames, false)
 }
 
+/// OpenAI's answer to a request it refuses (`invalid_request_error`).
+fn openai_error(param: Option<&str>, message: String) -> Response {
+    let error = json!({ "error": { "message": message, "type": "invalid_request_error",
+                                   "param": param, "code": null } });
+    (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
+}
+
+/// What OpenAI's API would refuse in a chat completion request.
+fn openai_refusal(body: &Value) -> Option<Response> {
+    let violations = contract::openai_chat().violations(body);
+    if !violations.is_empty() {
+        return Some(openai_error(None, violations.join("; ")));
+    }
+    let model = body["model"].as_str().unwrap_or_default();
+    let rules = model_rules("openai", model)?;
+    let reasoning = rules.sampling == Some(Sampling::Fixed);
+    if reasoning && body.get("max_tokens").is_some() {
+        return Some(openai_error(
+            Some("max_tokens"),
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.".into(),
+        ));
+    }
+    for field in ["max_tokens", "max_completion_tokens"] {
+        if let (Some(asked), Some(max)) = (body[field].as_u64(), rules.max_output_tokens)
+            && asked > u64::from(max)
+        {
+            return Some(openai_error(
+                Some(field),
+                format!(
+                    "{field} is too large: {asked}. This model supports at most {max} completion tokens, whereas you provided {asked}."
+                ),
+            ));
+        }
+    }
+    if reasoning {
+        for field in ["temperature", "top_p"] {
+            if let Some(value) = body[field].as_f64().filter(|v| *v != 1.0) {
+                return Some(openai_error(
+                    Some(field),
+                    format!(
+                        "Unsupported value: '{field}' does not support {value} with this model. Only the default (1) value is supported."
+                    ),
+                ));
+            }
+        }
+    }
+    if rules.vision == Some(false) && has_image(body) {
+        return Some(openai_error(
+            Some("messages"),
+            "Invalid content type. image_url is only supported by certain models.".into(),
+        ));
+    }
+    None
+}
+
 async fn openai_embeddings(
     State(shared): State<Shared>,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     record(&shared, "/v1/embeddings", &headers, "authorization", &body);
+    let violations = contract::openai_embeddings().violations(&body);
+    if !violations.is_empty() {
+        return openai_error(None, violations.join("; "));
+    }
     let inputs = body["input"].as_array().cloned().unwrap_or_default();
     let data: Vec<Value> = inputs
         .iter()
@@ -423,6 +511,41 @@ async fn anthropic_messages(
             "invalid_request_error",
             "max_tokens: Field required".into(),
         );
+    }
+    let violations = contract::anthropic_messages().violations(&body);
+    if !violations.is_empty() {
+        return error(400, "invalid_request_error", violations.join("; "));
+    }
+    let model_name = body["model"].as_str().unwrap_or_default();
+    if let Some(rules) = model_rules("anthropic", model_name) {
+        if let (Some(asked), Some(max)) = (body["max_tokens"].as_u64(), rules.max_output_tokens)
+            && asked > u64::from(max)
+        {
+            return error(
+                400,
+                "invalid_request_error",
+                format!(
+                    "max_tokens: {asked} > {max}, which is the maximum allowed number of output tokens for {model_name}"
+                ),
+            );
+        }
+        if rules.sampling == Some(Sampling::Exclusive)
+            && body.get("temperature").is_some()
+            && body.get("top_p").is_some()
+        {
+            return error(
+                400,
+                "invalid_request_error",
+                "`temperature` and `top_p` cannot both be specified for this model. Please use only one.".into(),
+            );
+        }
+        if rules.vision == Some(false) && has_image(&body) {
+            return error(
+                400,
+                "invalid_request_error",
+                format!("{model_name} does not support image input."),
+            );
+        }
     }
     tokio::time::sleep(shared.delay).await;
     let model = body["model"].as_str().unwrap_or("unknown").to_owned();
@@ -538,6 +661,28 @@ async fn gemini(
         "x-goog-api-key",
         &body,
     );
+    if action != "batchEmbedContents" {
+        let violations = contract::gemini_generate().violations(&body);
+        if !violations.is_empty() {
+            return error(400, "INVALID_ARGUMENT", violations.join("; "));
+        }
+        if let Some(rules) = model_rules("gemini", model)
+            && let (Some(asked), Some(max)) = (
+                body["generationConfig"]["maxOutputTokens"].as_u64(),
+                rules.max_output_tokens,
+            )
+            && asked > u64::from(max)
+        {
+            return error(
+                400,
+                "INVALID_ARGUMENT",
+                format!(
+                    "The specified max_output_tokens ({asked}) is out of range. The supported range is from 1 (inclusive) to {} (exclusive).",
+                    max + 1
+                ),
+            );
+        }
+    }
     if action == "batchEmbedContents" {
         let embeddings: Vec<Value> = body["requests"]
             .as_array()

@@ -5,6 +5,7 @@
     reason = "each test binary uses a different part of the support module"
 )]
 
+pub mod contract;
 pub mod fake_llm;
 pub mod scripts;
 pub mod web;

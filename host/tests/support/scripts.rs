@@ -40,7 +40,7 @@ impl ScriptHost {
             router: Arc::new(router),
             store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
             bus: EventBus::default(),
-            prices: Default::default(),
+            catalog: Default::default(),
         };
         let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
         Self {

@@ -23,6 +23,7 @@ use crate::bindings::llm::{
 };
 use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{self, HookOutcome};
+use crate::bridges::llm::provider::text_message;
 use crate::bridges::llm::{LlmCtx, hook_cancellation, hook_json};
 use crate::bridges::tool::{Provider, ToolCallError, ToolCtx};
 
@@ -89,15 +90,6 @@ impl SpellLink {
             tracing::warn!("the spell's hook decision: {why}; ignoring it");
             HookOutcome::Proceed(payload)
         })
-    }
-}
-
-fn text_message(role: Role, text: &str) -> Message {
-    Message {
-        role,
-        content: vec![ContentPart::Text(text.to_owned())],
-        tool_calls: Vec::new(),
-        tool_call_id: None,
     }
 }
 

@@ -22,7 +22,8 @@ use super::stream::{StreamDecoder, sse_stream};
 
 /// The API version this module speaks.
 pub const API_VERSION: &str = "2023-06-01";
-/// Anthropic requires `max_tokens`; used when the spell sets none.
+/// Anthropic requires `max_tokens`; the LLM bridge always sets it (from the
+/// model catalog), this is the fallback for a request built without it.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Settings of an Anthropic endpoint; `base_url` has no version, e.g.
@@ -57,6 +58,10 @@ impl AnthropicProvider {
 impl LlmProvider for AnthropicProvider {
     fn id(&self) -> &str {
         &self.http.id
+    }
+
+    fn requires_output_limit(&self) -> bool {
+        true
     }
 
     async fn chat(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
@@ -126,13 +131,18 @@ pub fn messages_body(model: &str, request: &ChatRequest, stream: bool) -> Result
                 system.push(message_text(message));
                 continue;
             }
-            Role::User => ("user", content_blocks(message)),
+            Role::User => ("user", content_blocks(message)?),
             Role::Assistant => {
-                let mut blocks = content_blocks(message);
+                let mut blocks = content_blocks(message)?;
                 for call in &message.tool_calls {
-                    let input = parse_json(&call.arguments_json, || {
-                        format!("arguments of tool call `{}`", call.id)
-                    })?;
+                    // The API wants an object; models sometimes call a tool
+                    // with no arguments at all.
+                    let input = match call.arguments_json.trim() {
+                        "" | "null" => json!({}),
+                        text => {
+                            parse_json(text, || format!("arguments of tool call `{}`", call.id))?
+                        }
+                    };
                     blocks.push(json!({ "type": "tool_use", "id": call.id, "name": call.name, "input": input }));
                 }
                 ("assistant", blocks)
@@ -205,18 +215,30 @@ pub fn messages_body(model: &str, request: &ChatRequest, stream: bool) -> Result
     Ok(body)
 }
 
-fn content_blocks(message: &Message) -> Vec<Value> {
+/// Image types the Messages API takes inline.
+const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+fn content_blocks(message: &Message) -> Result<Vec<Value>, LlmError> {
     message
         .content
         .iter()
         .filter(|part| !matches!(part, ContentPart::Text(t) if t.is_empty()))
         .map(|part| match part {
-            ContentPart::Text(text) => json!({ "type": "text", "text": text }),
+            ContentPart::Text(text) => Ok(json!({ "type": "text", "text": text })),
             ContentPart::ImageUrl(url) => match url.strip_prefix("data:").and_then(|rest| rest.split_once(";base64,")) {
-                Some((media_type, data)) => {
-                    json!({ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": data } })
+                Some((media_type, _)) if !IMAGE_TYPES.contains(&media_type) => Err(LlmError::InvalidRequest(format!(
+                    "Anthropic takes images as {}, not {media_type}", IMAGE_TYPES.join(", ")
+                ))),
+                Some((media_type, data)) => Ok(
+                    json!({ "type": "image", "source": { "type": "base64", "media_type": media_type, "data": data } }),
+                ),
+                None if url.starts_with("https://") || url.starts_with("http://") => {
+                    Ok(json!({ "type": "image", "source": { "type": "url", "url": url } }))
                 }
-                None => json!({ "type": "image", "source": { "type": "url", "url": url } }),
+                None => Err(LlmError::InvalidRequest(format!(
+                    "an image must be an http(s) URL or a base64 data URL, not `{}`",
+                    url.chars().take(40).collect::<String>()
+                ))),
             },
         })
         .collect()
@@ -458,12 +480,7 @@ mod tests {
     use crate::bindings::llm::Options;
 
     fn text(role: Role, text: &str) -> Message {
-        Message {
-            role,
-            content: vec![ContentPart::Text(text.into())],
-            tool_calls: vec![],
-            tool_call_id: None,
-        }
+        text_message(role, text)
     }
 
     fn options() -> Options {
@@ -476,6 +493,27 @@ mod tests {
             response_format: Some(ResponseFormat::Json),
             tools: vec![],
             seed: None,
+        }
+    }
+
+    #[test]
+    fn images_the_api_cannot_take_are_refused_before_sending() {
+        for (url, why) in [
+            ("data:image/svg+xml;base64,PHN2Zz4=", "not image/svg+xml"),
+            ("file:///etc/passwd", "http(s) URL or a base64 data URL"),
+        ] {
+            let request = ChatRequest {
+                messages: vec![Message {
+                    content: vec![ContentPart::ImageUrl(url.into())],
+                    ..text(Role::User, "")
+                }],
+                options: options(),
+            };
+            let err = messages_body("claude-x", &request, false).unwrap_err();
+            assert!(
+                matches!(&err, LlmError::InvalidRequest(m) if m.contains(why)),
+                "{err:?}"
+            );
         }
     }
 
@@ -510,6 +548,14 @@ mod tests {
         assert_eq!(
             body["messages"][1]["content"][0],
             json!({ "type": "tool_use", "id": "tu_1", "name": "add", "input": { "a": 1 } })
+        );
+        // A call without arguments is sent as an empty object.
+        let mut request = request;
+        request.messages[2].tool_calls[0].arguments_json = String::new();
+        let body_no_args = messages_body("claude-x", &request, false).unwrap();
+        assert_eq!(
+            body_no_args["messages"][1]["content"][0]["input"],
+            json!({})
         );
         // The tool result and the next user text merge into one user turn.
         assert_eq!(body["messages"].as_array().unwrap().len(), 3);

@@ -3,10 +3,13 @@
 //! listing, on the Generative Language API (`/v1beta`).
 //!
 //! Mapping: `system` messages become `systemInstruction`; assistant turns
-//! are `model` turns; tool calls are `functionCall` parts and tool results
-//! `functionResponse` parts (Gemini matches results by function name, so the
-//! name is looked up from the call the result answers). Gemini's calls may
-//! lack ids; the host assigns `call_<n>`.
+//! are `model` turns; tools are declared with their JSON Schema as
+//! `parametersJsonSchema` (`parameters` takes only an OpenAPI subset and
+//! refuses keywords such as `additionalProperties`); tool calls are
+//! `functionCall` parts and tool results `functionResponse` parts (Gemini
+//! matches results by function name, so the name is looked up from the
+//! call the result answers). Gemini's calls may lack ids; the host assigns
+//! `call_<n>`.
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -230,7 +233,7 @@ pub fn generate_body(request: &ChatRequest) -> Result<Value, LlmError> {
             .iter()
             .map(|tool| {
                 let parameters = parse_json(&tool.parameters_schema, || format!("parameters-schema of tool `{}`", tool.name))?;
-                Ok(json!({ "name": tool.name, "description": tool.description, "parameters": parameters }))
+                Ok(json!({ "name": tool.name, "description": tool.description, "parametersJsonSchema": parameters }))
             })
             .collect::<Result<Vec<_>, LlmError>>()?;
         body["tools"] = json!([{ "functionDeclarations": declarations }]);
@@ -430,12 +433,7 @@ mod tests {
     use crate::bindings::llm::Options;
 
     fn text(role: Role, text: &str) -> Message {
-        Message {
-            role,
-            content: vec![ContentPart::Text(text.into())],
-            tool_calls: vec![],
-            tool_call_id: None,
-        }
+        text_message(role, text)
     }
 
     #[test]

@@ -127,6 +127,7 @@ fn message_from_json(value: &Value) -> Result<Message, String> {
 mod tests {
     use super::*;
     use crate::bindings::llm::Options;
+    use crate::bridges::llm::provider::no_options;
 
     #[test]
     fn hooks_can_rewrite_messages_but_not_the_model() {
@@ -139,13 +140,7 @@ mod tests {
             }],
             options: Options {
                 model: Some("openai/a".into()),
-                temperature: None,
-                top_p: None,
-                max_tokens: None,
-                stop: vec![],
-                response_format: None,
-                tools: vec![],
-                seed: None,
+                ..no_options()
             },
         };
         let mut value = request_to_json(&request);

@@ -46,7 +46,7 @@ impl llm::Host for LlmView<'_> {
             });
         }
         let started = Instant::now();
-        if let Err(err) = call.admit(&mut request) {
+        if let Err(err) = call.admit(&mut request).await {
             call.finished("stream", started, Err(&err));
             return Ok(Err(err));
         }

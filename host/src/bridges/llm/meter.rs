@@ -1,19 +1,26 @@
 //! Per-run LLM accounting and budgets: every call's tokens (and cost, when
-//! the model has a price), totals for `--stats`, and the `--max-llm-tokens`
-//! / `--max-llm-cost` limits checked before each call.
+//! the model catalog or `[prices]` knows the model's price), totals for
+//! `--stats`, and the `--max-llm-tokens` / `--max-llm-cost` limits checked
+//! before each call.
+//!
+//! Calls in flight hold back the output tokens they may still write (the
+//! number their request carries, or the model's maximum when the API's
+//! default applies), so concurrent calls cannot overspend. A call that
+//! finds too little left while others are in flight waits for them to
+//! settle rather than failing; with nothing in flight it gets what is left,
+//! and with nothing left it fails with `budget-exceeded`.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use super::catalog::ModelCatalog;
 use super::provider::{LlmError, Usage};
-use crate::settings::Price;
 
 /// Limits on what a run may spend on LLMs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Budget {
     /// Input plus output tokens, over all calls of the run.
     pub max_tokens: Option<u64>,
-    /// US dollars, priced with the config file's `[prices]`.
+    /// US dollars, priced from the model catalog (or `[prices]`).
     pub max_cost_usd: Option<f64>,
 }
 
@@ -52,27 +59,49 @@ pub struct Reservation {
     pub held: u32,
 }
 
-/// Output tokens held back for a call that sets no `max_tokens`.
+/// Output tokens held back for a call to a model of unknown output limit
+/// that sets no `max_tokens`.
 pub const UNSIZED_RESERVATION: u32 = 4096;
+
+/// A call that wants more than is left waits for calls in flight unless at
+/// least this much (or all it wants, if less) is left for it.
+pub const MIN_GRANT: u32 = 1024;
+
+/// What [`UsageMeter::try_admit`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead; `None`: the run has no token budget.
+    Granted(Option<Reservation>),
+    /// Too little is left while other calls are in flight: wait for one to
+    /// finish and try again.
+    Wait,
+}
 
 /// The meter of one run; shared by every request the run makes.
 #[derive(Debug, Default)]
 pub struct UsageMeter {
     budget: Budget,
-    prices: Arc<BTreeMap<String, Price>>,
+    catalog: Arc<ModelCatalog>,
     totals: Mutex<UsageTotals>,
     /// Output tokens granted to calls still in flight.
     reserved: Mutex<u64>,
+    /// Woken whenever a reservation is released.
+    released: tokio::sync::Notify,
 }
 
 impl UsageMeter {
-    pub fn new(budget: Budget, prices: Arc<BTreeMap<String, Price>>) -> Self {
+    pub fn new(budget: Budget, catalog: Arc<ModelCatalog>) -> Self {
         Self {
             budget,
-            prices,
+            catalog,
             totals: Mutex::default(),
             reserved: Mutex::default(),
+            released: tokio::sync::Notify::new(),
         }
+    }
+
+    pub fn budget(&self) -> Budget {
+        self.budget
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, UsageTotals> {
@@ -83,27 +112,47 @@ impl UsageMeter {
     /// tokens the call may generate (`None`: no token budget).
     /// Nothing is reserved.
     pub fn admit(&self, model: &str) -> Result<Option<u32>, LlmError> {
-        let reservation = self.admit_reserving(model, None)?;
-        if let Some(reservation) = reservation {
-            self.release(reservation.held);
+        match self.try_admit(model, None)? {
+            Admission::Granted(reservation) => {
+                if let Some(reservation) = reservation {
+                    self.release(reservation.held);
+                }
+                Ok(reservation.map(|r| r.granted))
+            }
+            Admission::Wait => Err(LlmError::BudgetExceeded(
+                "calls in flight hold what is left of the run's LLM tokens".into(),
+            )),
         }
-        Ok(reservation.map(|r| r.granted))
     }
 
-    /// Like [`admit`](Self::admit), and reserves the output tokens granted
-    /// (at most `wanted`) until [`release`](Self::release), so calls in
-    /// flight at the same time cannot each spend what is left.
-    pub fn admit_reserving(
+    /// Admits a call that wants at most `wanted` output tokens (`None`:
+    /// unknown), waiting while calls in flight hold what it needs, and
+    /// reserves what it is granted until [`release`](Self::release).
+    pub async fn admit_reserving(
         &self,
         model: &str,
         wanted: Option<u32>,
     ) -> Result<Option<Reservation>, LlmError> {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            // Registered before checking, so a release in between wakes us.
+            released.as_mut().enable();
+            match self.try_admit(model, wanted)? {
+                Admission::Granted(reservation) => return Ok(reservation),
+                Admission::Wait => released.await,
+            }
+        }
+    }
+
+    /// One admission attempt without waiting (see [`Admission`]).
+    pub fn try_admit(&self, model: &str, wanted: Option<u32>) -> Result<Admission, LlmError> {
         let totals = self.lock();
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(max_cost) = self.budget.max_cost_usd {
-            if !self.prices.contains_key(model) {
+            if self.catalog.price(model).is_none() {
                 return Err(LlmError::BudgetExceeded(format!(
-                    "this run has a cost limit (--max-llm-cost) but `{model}` has no price; \
+                    "this run has a cost limit (--max-llm-cost) but the model catalog has no price for `{model}`; \
                      add [prices.\"{model}\"] with input and output (USD per million tokens) to spellhost.toml"
                 )));
             }
@@ -114,43 +163,44 @@ impl UsageMeter {
                 )));
             }
         }
-        match self.budget.max_tokens {
-            None => Ok(None),
-            Some(max) => {
-                let used = totals.input_tokens + totals.output_tokens;
-                if used + *reserved >= max {
-                    let in_flight = if *reserved > 0 {
-                        format!(" (and calls in flight hold {})", *reserved)
-                    } else {
-                        String::new()
-                    };
-                    return Err(LlmError::BudgetExceeded(format!(
-                        "the run used {used} of its {max} LLM tokens{in_flight}; raise the limit with --max-llm-tokens"
-                    )));
-                }
-                let left = (max - used - *reserved).min(u64::from(u32::MAX)) as u32;
-                let grant = wanted.map_or(left, |w| w.min(left));
-                // A call that names no max_tokens may use all that is left
-                // but holds back only a share, so calls can still run side
-                // by side; setting max_tokens makes the budget exact.
-                let hold = if wanted.is_some() {
-                    grant
-                } else {
-                    grant.min(UNSIZED_RESERVATION)
-                };
-                *reserved += u64::from(hold);
-                Ok(Some(Reservation {
-                    granted: grant,
-                    held: hold,
-                }))
+        let Some(max) = self.budget.max_tokens else {
+            return Ok(Admission::Granted(None));
+        };
+        let used = totals.input_tokens + totals.output_tokens;
+        let left = max.saturating_sub(used + *reserved);
+        let enough = u64::from(wanted.map_or(1, |w| w.clamp(1, MIN_GRANT)));
+        if left < enough {
+            if *reserved > 0 {
+                return Ok(Admission::Wait);
+            }
+            if left == 0 {
+                return Err(LlmError::BudgetExceeded(format!(
+                    "the run used {used} of its {max} LLM tokens; raise the limit with --max-llm-tokens"
+                )));
             }
         }
+        let left = left.min(u64::from(u32::MAX)) as u32;
+        let grant = wanted.map_or(left, |w| w.min(left));
+        // A call whose output limit is unknown may use all that is left but
+        // holds back only a share, so calls can still run side by side.
+        let hold = if wanted.is_some() {
+            grant
+        } else {
+            grant.min(UNSIZED_RESERVATION)
+        };
+        *reserved += u64::from(hold);
+        Ok(Admission::Granted(Some(Reservation {
+            granted: grant,
+            held: hold,
+        })))
     }
 
     /// Gives back what a reservation held ([`Reservation::held`]).
     pub fn release(&self, held: u32) {
         let mut reserved = self.reserved.lock().unwrap_or_else(|e| e.into_inner());
         *reserved = reserved.saturating_sub(u64::from(held));
+        drop(reserved);
+        self.released.notify_waiters();
     }
 
     /// Records a finished call.
@@ -165,7 +215,7 @@ impl UsageMeter {
             input_tokens: 0,
             output_tokens: 0,
         });
-        let cost_usd = self.prices.get(model).map(|price| {
+        let cost_usd = self.catalog.price(model).map(|price| {
             (f64::from(usage.input_tokens) * price.input
                 + f64::from(usage.output_tokens) * price.output)
                 / 1e6
@@ -194,7 +244,11 @@ impl UsageMeter {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::bridges::llm::catalog::ModelSpec;
+    use crate::settings::Price;
 
     fn usage(input: u32, output: u32) -> Usage {
         Usage {
@@ -203,15 +257,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn token_budget_caps_output_then_refuses() {
-        let meter = UsageMeter::new(
+    fn tokens(max: u64) -> UsageMeter {
+        UsageMeter::new(
             Budget {
-                max_tokens: Some(100),
+                max_tokens: Some(max),
                 max_cost_usd: None,
             },
             Arc::default(),
-        );
+        )
+    }
+
+    fn granted(admission: Admission) -> Reservation {
+        match admission {
+            Admission::Granted(Some(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_budget_caps_output_then_refuses() {
+        let meter = tokens(100);
         assert_eq!(meter.admit("p/m").unwrap(), Some(100));
         meter.record("p/m", "chat", 5, Ok(&usage(30, 40)));
         assert_eq!(meter.admit("p/m").unwrap(), Some(30));
@@ -224,12 +289,15 @@ mod tests {
     }
 
     #[test]
-    fn cost_budget_needs_prices_and_adds_them_up() {
-        let prices = Arc::new(BTreeMap::from([(
+    fn cost_comes_from_the_catalog_and_a_budget_needs_a_price() {
+        let catalog = ModelCatalog::from_entries(BTreeMap::from([(
             "p/m".to_owned(),
-            Price {
-                input: 1.0,
-                output: 2.0,
+            ModelSpec {
+                price: Some(Price {
+                    input: 1.0,
+                    output: 2.0,
+                }),
+                ..Default::default()
             },
         )]));
         let meter = UsageMeter::new(
@@ -237,7 +305,7 @@ mod tests {
                 max_tokens: None,
                 max_cost_usd: Some(0.003),
             },
-            prices,
+            Arc::new(catalog),
         );
         assert!(
             matches!(meter.admit("p/unpriced"), Err(LlmError::BudgetExceeded(m)) if m.contains("[prices.\"p/unpriced\"]"))
@@ -248,6 +316,22 @@ mod tests {
             meter.admit("p/m"),
             Err(LlmError::BudgetExceeded(_))
         ));
+    }
+
+    #[test]
+    fn builtin_catalog_prices_known_models() {
+        let meter = UsageMeter::new(Budget::default(), Arc::default());
+        meter.record(
+            "openai/gpt-4o-mini",
+            "chat",
+            1,
+            Ok(&usage(1_000_000, 1_000_000)),
+        );
+        assert!(
+            (meter.totals().cost_usd - 0.75).abs() < 1e-9,
+            "{:?}",
+            meter.totals()
+        );
     }
 
     #[test]
@@ -262,42 +346,44 @@ mod tests {
         assert_eq!(totals.per_call[0].error.as_deref(), Some("timed out: slow"));
     }
 
-    #[test]
-    fn calls_in_flight_reserve_their_output_tokens() {
-        let meter = UsageMeter::new(
-            Budget {
-                max_tokens: Some(100),
-                max_cost_usd: None,
-            },
-            Arc::default(),
+    #[tokio::test]
+    async fn calls_in_flight_hold_their_output_and_later_calls_wait_for_them() {
+        let meter = Arc::new(tokens(3000));
+        let sized = granted(meter.try_admit("p/m", Some(2500)).unwrap());
+        assert_eq!((sized.granted, sized.held), (2500, 2500));
+        let second = granted(meter.try_admit("p/m", Some(500)).unwrap());
+        assert_eq!(
+            (second.granted, second.held),
+            (500, 500),
+            "all it wants is left"
         );
-        let sized = meter.admit_reserving("p/m", Some(60)).unwrap().unwrap();
-        assert_eq!((sized.granted, sized.held), (60, 60));
-        let unsized_ = meter.admit_reserving("p/m", None).unwrap().unwrap();
-        assert_eq!((unsized_.granted, unsized_.held), (40, 40), "what is left");
-        let err = meter.admit_reserving("p/m", Some(10)).unwrap_err();
-        assert!(
-            matches!(&err, LlmError::BudgetExceeded(m) if m.contains("in flight hold 100")),
-            "{err:?}"
+        assert_eq!(
+            meter.try_admit("p/m", Some(2000)).unwrap(),
+            Admission::Wait,
+            "nothing left while calls are in flight"
         );
-        meter.record("p/m", "chat", 1, Ok(&usage(5, 20)));
-        meter.release(60);
-        let after = meter.admit_reserving("p/m", None).unwrap().unwrap();
-        assert_eq!(after.granted, 35);
+        let waiting = tokio::spawn({
+            let meter = meter.clone();
+            async move { meter.admit_reserving("p/m", Some(2000)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        meter.record("p/m", "chat", 1, Ok(&usage(100, 400)));
+        meter.release(sized.held);
+        let third = waiting.await.unwrap().unwrap().unwrap();
+        assert_eq!(third.granted, 2000);
+        meter.release(second.held);
+        meter.release(third.held);
+        let last = granted(meter.try_admit("p/m", Some(5000)).unwrap());
+        assert_eq!(last.granted, 2500, "with nothing in flight, what is left");
     }
 
     #[test]
-    fn calls_without_max_tokens_hold_back_only_a_share() {
-        let meter = UsageMeter::new(
-            Budget {
-                max_tokens: Some(100_000),
-                max_cost_usd: None,
-            },
-            Arc::default(),
-        );
-        let first = meter.admit_reserving("p/m", None).unwrap().unwrap();
+    fn calls_of_unknown_output_limit_hold_back_only_a_share() {
+        let meter = tokens(100_000);
+        let first = granted(meter.try_admit("p/m", None).unwrap());
         assert_eq!((first.granted, first.held), (100_000, UNSIZED_RESERVATION));
-        let second = meter.admit_reserving("p/m", None).unwrap().unwrap();
+        let second = granted(meter.try_admit("p/m", None).unwrap());
         assert_eq!(
             second.granted,
             100_000 - UNSIZED_RESERVATION,

@@ -3,6 +3,7 @@
 //! in-flight requests and streams as `wasi:io` pollables.
 
 pub mod anthropic;
+pub mod catalog;
 pub mod gemini;
 pub mod hook_json;
 mod host;
@@ -16,12 +17,14 @@ pub mod sse;
 pub mod stream;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
 
+pub use catalog::{ModelCatalog, ModelSpec};
 pub use meter::{Budget, CallRecord, UsageMeter, UsageTotals};
 pub use provider::{ChatRequest, ChatResponse, EventStream, LlmError, LlmProvider, StreamEvent};
 pub use router::{ModelPolicy, ModelRouter, Route};
@@ -49,6 +52,8 @@ pub fn hook_cancellation(err: &LlmError) -> Option<&str> {
 #[derive(Clone)]
 pub struct LlmCtx {
     pub router: Arc<ModelRouter>,
+    /// What each model accepts (output limits, capabilities, prices).
+    pub catalog: Arc<ModelCatalog>,
     pub policy: Arc<ModelPolicy>,
     pub meter: Arc<UsageMeter>,
     pub events: EventBus,
@@ -73,45 +78,77 @@ impl LlmCtx {
         }
         checked?;
         Ok(Call {
+            spec: self.catalog.get(&route.id),
             route,
             meter: self.meter.clone(),
             events: self.events.clone(),
             spell: self.spell_name.clone(),
             hooks: self.hooks.clone(),
-            reserved: 0,
+            reserved: AtomicU32::new(0),
         })
     }
 }
 
 /// One routed request with what it needs to account for itself; cheap to
 /// move into a background task.
-#[derive(Clone)]
 pub struct Call {
     pub route: Route,
+    /// The model's catalog entry, if the catalog knows it.
+    pub spec: Option<ModelSpec>,
     meter: Arc<UsageMeter>,
     events: EventBus,
     spell: String,
     hooks: HookSet,
-    /// Output tokens reserved by `admit`, released by `finished`.
-    reserved: u32,
+    /// Output tokens reserved by `admit`, released when the call finishes
+    /// or is dropped (a stream the spell let go of).
+    reserved: AtomicU32,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl Call {
-    /// Checks the run's budget and caps the answer's length to what is left.
-    /// The output tokens granted are reserved until the call finishes.
-    pub fn admit(&mut self, request: &mut ChatRequest) -> Result<(), LlmError> {
-        let wanted = request.options.max_tokens;
-        if let Some(reservation) = self.meter.admit_reserving(&self.route.id, wanted)? {
-            request.options.max_tokens = Some(reservation.granted);
-            self.reserved = reservation.held;
+    /// Shapes the request to what the model accepts (`catalog::shape`),
+    /// checks the run's budget, decides the output limit sent, and reserves
+    /// it until the call finishes.
+    pub async fn admit(&mut self, request: &mut ChatRequest) -> Result<(), LlmError> {
+        let shaped = catalog::shape_request(&self.route.id, self.spec.as_ref(), request)?;
+        for warning in &shaped.warnings {
+            tracing::warn!(spell = %self.spell, "{warning}");
         }
+        let required = self.route.provider.requires_output_limit();
+        let mut wanted_shape = shaped.clone();
+        if required && wanted_shape.wanted.is_none() {
+            wanted_shape.wanted = Some(catalog::shape::DEFAULT_REQUIRED_OUTPUT);
+        }
+        let reservation = self
+            .meter
+            .admit_reserving(&self.route.id, wanted_shape.wanted)
+            .await?;
+        if let Some(reservation) = reservation {
+            self.reserved.store(reservation.held, Ordering::Relaxed);
+        }
+        let limit =
+            catalog::OutputLimit::decide(&wanted_shape, reservation.map(|r| r.granted), required);
+        request.options.max_tokens = limit.tokens();
         Ok(())
+    }
+
+    /// Gives back what `admit` reserved (once).
+    fn release(&self) {
+        let held = self.reserved.swap(0, Ordering::Relaxed);
+        if held > 0 {
+            self.meter.release(held);
+        }
     }
 
     pub async fn chat(mut self, mut request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
         self.before_hooks(&mut request).await?;
-        if let Err(err) = self.admit(&mut request) {
+        if let Err(err) = self.admit(&mut request).await {
             self.finished("chat", started, Err(&err));
             return Err(err);
         }
@@ -172,7 +209,7 @@ impl Call {
     fn finished(&self, kind: &str, started: Instant, outcome: Result<&provider::Usage, &LlmError>) {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         self.meter.record(&self.route.id, kind, elapsed_ms, outcome);
-        self.meter.release(self.reserved);
+        self.release();
         let mut payload = serde_json::json!({
             "spell": self.spell,
             "kind": kind,

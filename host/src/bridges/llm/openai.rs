@@ -22,10 +22,33 @@ use super::stream::{StreamDecoder, sse_stream};
 /// bearer token (`None` for local servers that need none).
 pub type OpenAiConfig = RemoteConfig;
 
+/// The request field that carries the output limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputTokensField {
+    /// `max_tokens`: what OpenAI-compatible servers (vLLM, llama.cpp,
+    /// Ollama, LM Studio, Groq, …) read. OpenAI deprecated it and its
+    /// reasoning models refuse it.
+    #[default]
+    MaxTokens,
+    /// `max_completion_tokens`: what OpenAI's own API reads, for every model.
+    MaxCompletionTokens,
+}
+
+impl OutputTokensField {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MaxTokens => "max_tokens",
+            Self::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+}
+
 /// An OpenAI-compatible endpoint.
 pub struct OpenAiProvider {
     http: HttpTransport,
     headers: HeaderMap,
+    output_field: OutputTokensField,
 }
 
 impl OpenAiProvider {
@@ -41,7 +64,18 @@ impl OpenAiProvider {
             config.http,
             config.api_key_env,
         )?;
-        Ok(Self { http, headers })
+        Ok(Self {
+            http,
+            headers,
+            output_field: OutputTokensField::default(),
+        })
+    }
+
+    /// Sends the output limit in `field` (the built-in `openai` provider
+    /// uses `max_completion_tokens`).
+    pub fn with_output_field(mut self, field: OutputTokensField) -> Self {
+        self.output_field = field;
+        self
     }
 }
 
@@ -52,7 +86,7 @@ impl LlmProvider for OpenAiProvider {
     }
 
     async fn chat(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let body = chat_body(model, request, false)?;
+        let body = chat_body(model, request, false, self.output_field)?;
         let value = self
             .http
             .json(Method::POST, "chat/completions", &self.headers, Some(&body))
@@ -67,7 +101,7 @@ impl LlmProvider for OpenAiProvider {
         model: &str,
         request: &ChatRequest,
     ) -> Result<EventStream, LlmError> {
-        let body = chat_body(model, request, true)?;
+        let body = chat_body(model, request, true, self.output_field)?;
         let response = self
             .http
             .send(Method::POST, "chat/completions", &self.headers, Some(&body))
@@ -111,8 +145,14 @@ impl LlmProvider for OpenAiProvider {
     }
 }
 
-/// The JSON body of a chat completion request.
-pub fn chat_body(model: &str, request: &ChatRequest, stream: bool) -> Result<Value, LlmError> {
+/// The JSON body of a chat completion request; the output limit goes in
+/// `output_field`.
+pub fn chat_body(
+    model: &str,
+    request: &ChatRequest,
+    stream: bool,
+    output_field: OutputTokensField,
+) -> Result<Value, LlmError> {
     if request.messages.is_empty() {
         return Err(LlmError::InvalidRequest(
             "a chat request needs at least one message".into(),
@@ -129,7 +169,7 @@ pub fn chat_body(model: &str, request: &ChatRequest, stream: bool) -> Result<Val
         fields.insert("top_p".into(), json!(p));
     }
     if let Some(n) = options.max_tokens {
-        fields.insert("max_tokens".into(), json!(n));
+        fields.insert(output_field.name().into(), json!(n));
     }
     if !options.stop.is_empty() {
         fields.insert("stop".into(), json!(options.stop));
@@ -522,12 +562,7 @@ mod tests {
     }
 
     fn text(role: Role, text: &str) -> Message {
-        Message {
-            role,
-            content: vec![ContentPart::Text(text.into())],
-            tool_calls: vec![],
-            tool_call_id: None,
-        }
+        text_message(role, text)
     }
 
     #[test]
@@ -538,6 +573,7 @@ mod tests {
             "gpt-x",
             &request(vec![text(Role::System, "be brief"), tool_answer]),
             true,
+            OutputTokensField::MaxCompletionTokens,
         )
         .unwrap();
         assert_eq!(body["model"], "gpt-x");
@@ -552,13 +588,15 @@ mod tests {
             json!({ "type": "object" })
         );
         assert_eq!(body["stop"], json!(["END"]));
+        assert_eq!(body["max_completion_tokens"], 64);
+        assert!(body.get("max_tokens").is_none());
         assert_eq!(body["stream_options"], json!({ "include_usage": true }));
     }
 
     #[test]
     fn empty_conversation_is_an_invalid_request() {
         assert!(matches!(
-            chat_body("m", &request(vec![]), false),
+            chat_body("m", &request(vec![]), false, OutputTokensField::MaxTokens),
             Err(LlmError::InvalidRequest(_))
         ));
     }

@@ -12,7 +12,7 @@ use futures::Stream;
 
 pub use crate::bindings::llm::{
     ChatRequest, ChatResponse, ContentPart, Embeddings, Error as LlmError, FinishReason, Message,
-    ProviderError, RateLimit, ResponseFormat, Role, StreamEnd, StreamEvent, ToolCall,
+    Options, ProviderError, RateLimit, ResponseFormat, Role, StreamEnd, StreamEvent, ToolCall,
     ToolDefinition, Usage,
 };
 
@@ -44,6 +44,13 @@ pub trait LlmProvider: Send + Sync + 'static {
 
     /// Models the provider serves (provider-local names).
     async fn list_models(&self) -> Result<Vec<String>, LlmError>;
+
+    /// Whether every chat request must carry an output limit (Anthropic's
+    /// `max_tokens`). Where it need not, a request without one gets the
+    /// API's default, the model's maximum.
+    fn requires_output_limit(&self) -> bool {
+        false
+    }
 }
 
 impl LlmError {
@@ -80,6 +87,31 @@ pub fn parse_json(
 ) -> Result<serde_json::Value, LlmError> {
     serde_json::from_str(text)
         .map_err(|e| LlmError::InvalidRequest(format!("{} is not JSON: {e}", what())))
+}
+
+/// A message of one text part.
+pub fn text_message(role: Role, text: &str) -> Message {
+    Message {
+        role,
+        content: vec![ContentPart::Text(text.to_owned())],
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+    }
+}
+
+/// Chat options with nothing set: the run's default model, the provider's
+/// defaults for everything else.
+pub fn no_options() -> Options {
+    Options {
+        model: None,
+        temperature: None,
+        top_p: None,
+        max_tokens: None,
+        stop: Vec::new(),
+        response_format: None,
+        tools: Vec::new(),
+        seed: None,
+    }
 }
 
 /// Plain text of a message: its text parts joined.

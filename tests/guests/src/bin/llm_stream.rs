@@ -1,10 +1,15 @@
 //! Streams an answer; returns the text chunks and the finish event as JSON.
+//! Var: `max_tokens`.
 use spellhost_sdk::llm::{self, StreamEvent};
 fn main() {}
 fn run(input: String) -> spellhost_sdk::Result<String> {
     let mut chunks = Vec::new();
     let mut finish = None;
-    for event in llm::Chat::new().user(input).stream()? {
+    let mut chat = llm::Chat::new().user(input);
+    if let Some(n) = spellhost_sdk::config::get("max_tokens") {
+        chat = chat.max_tokens(n.parse().expect("max_tokens is a number"));
+    }
+    for event in chat.stream()? {
         match event? {
             StreamEvent::Text(text) => chunks.push(text),
             StreamEvent::ToolCall(call) => chunks.push(format!("<tool:{}>", call.name)),

@@ -52,27 +52,13 @@ pub fn chatml(request: &ChatRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::llm::{ContentPart, Message, Options};
+    use crate::bridges::llm::provider::{no_options, text_message};
 
     #[test]
     fn conversation_renders_as_chatml() {
         let request = ChatRequest {
-            messages: vec![Message {
-                role: Role::User,
-                content: vec![ContentPart::Text("Hi".into())],
-                tool_calls: vec![],
-                tool_call_id: None,
-            }],
-            options: Options {
-                model: None,
-                temperature: None,
-                top_p: None,
-                max_tokens: None,
-                stop: vec![],
-                response_format: None,
-                tools: vec![],
-                seed: None,
-            },
+            messages: vec![text_message(Role::User, "Hi")],
+            options: no_options(),
         };
         assert_eq!(
             chatml(&request),
