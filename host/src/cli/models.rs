@@ -159,11 +159,17 @@ fn info(name: &str, json: bool, config: Option<PathBuf>) -> anyhow::Result<bool>
     let Some(spec) = catalog.get(&id) else {
         let model = id.rsplit('/').next().unwrap_or(&id);
         let similar = catalog.search(model, 8);
-        let mut message = format!(
-            "`{id}` is not in the model catalog ({} models). Requests to it go out as the spell \
-             wrote them, and it has no price; describe it with [models.\"{id}\"] in spellhost.toml.",
-            catalog.len()
-        );
+        let mut message = if id.contains('/') {
+            format!(
+                "`{id}` is not in the model catalog ({} models). Requests to it go out as the spell \
+                 wrote them, and it has no price; describe it with [models.\"{id}\"] in spellhost.toml.",
+                catalog.len()
+            )
+        } else {
+            format!(
+                "`{id}` is not a model name: models are named provider/model (or an alias from spellhost.toml)."
+            )
+        };
         if !similar.is_empty() {
             message.push_str(&format!("\nsimilar entries: {}", similar.join(", ")));
         }

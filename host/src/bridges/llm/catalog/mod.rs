@@ -287,16 +287,33 @@ impl ModelCatalog {
         self.get(id).and_then(|spec| spec.price)
     }
 
-    /// Ids of entries whose key contains `needle` (for suggestions).
+    /// Ids of entries named like `needle` (for suggestions): the same model
+    /// name under any provider first, then names that start with it, then
+    /// names that contain it.
     pub fn search(&self, needle: &str, limit: usize) -> Vec<String> {
-        self.base
+        let name_of = |key: &str| key.split_once('/').map_or(key, |(_, m)| m).to_owned();
+        let mut found: Vec<(u8, String)> = self
+            .base
             .models
             .keys()
             .chain(self.overrides.keys())
-            .filter(|key| key.contains(needle))
-            .take(limit)
-            .cloned()
-            .collect()
+            .filter_map(|key| {
+                let name = name_of(key);
+                let rank = if name == needle {
+                    0
+                } else if name.starts_with(needle) {
+                    1
+                } else if key.contains(needle) {
+                    2
+                } else {
+                    return None;
+                };
+                Some((rank, key.clone()))
+            })
+            .collect();
+        found.sort();
+        found.dedup();
+        found.into_iter().take(limit).map(|(_, key)| key).collect()
     }
 }
 
@@ -345,6 +362,15 @@ mod tests {
             "o3-mini takes no images"
         );
         assert!(catalog.get("openai/no-such-model").is_none());
+        let similar = catalog.search("gpt-4o-mini", 3);
+        assert!(
+            similar.contains(&"openai/gpt-4o-mini".to_owned()),
+            "{similar:?}"
+        );
+        assert!(
+            similar.iter().all(|id| id.ends_with("/gpt-4o-mini")),
+            "exact names first: {similar:?}"
+        );
     }
 
     #[test]
