@@ -272,7 +272,18 @@ impl Settings {
     /// (`model_override` > `$SPELLHOST_MODEL` > file).
     pub fn router(&self, model_override: Option<&str>) -> anyhow::Result<ModelRouter> {
         let mut providers: BTreeMap<String, ProviderSettings> = builtin_providers();
-        providers.extend(self.providers.clone());
+        for (id, mut table) in self.providers.clone() {
+            // A table replacing a built-in provider keeps what the file does
+            // not say about the wire (the real `openai` reads
+            // `max_completion_tokens`).
+            if let Some(builtin) = providers.get(&id)
+                && table.kind == builtin.kind
+                && table.max_tokens_field.is_none()
+            {
+                table.max_tokens_field = builtin.max_tokens_field;
+            }
+            providers.insert(id, table);
+        }
         let mut router = ModelRouter::new();
         for (id, provider) in &providers {
             if id.is_empty() || id.contains('/') {

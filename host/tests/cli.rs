@@ -274,6 +274,43 @@ fn hello_on_gpt_4o_mini_sends_a_valid_request_and_reports_a_cost() {
     );
 }
 
+/// A `[providers.openai]` table (another base URL, say) still speaks to
+/// OpenAI: the output limit goes in `max_completion_tokens`.
+#[test]
+fn an_openai_table_in_the_config_keeps_max_completion_tokens() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("spellhost.toml"),
+        format!(
+            "[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let out = run(
+        home.path(),
+        &[
+            "run",
+            &guest_arg("llm_chat"),
+            "--model",
+            "openai/gpt-5",
+            "--var",
+            "max_tokens=100",
+            "--input",
+            "hi",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let body = &fake.requests()[0].body;
+    assert_eq!(body["max_completion_tokens"], 100, "{body}");
+    assert!(
+        text(&out.stderr).contains("does not accept `temperature`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn models_info_shows_a_catalog_entry_and_config_overrides() {
     let home = tempfile::tempdir().unwrap();

@@ -276,6 +276,18 @@ fn a_wrong_field_breaks_each_contract() {
             json!({ "stream_options": { "include_usage": true, "usage": true } }),
             "unknown nested field",
         ),
+        (
+            json!({ "messages": [{ "role": "assistant", "content": "x", "bogus": 1 }] }),
+            "unknown field of an assistant message",
+        ),
+        (
+            json!({ "messages": [{ "role": "tool", "content": "x", "tool_call_id": "c", "name": "f" }] }),
+            "unknown field of a tool message",
+        ),
+        (
+            json!({ "tools": [{ "type": "function", "function": { "name": "f", "parameters": {}, "strict_mode": true } }] }),
+            "unknown field of a function",
+        ),
     ] {
         let mut body = openai.clone();
         body.as_object_mut()

@@ -187,7 +187,13 @@ fn info(name: &str, json: bool, config: Option<PathBuf>) -> anyhow::Result<bool>
             .or(required.then_some(model_catalog::shape::DEFAULT_REQUIRED_OUTPUT)),
         sized: false,
     };
-    let unsized_call = match OutputLimit::decide(&shaped, None, required) {
+    // What a run with the default token budget sends.
+    let budget = crate::limits::Limits::default().max_llm_tokens;
+    let granted = budget.map(|left| {
+        let left = left.min(u64::from(u32::MAX)) as u32;
+        shaped.wanted.map_or(left, |w| w.min(left))
+    });
+    let unsized_call = match OutputLimit::decide(&shaped, granted, required) {
         OutputLimit::Omit => "no output limit (the API's default: the model's maximum)".to_owned(),
         OutputLimit::Send(n) => format!("an output limit of {n} tokens"),
     };

@@ -5,7 +5,7 @@
 //!
 //! OpenAI's description is made as strict as the real API: an object schema
 //! that lists its properties refuses any other (`unevaluatedProperties:
-//! false`), except schemas that are `allOf` mixins, whose properties the
+//! false`), except where it is an `allOf` member, whose properties the
 //! composing schema evaluates.
 
 use std::collections::HashSet;
@@ -119,9 +119,19 @@ fn openai_contract(schema: &'static str) -> Contract {
         schemas.contains_key(schema),
         "no schema {schema} in the description"
     );
+    // A schema used as an `allOf` member is evaluated with the whole
+    // instance, so there it must not refuse its siblings' properties: such
+    // members point to an open copy (`X.open`), and `X` itself is closed
+    // wherever else it is used.
     let mixins = allof_mixins(&schemas);
+    for name in &mixins {
+        if let Some(schema) = schemas.get(name) {
+            schemas.insert(format!("{name}.open"), schema.clone());
+        }
+    }
     for (name, value) in schemas.iter_mut() {
-        strict(value, !mixins.contains(name));
+        point_allof_members_to_open_copies(value, &mixins);
+        strict(value, !name.ends_with(".open"));
     }
     let root = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -155,6 +165,29 @@ fn allof_mixins(schemas: &Map<String, Value>) -> HashSet<String> {
     let mut out = HashSet::new();
     schemas.values().for_each(|v| walk(v, &mut out));
     out
+}
+
+fn point_allof_members_to_open_copies(value: &mut Value, mixins: &HashSet<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(members)) = map.get_mut("allOf") {
+                for member in members {
+                    if let Some(Value::String(r)) = member.get_mut("$ref") {
+                        let name = r.rsplit('/').next().unwrap_or_default().to_owned();
+                        if mixins.contains(&name) {
+                            *r = format!("#/components/schemas/{name}.open");
+                        }
+                    }
+                }
+            }
+            map.values_mut()
+                .for_each(|v| point_allof_members_to_open_copies(v, mixins));
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| point_allof_members_to_open_copies(v, mixins)),
+        _ => {}
+    }
 }
 
 /// Adds `unevaluatedProperties: false` to `schema` (when `close` and it

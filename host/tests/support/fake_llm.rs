@@ -48,12 +48,28 @@ use spellhost::bridges::llm::catalog::{ModelCatalog, ModelSpec, Sampling};
 
 use super::contract;
 
-/// The catalog entry of `provider/model`, as the real API would know it.
+/// What the real APIs say of these models in their own refusals (quoted in
+/// the issue that introduced the model catalog): held here, apart from the
+/// catalog, so a wrong catalog entry for them fails the tests.
+const API_FACTS: &[(&str, u32, Sampling)] = &[
+    ("openai/gpt-4o-mini", 16_384, Sampling::Free),
+    ("openai/gpt-5", 128_000, Sampling::Fixed),
+    ("anthropic/claude-sonnet-4-5", 64_000, Sampling::Exclusive),
+    ("gemini/gemini-2.5-flash", 65_536, Sampling::Free),
+];
+
+/// The rules the real API applies to `provider/model`: the facts above,
+/// else the model catalog's entry.
 fn model_rules(provider: &str, model: &str) -> Option<ModelSpec> {
     static CATALOG: std::sync::OnceLock<ModelCatalog> = std::sync::OnceLock::new();
-    CATALOG
-        .get_or_init(ModelCatalog::builtin)
-        .get(&format!("{provider}/{model}"))
+    let id = format!("{provider}/{model}");
+    let mut rules = CATALOG.get_or_init(ModelCatalog::builtin).get(&id);
+    if let Some((_, max_output, sampling)) = API_FACTS.iter().find(|(known, ..)| *known == id) {
+        let rules = rules.get_or_insert_with(ModelSpec::default);
+        rules.max_output_tokens = Some(*max_output);
+        rules.sampling = Some(*sampling);
+    }
+    rules
 }
 
 /// Whether any message of an OpenAI or Anthropic body holds an image.

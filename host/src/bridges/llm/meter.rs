@@ -63,8 +63,9 @@ pub struct Reservation {
 /// that sets no `max_tokens`.
 pub const UNSIZED_RESERVATION: u32 = 4096;
 
-/// A call that wants more than is left waits for calls in flight unless at
-/// least this much (or all it wants, if less) is left for it.
+/// A call that wants more than is left waits for calls in flight unless a
+/// quarter of what it wants, and at least this much (or all it wants, if
+/// less), is left for it: a smaller output limit would cut answers short.
 pub const MIN_GRANT: u32 = 1024;
 
 /// What [`UsageMeter::try_admit`] decided.
@@ -168,7 +169,7 @@ impl UsageMeter {
         };
         let used = totals.input_tokens + totals.output_tokens;
         let left = max.saturating_sub(used + *reserved);
-        let enough = u64::from(wanted.map_or(1, |w| w.clamp(1, MIN_GRANT)));
+        let enough = u64::from(wanted.map_or(1, |w| (w / 4).max(MIN_GRANT).min(w).max(1)));
         if left < enough {
             if *reserved > 0 {
                 return Ok(Admission::Wait);
@@ -376,6 +377,20 @@ mod tests {
         meter.release(third.held);
         let last = granted(meter.try_admit("p/m", Some(5000)).unwrap());
         assert_eq!(last.granted, 2500, "with nothing in flight, what is left");
+    }
+
+    #[test]
+    fn a_call_waits_rather_than_take_a_sliver_while_others_are_in_flight() {
+        let meter = tokens(10_000);
+        let first = granted(meter.try_admit("p/m", Some(8500)).unwrap());
+        assert_eq!(first.held, 8500);
+        assert_eq!(
+            meter.try_admit("p/m", Some(8000)).unwrap(),
+            Admission::Wait,
+            "1500 left is less than a quarter of 8000"
+        );
+        let small = granted(meter.try_admit("p/m", Some(4000)).unwrap());
+        assert_eq!(small.granted, 1500, "a quarter of 4000 is left: go with it");
     }
 
     #[test]

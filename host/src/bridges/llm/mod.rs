@@ -129,7 +129,7 @@ impl Call {
             .admit_reserving(&self.route.id, wanted_shape.wanted)
             .await?;
         if let Some(reservation) = reservation {
-            self.reserved.store(reservation.held, Ordering::Relaxed);
+            self.reserved.fetch_add(reservation.held, Ordering::Relaxed);
         }
         let limit =
             catalog::OutputLimit::decide(&wanted_shape, reservation.map(|r| r.granted), required);
@@ -289,8 +289,13 @@ impl wasmtime_wasi::p2::Pollable for PendingChat {
 /// A streamed answer (the `chat-stream` resource): a host task pumps the
 /// provider's stream into a channel; one event of look-ahead makes it
 /// pollable.
+///
+/// The channel is unbounded so the pump always reaches the end of the
+/// answer and gives back the call's budget hold, even while the spell is
+/// not reading (it may be waiting for another call that needs that budget).
+/// What it buffers is one answer, as much as a non-streamed chat holds.
 pub struct ChatStream {
-    rx: mpsc::Receiver<Result<StreamEvent, LlmError>>,
+    rx: mpsc::UnboundedReceiver<Result<StreamEvent, LlmError>>,
     peeked: Option<Option<Result<StreamEvent, LlmError>>>,
     over: bool,
     _pump: AbortOnDropJoinHandle<()>,
@@ -300,7 +305,7 @@ impl ChatStream {
     /// Starts pumping `events` (already connected) for `call`.
     pub fn spawn(call: Call, mut events: EventStream, started: Instant) -> Self {
         use futures::StreamExt as _;
-        let (tx, rx) = mpsc::channel(64);
+        let (tx, rx) = mpsc::unbounded_channel();
         let pump = wasmtime_wasi::runtime::spawn(async move {
             while let Some(item) = events.next().await {
                 let last = match &item {
@@ -321,7 +326,7 @@ impl ChatStream {
                     }
                     other => other,
                 });
-                if tx.send(item).await.is_err() || last {
+                if tx.send(item).is_err() || last {
                     return;
                 }
             }
@@ -353,9 +358,9 @@ impl ChatStream {
             usage: response.usage,
             model: response.model,
         })));
-        let (tx, rx) = mpsc::channel(events.len());
+        let (tx, rx) = mpsc::unbounded_channel();
         for event in events {
-            let _ = tx.try_send(event);
+            let _ = tx.send(event);
         }
         Self {
             rx,

@@ -250,8 +250,9 @@ impl ModelCatalog {
     /// The entry for `id` (`provider/model`), overrides applied; `None` for
     /// a model the catalog does not know.
     pub fn get(&self, id: &str) -> Option<ModelSpec> {
-        let base = self.base.models.get(&self.key(id));
-        let over = self.overrides.get(id);
+        let key = self.key(id);
+        let base = self.base.models.get(&key);
+        let over = self.overrides.get(id).or_else(|| self.overrides.get(&key));
         match (base, over) {
             (None, None) => None,
             (Some(base), None) => Some(base.clone()),
@@ -276,7 +277,7 @@ impl ModelCatalog {
                 ),
             });
         }
-        if self.overrides.contains_key(id) {
+        if self.overrides.contains_key(id) || self.overrides.contains_key(&self.key(id)) {
             out.push("spellhost.toml".into());
         }
         out

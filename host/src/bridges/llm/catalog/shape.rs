@@ -21,6 +21,10 @@ use crate::bridges::llm::provider::{ChatRequest, ContentPart, LlmError};
 /// model allows at least this many.
 pub const DEFAULT_REQUIRED_OUTPUT: u32 = 4096;
 
+/// The least output room left for an answer when the prompt nearly fills
+/// the context window.
+const MIN_ROOM: u32 = 1024;
+
 /// What shaping decided about a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shaped {
@@ -58,7 +62,9 @@ impl OutputLimit {
             return cap.map_or(Self::Omit, Self::Send);
         }
         if required {
-            return Self::Send(cap.unwrap_or(DEFAULT_REQUIRED_OUTPUT));
+            let default =
+                granted.map_or(DEFAULT_REQUIRED_OUTPUT, |g| g.min(DEFAULT_REQUIRED_OUTPUT));
+            return Self::Send(shaped.wanted.and(cap).unwrap_or(default));
         }
         // Unsized: send a number only where the budget binds below what
         // the model would produce anyway.
@@ -138,6 +144,7 @@ pub fn shape_request(
             "`{id}` writes at most {max} output tokens; asked for {max} instead of {asked}"
         ));
     }
+    let mut wanted = request.options.max_tokens.or(spec.max_output_tokens);
     if let Some(window) = spec.context_window {
         let estimate = estimate_input_tokens(request);
         if estimate > u64::from(window) {
@@ -147,10 +154,18 @@ pub fn shape_request(
                  larger context window, {fix}"
             )));
         }
+        // A limit spellhost chooses itself must leave room for the prompt
+        // (Anthropic refuses prompt + max_tokens beyond the window). The
+        // estimate errs low, so half as much again is kept free.
+        if !sized {
+            let room = u64::from(window).saturating_sub(estimate + estimate / 2);
+            let room = room.max(u64::from(MIN_ROOM)).min(u64::from(u32::MAX)) as u32;
+            wanted = wanted.map(|w| w.min(room));
+        }
     }
     Ok(Shaped {
         warnings,
-        wanted: request.options.max_tokens.or(spec.max_output_tokens),
+        wanted,
         sized,
     })
 }
@@ -281,6 +296,41 @@ mod tests {
     }
 
     #[test]
+    fn a_chosen_output_limit_leaves_room_for_a_long_prompt() {
+        let mut r = request(&"word ".repeat(40_000));
+        let shaped = shape_request(
+            "anthropic/m",
+            Some(&spec(64_000, 200_000, Sampling::Free)),
+            &mut r,
+        )
+        .unwrap();
+        assert_eq!(shaped.wanted, Some(64_000), "room enough");
+        let shaped = shape_request(
+            "anthropic/m",
+            Some(&spec(64_000, 100_000, Sampling::Free)),
+            &mut r,
+        )
+        .unwrap();
+        // About 50 003 prompt tokens; 1.5× that kept free.
+        assert_eq!(shaped.wanted, Some(100_000 - 75_004));
+        let shaped = shape_request(
+            "anthropic/m",
+            Some(&spec(64_000, 60_000, Sampling::Free)),
+            &mut r,
+        )
+        .unwrap();
+        assert_eq!(shaped.wanted, Some(MIN_ROOM));
+        r.options.max_tokens = Some(2000);
+        let shaped = shape_request(
+            "anthropic/m",
+            Some(&spec(64_000, 60_000, Sampling::Free)),
+            &mut r,
+        )
+        .unwrap();
+        assert_eq!(shaped.wanted, Some(2000), "the spell's own number stays");
+    }
+
+    #[test]
     fn unknown_models_pass_unchanged() {
         let mut r = request("hi");
         r.options.temperature = Some(0.3);
@@ -300,8 +350,12 @@ mod tests {
         );
         assert_eq!(
             OutputLimit::decide(&shaped, Some(200_000), true),
-            OutputLimit::Send(200_000),
-            "callers pass the default as `wanted` for a required limit"
+            OutputLimit::Send(DEFAULT_REQUIRED_OUTPUT),
+            "a required limit of an unknown model is the default, never the budget"
+        );
+        assert_eq!(
+            OutputLimit::decide(&shaped, Some(100), true),
+            OutputLimit::Send(100)
         );
     }
 
