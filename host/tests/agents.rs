@@ -261,6 +261,66 @@ async fn agent_steps_are_published_as_events() {
     assert_eq!(steps[0]["tool_calls"][0]["name"], "calculator");
 }
 
+/// Every host event of a run — started, each LLM call, each tool call,
+/// each agent step, finished — names the run, so events of runs that
+/// overlap in one host can be told apart.
+#[tokio::test]
+async fn every_host_event_carries_its_run_id() {
+    let host = host();
+    let mut events = host.bus.receiver();
+    let spec = json!({ "prompt": r#"agent: call calculator {"expression":"2+2"}; say ok"#, "tools": ["calculator"] });
+    let input = spec.to_string();
+    let (first, second) = tokio::join!(
+        run(
+            &host,
+            "agent_run",
+            &input,
+            SpellConfig::default(),
+            Limits::default()
+        ),
+        run(
+            &host,
+            "agent_run",
+            &input,
+            SpellConfig::default(),
+            Limits::default()
+        ),
+    );
+    let ids = [first.stats.run_id.clone(), second.stats.run_id.clone()];
+    assert_ne!(ids[0], ids[1]);
+    let mut topics = std::collections::BTreeMap::<String, Vec<String>>::new();
+    while let Ok(event) = events.try_recv() {
+        let run_id = event.payload["run_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} has no run_id", event.topic));
+        assert!(
+            ids.contains(&run_id.to_owned()),
+            "{}: {run_id}",
+            event.topic
+        );
+        assert_eq!(event.payload["spell"], "agent_run", "{}", event.topic);
+        topics
+            .entry(run_id.to_owned())
+            .or_default()
+            .push(event.topic.clone());
+    }
+    for id in &ids {
+        let seen = &topics[id];
+        for topic in [
+            "spellhost.run.started",
+            "spellhost.llm.completed",
+            "spellhost.tool.called",
+            "spellhost.agent.step",
+            "spellhost.run.finished",
+        ] {
+            assert!(
+                seen.iter().any(|t| t == topic),
+                "run {id} has no {topic}: {seen:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn spell_hooks_redact_cancel_and_rewrite() {
     let host = host();

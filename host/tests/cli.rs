@@ -641,6 +641,11 @@ fn the_audit_log_records_uses_and_denials() {
     );
     assert_eq!(lines[1]["allowed"], true);
     assert_eq!(lines[1]["spell"], "state_shared");
+    let run_ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["run_id"].as_str().expect("run_id"))
+        .collect();
+    assert_ne!(run_ids[0], run_ids[1], "each record names its own run");
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod http;
 pub mod llm;
 pub mod log;
 pub mod pending;
+pub mod run;
 pub mod script;
 pub mod state;
 pub mod tool;

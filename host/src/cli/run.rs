@@ -147,7 +147,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let audit = args
         .audit
         .as_deref()
-        .map(|path| Audit::open(path, &name))
+        .map(Audit::open)
         .transpose()?;
     let vars = args.vars.iter().cloned().collect::<BTreeMap<_, _>>();
     let mut tool_plugins = Vec::new();

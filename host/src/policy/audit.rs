@@ -9,15 +9,16 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 
+use crate::bridges::run::RunCtx;
+
 /// A shared, append-only audit sink.
 #[derive(Clone)]
 pub struct Audit {
     file: Arc<Mutex<std::fs::File>>,
-    spell: Arc<str>,
 }
 
 impl Audit {
-    pub fn open(path: &Path, spell: &str) -> anyhow::Result<Self> {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -25,28 +26,31 @@ impl Audit {
             .with_context(|| format!("opening audit log {}", path.display()))?;
         Ok(Self {
             file: Arc::new(Mutex::new(file)),
-            spell: spell.into(),
         })
     }
 
-    /// Records one use (`allowed`) or denial of `capability` on `target`.
+    /// Records one use (`allowed`) or denial of `capability` on `target`
+    /// by `run` (its id and spell go in the record).
     pub fn record(
         &self,
+        run: Option<&RunCtx>,
         capability: &str,
         action: &str,
         target: &str,
         allowed: bool,
         detail: Option<&str>,
     ) {
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "time_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-            "spell": &*self.spell,
             "capability": capability,
             "action": action,
             "target": target,
             "allowed": allowed,
             "detail": detail,
         });
+        if let Some(run) = run {
+            run.tag(&mut line);
+        }
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         // An audit write that fails must not be silent, but must not crash
         // the run either: report it on stderr.
@@ -71,6 +75,8 @@ pub struct Denial {
 pub struct Recorder {
     audit: Option<Audit>,
     denials: Arc<Mutex<Vec<Denial>>>,
+    /// The run whose decisions these are (named in each audit record).
+    run: Option<RunCtx>,
 }
 
 impl Recorder {
@@ -78,24 +84,26 @@ impl Recorder {
         Self {
             audit,
             denials: Arc::default(),
+            run: None,
+        }
+    }
+
+    /// The same audit log and list of denials, recording for `run`.
+    pub fn for_run(&self, run: RunCtx) -> Self {
+        Self {
+            run: Some(run),
+            ..self.clone()
         }
     }
 
     /// Records a use of `capability`.
     pub fn allowed(&self, capability: &str, action: &str, target: &str, detail: Option<&str>) {
-        record(&self.audit, capability, action, target, true, detail);
+        self.record(capability, action, target, true, detail);
     }
 
     /// Records a refusal; `message` says how to grant it.
     pub fn denied(&self, capability: &str, action: &str, target: &str, message: &str) {
-        record(
-            &self.audit,
-            capability,
-            action,
-            target,
-            false,
-            Some(message),
-        );
+        self.record(capability, action, target, false, Some(message));
         let denial = Denial {
             capability: capability.to_owned(),
             target: target.to_owned(),
@@ -116,16 +124,24 @@ impl Recorder {
     }
 }
 
-/// Records to an optional audit log.
-pub fn record(
-    audit: &Option<Audit>,
-    capability: &str,
-    action: &str,
-    target: &str,
-    allowed: bool,
-    detail: Option<&str>,
-) {
-    if let Some(audit) = audit {
-        audit.record(capability, action, target, allowed, detail);
+impl Recorder {
+    fn record(
+        &self,
+        capability: &str,
+        action: &str,
+        target: &str,
+        allowed: bool,
+        detail: Option<&str>,
+    ) {
+        if let Some(audit) = &self.audit {
+            audit.record(
+                self.run.as_ref(),
+                capability,
+                action,
+                target,
+                allowed,
+                detail,
+            );
+        }
     }
 }

@@ -35,6 +35,7 @@ use crate::bridges::llm::{
     self, Budget, LlmCtx, LlmView, ModelCatalog, ModelPolicy, ModelRouter, UsageMeter, UsageTotals,
 };
 use crate::bridges::log::{self, LogCtx};
+use crate::bridges::run::RunCtx;
 use crate::bridges::script::ScriptCtx;
 use crate::bridges::state::{self as state_bridge, MemoryStore, StateCtx, StateStore, StateView};
 use crate::bridges::tool::{
@@ -145,9 +146,19 @@ pub struct RunReport {
     pub denials: Vec<Denial>,
 }
 
+/// Where a run comes from.
+pub(crate) enum Origin {
+    /// A run of its own (the CLI's, a server request's).
+    Top(RunCtx),
+    /// A workflow step of another run.
+    Step(Inherited),
+}
+
 /// What a spell run as a workflow step takes from the run that started it.
 #[derive(Clone)]
 pub(crate) struct Inherited {
+    /// The run that started it.
+    pub run: RunCtx,
     pub meter: Arc<UsageMeter>,
     pub hooks: HookSet,
     pub recorder: Recorder,
@@ -328,7 +339,21 @@ impl Runtime {
 
     /// Runs `spell` once on `input` within `limits`.
     pub async fn run(&self, spell: &Spell, input: &str, limits: &Limits) -> RunReport {
-        self.run_nested(spell, input, limits, None).await
+        self.run_nested(spell, input, limits, Origin::Top(RunCtx::new(&spell.name)))
+            .await
+    }
+
+    /// Runs `spell` as the run `run` (a caller's tenant, say); the run's
+    /// spell name should be `spell.name()`.
+    pub async fn run_as(
+        &self,
+        spell: &Spell,
+        input: &str,
+        limits: &Limits,
+        run: RunCtx,
+    ) -> RunReport {
+        self.run_nested(spell, input, limits, Origin::Top(run))
+            .await
     }
 
     /// Runs `spell`, as a step of another spell's workflow if `parent` is
@@ -339,12 +364,16 @@ impl Runtime {
         spell: &Spell,
         input: &str,
         limits: &Limits,
-        parent: Option<Inherited>,
+        origin: Origin,
     ) -> RunReport {
-        let run_id = uuid::Uuid::new_v4().to_string();
+        let (run, parent) = match origin {
+            Origin::Top(run) => (run, None),
+            Origin::Step(parent) => (parent.run.child(&spell.name), Some(parent)),
+        };
+        let run_id = run.run_id().to_owned();
         let recorder = match &parent {
-            Some(parent) => parent.recorder.clone(),
-            None => Recorder::new(spell.audit.clone()),
+            Some(parent) => parent.recorder.for_run(run.clone()),
+            None => Recorder::new(spell.audit.clone()).for_run(run.clone()),
         };
         let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder) {
             Ok(wasi) => wasi,
@@ -378,11 +407,11 @@ impl Runtime {
             policy: spell.policy.clone(),
             meter: meter.clone(),
             events: bus.clone(),
-            spell_name: spell.name.clone(),
+            run: run.clone(),
             recorder: recorder.clone(),
             hooks: hooks.clone(),
         };
-        let tools = match self.tool_ctx(spell, &net, &recorder, &hooks) {
+        let tools = match self.tool_ctx(spell, &net, &recorder, &hooks, &run) {
             Ok(tools) => tools,
             Err(err) => {
                 return RunReport {
@@ -396,13 +425,14 @@ impl Runtime {
             llm: llm.clone(),
             tools: tools.clone(),
             events: bus.clone(),
-            spell: spell.name.clone(),
+            run: run.clone(),
         };
         let spells = SubSpells::new(
             self.clone(),
             spell,
             limits,
             Inherited {
+                run: run.clone(),
                 meter: meter.clone(),
                 hooks: hooks.clone(),
                 recorder: recorder.clone(),
@@ -449,10 +479,7 @@ impl Runtime {
         engine::meter(&mut store, limits.fuel, limits.timeout)
             .expect("fuel is enabled on the engine");
 
-        bus.publish_host(
-            "spellhost.run.started",
-            serde_json::json!({ "spell": spell.name, "run_id": run_id }),
-        );
+        run.publish(bus, "spellhost.run.started", serde_json::json!({}));
         let started = Instant::now();
         let mut instantiate_time = Duration::ZERO;
         let call = async {
@@ -503,11 +530,10 @@ impl Runtime {
             peak_memory_bytes: store.data().limiter.peak_memory,
             llm: meter.totals(),
         };
-        bus.publish_host(
+        run.publish(
+            bus,
             "spellhost.run.finished",
             serde_json::json!({
-                "spell": spell.name,
-                "run_id": run_id,
                 "ok": result.is_ok(),
                 "error": result.as_ref().err().map(ToString::to_string),
                 "elapsed_ms": stats.instantiate_ms + stats.run_ms,
@@ -530,6 +556,7 @@ impl Runtime {
         net: &NetClient,
         recorder: &Recorder,
         hooks: &HookSet,
+        run: &RunCtx,
     ) -> anyhow::Result<ToolCtx> {
         let files = FileGrants::new(&spell.grants.read, &spell.grants.write)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -547,7 +574,7 @@ impl Runtime {
             hooks.clone(),
             self.services.bus.clone(),
             recorder.clone(),
-            spell.name.clone(),
+            run.clone(),
         ))
     }
 }

@@ -112,7 +112,7 @@ impl SpellRunner for SubSpells {
             &spell,
             input,
             &self.limits,
-            Some(self.inherited.clone()),
+            super::Origin::Step(self.inherited.clone()),
         ))
         .await;
         report.result.map_err(|e| format!("spell {path}: {e}"))

@@ -25,6 +25,7 @@ use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{self, HookOutcome};
 use crate::bridges::llm::provider::text_message;
 use crate::bridges::llm::{LlmCtx, hook_cancellation, hook_json};
+use crate::bridges::run::RunCtx;
 use crate::bridges::tool::{Provider, ToolCallError, ToolCtx};
 
 /// Model turns when the config says nothing.
@@ -36,7 +37,7 @@ pub struct AgentEnv {
     pub llm: LlmCtx,
     pub tools: ToolCtx,
     pub events: EventBus,
-    pub spell: String,
+    pub run: RunCtx,
 }
 
 /// Replies the loop is waiting for from the spell.
@@ -233,10 +234,10 @@ async fn run_steps(
             tool_results,
             usage: response.usage,
         };
-        env.events.publish_host(
+        env.run.publish(
+            &env.events,
             "spellhost.agent.step",
             json!({
-                "spell": env.spell,
                 "agent": name,
                 "step": index,
                 "text": step.text,

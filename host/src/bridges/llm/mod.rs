@@ -33,6 +33,7 @@ use crate::bindings::hooks::HookPoint;
 use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::bridges::pending::Pending;
+use crate::bridges::run::RunCtx;
 use crate::policy::audit::Recorder;
 
 /// How a call cancelled by a hook is described: the WIT `llm.error` has
@@ -57,7 +58,8 @@ pub struct LlmCtx {
     pub policy: Arc<ModelPolicy>,
     pub meter: Arc<UsageMeter>,
     pub events: EventBus,
-    pub spell_name: String,
+    /// The run the calls belong to.
+    pub run: RunCtx,
     pub recorder: Recorder,
     /// Hook plugins that see every LLM call.
     pub hooks: HookSet,
@@ -82,7 +84,7 @@ impl LlmCtx {
             route,
             meter: self.meter.clone(),
             events: self.events.clone(),
-            spell: self.spell_name.clone(),
+            run: self.run.clone(),
             hooks: self.hooks.clone(),
             reserved: AtomicU32::new(0),
         })
@@ -97,7 +99,7 @@ pub struct Call {
     pub spec: Option<ModelSpec>,
     meter: Arc<UsageMeter>,
     events: EventBus,
-    spell: String,
+    run: RunCtx,
     hooks: HookSet,
     /// Output tokens reserved by `admit`, released when the call finishes
     /// or is dropped (a stream the spell let go of).
@@ -117,7 +119,7 @@ impl Call {
     pub async fn admit(&mut self, request: &mut ChatRequest) -> Result<(), LlmError> {
         let shaped = catalog::shape_request(&self.route.id, self.spec.as_ref(), request)?;
         for warning in &shaped.warnings {
-            tracing::warn!(spell = %self.spell, "{warning}");
+            tracing::warn!(spell = %self.run.spell(), run_id = %self.run.run_id(), "{warning}");
         }
         let required = self.route.provider.requires_output_limit();
         let mut wanted_shape = shaped.clone();
@@ -211,7 +213,6 @@ impl Call {
         self.meter.record(&self.route.id, kind, elapsed_ms, outcome);
         self.release();
         let mut payload = serde_json::json!({
-            "spell": self.spell,
             "kind": kind,
             "model": self.route.id,
             "elapsed_ms": elapsed_ms,
@@ -223,7 +224,8 @@ impl Call {
             }
             Err(err) => payload["error"] = err.describe().into(),
         }
-        self.events.publish_host("spellhost.llm.completed", payload);
+        self.run
+            .publish(&self.events, "spellhost.llm.completed", payload);
     }
 
     /// `provider/model` for a provider-local model name.

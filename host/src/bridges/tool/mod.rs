@@ -30,6 +30,7 @@ use crate::bindings::tool::{Error as WitToolError, ToolInfo};
 use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::bridges::pending::Pending;
+use crate::bridges::run::RunCtx;
 use crate::policy::audit::Recorder;
 pub use adapters::{NetFetcher, StateMemory};
 pub use plugin::ToolPlugin;
@@ -161,7 +162,7 @@ struct Inner {
     hooks: HookSet,
     events: EventBus,
     recorder: Recorder,
-    spell: String,
+    run: RunCtx,
 }
 
 impl ToolCtx {
@@ -171,7 +172,7 @@ impl ToolCtx {
         hooks: HookSet,
         events: EventBus,
         recorder: Recorder,
-        spell: String,
+        run: RunCtx,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -182,7 +183,7 @@ impl ToolCtx {
                 hooks,
                 events,
                 recorder,
-                spell,
+                run,
             }),
         }
     }
@@ -296,10 +297,10 @@ impl ToolCtx {
             }
             Err(_) => {}
         }
-        self.inner.events.publish_host(
+        self.inner.run.publish(
+            &self.inner.events,
             "spellhost.tool.called",
             json!({
-                "spell": self.inner.spell,
                 "tool": name,
                 "ok": output.is_ok(),
                 "error": output.as_ref().err().map(ToString::to_string),
@@ -409,10 +410,10 @@ impl Drop for Running {
         inner
             .recorder
             .allowed("tool", "call", &self.name, Some(why));
-        inner.events.publish_host(
+        inner.run.publish(
+            &inner.events,
             "spellhost.tool.called",
             json!({
-                "spell": inner.spell,
                 "tool": self.name,
                 "ok": false,
                 "error": why,
