@@ -29,14 +29,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spellhost::bridges::event::EventBus;
 use spellhost::bridges::llm::ModelRouter;
 use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
 use spellhost::bridges::state::SqliteStore;
 use spellhost::cache::CompileCache;
-use spellhost::engine::SpellEngine;
 use spellhost::limits::Limits;
-use spellhost::runtime::{HostServices, Runtime, SpellConfig};
+use spellhost::runtime::{Runtime, SpellConfig};
 
 fn guest(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -249,14 +247,12 @@ fn scripts(spellhost: &Path) {
 }
 
 fn runtime(router: ModelRouter, dir: &Path) -> Runtime {
-    let engine = SpellEngine::new(CompileCache::at(dir.join("cache"))).unwrap();
-    let services = HostServices {
-        router: Arc::new(router),
-        store: Arc::new(SqliteStore::new(dir.join("state.sqlite3"))),
-        bus: EventBus::default(),
-        catalog: Default::default(),
-    };
-    Runtime::new(engine, services).unwrap()
+    Runtime::builder()
+        .compile_cache(CompileCache::at(dir.join("cache")))
+        .router(router)
+        .state(SqliteStore::new(dir.join("state.sqlite3")))
+        .build()
+        .unwrap()
 }
 
 async fn in_process() {

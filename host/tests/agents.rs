@@ -13,14 +13,12 @@ use spellhost::bridges::event::EventBus;
 use spellhost::bridges::llm::ModelRouter;
 use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
 use spellhost::bridges::state::SqliteStore;
-use spellhost::cache::CompileCache;
-use spellhost::engine::SpellEngine;
 use spellhost::limits::Limits;
 use spellhost::policy::Grants;
 use spellhost::runtime::plugin::{PluginConfig, default_plugin_limits};
-use spellhost::runtime::{HostServices, RunReport, Runtime, SpellConfig};
+use spellhost::runtime::{RunReport, Runtime, SpellConfig};
 use support::fake_llm::FakeLlm;
-use support::{guest, shared_cache_dir};
+use support::{guest, test_runtime};
 
 struct Host {
     runtime: Runtime,
@@ -38,15 +36,13 @@ fn host_with_delay(delay: Duration) -> Host {
         .with_default_model(Some("fake/fake-model".into()));
     let dir = tempfile::tempdir().unwrap();
     let bus = EventBus::default();
-    let services = HostServices {
-        router: Arc::new(router),
-        store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
-        bus: bus.clone(),
-        catalog: Default::default(),
-    };
-    let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
     Host {
-        runtime: Runtime::new(engine, services).unwrap(),
+        runtime: test_runtime()
+            .router(router)
+            .state(SqliteStore::new(dir.path().join("state.sqlite3")))
+            .events(bus.clone())
+            .build()
+            .unwrap(),
         fake,
         bus,
         _dir: dir,

@@ -14,28 +14,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spellhost::bridges::event::EventBus;
 use spellhost::bridges::llm::ModelRouter;
 use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
 use spellhost::bridges::state::SqliteStore;
-use spellhost::cache::CompileCache;
-use spellhost::engine::SpellEngine;
 use spellhost::limits::{LimitExceeded, Limits};
 use spellhost::policy::Grants;
-use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
+use spellhost::runtime::{RunError, RunReport, Runtime, SpellConfig};
 use support::fake_llm::FakeLlm;
 use support::web::WebServer;
-use support::{guest, shared_cache_dir};
+use support::{guest, test_runtime};
 
 fn runtime_with(router: ModelRouter, state: &Path) -> Runtime {
-    let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
-    let services = HostServices {
-        router: Arc::new(router),
-        store: Arc::new(SqliteStore::new(state.join("state.sqlite3"))),
-        bus: EventBus::default(),
-        catalog: Default::default(),
-    };
-    Runtime::new(engine, services).unwrap()
+    test_runtime()
+        .router(router)
+        .state(SqliteStore::new(state.join("state.sqlite3")))
+        .build()
+        .unwrap()
 }
 
 /// Runs guest `name` as spell `as_name` with `grants`; the output, or the error.

@@ -9,20 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use spellhost::bridges::event::EventBus;
 use spellhost::bridges::llm::anthropic::{AnthropicConfig, AnthropicProvider};
 use spellhost::bridges::llm::gemini::{GeminiConfig, GeminiProvider};
 use spellhost::bridges::llm::http::HttpSettings;
 use spellhost::bridges::llm::local::{self, LocalProvider, catalog};
 use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider, OutputTokensField};
 use spellhost::bridges::llm::{LlmProvider, ModelRouter};
-use spellhost::bridges::state::MemoryStore;
-use spellhost::cache::CompileCache;
-use spellhost::engine::SpellEngine;
 use spellhost::limits::Limits;
-use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, SpellConfig};
+use spellhost::runtime::{RunError, RunReport, Runtime, SpellConfig};
 use support::fake_llm::FakeLlm;
-use support::{guest, shared_cache_dir};
+use support::{guest, test_runtime};
 
 #[derive(Debug, Clone, Copy)]
 enum Wire {
@@ -107,17 +103,10 @@ fn http() -> HttpSettings {
 }
 
 fn runtime(provider: Arc<dyn LlmProvider>, default_model: &str) -> Runtime {
-    let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
     let router = ModelRouter::new()
         .with_provider(provider)
         .with_default_model(Some(default_model.into()));
-    let services = HostServices {
-        router: Arc::new(router),
-        store: Arc::new(MemoryStore::new()),
-        bus: EventBus::default(),
-        catalog: Default::default(),
-    };
-    Runtime::new(engine, services).unwrap()
+    test_runtime().router(router).build().unwrap()
 }
 
 fn wire_runtime(wire: Wire, fake: &FakeLlm, http: HttpSettings) -> Runtime {

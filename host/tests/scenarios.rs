@@ -8,16 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use spellhost::bridges::event::EventBus;
 use spellhost::bridges::llm::ModelRouter;
 use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
 use spellhost::bridges::state::SqliteStore;
 use spellhost::cache::{CompileCache, CompileSource};
-use spellhost::engine::SpellEngine;
 use spellhost::limits::{LimitExceeded, Limits};
-use spellhost::runtime::{Grants, HostServices, RunError, RunReport, Runtime, SpellConfig};
+use spellhost::runtime::{Grants, RunError, RunReport, Runtime, SpellConfig};
 use support::fake_llm::FakeLlm;
-use support::{guest, shared_cache_dir};
+use support::{guest, test_runtime};
 
 struct Host {
     runtime: Runtime,
@@ -30,15 +28,12 @@ fn host_with(router: ModelRouter) -> Host {
 }
 
 fn host_at(router: ModelRouter, dir: tempfile::TempDir) -> Host {
-    let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
-    let services = HostServices {
-        router: Arc::new(router),
-        store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
-        bus: EventBus::default(),
-        catalog: Default::default(),
-    };
     Host {
-        runtime: Runtime::new(engine, services).unwrap(),
+        runtime: test_runtime()
+            .router(router)
+            .state(SqliteStore::new(dir.path().join("state.sqlite3")))
+            .build()
+            .unwrap(),
         dir,
     }
 }
@@ -578,14 +573,10 @@ fn an_unknown_import_is_named() {
 fn the_second_load_skips_compilation() {
     let cache_dir = tempfile::tempdir().unwrap();
     let load = |path: &Path| {
-        let engine = SpellEngine::new(CompileCache::at(cache_dir.path())).unwrap();
-        let services = HostServices {
-            router: Arc::new(ModelRouter::new()),
-            store: Arc::new(SqliteStore::new(cache_dir.path().join("s.db"))),
-            bus: EventBus::default(),
-            catalog: Default::default(),
-        };
-        let runtime = Runtime::new(engine, services).unwrap();
+        let runtime = Runtime::builder()
+            .compile_cache(CompileCache::at(cache_dir.path()))
+            .build()
+            .unwrap();
         runtime
             .load(
                 "echo",

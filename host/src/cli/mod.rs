@@ -10,15 +10,12 @@ mod run;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::bridges::event::EventBus;
 use crate::bridges::state::SqliteStore;
 use crate::cache::CompileCache;
-use crate::engine::SpellEngine;
-use crate::runtime::{HostServices, Runtime};
+use crate::runtime::Runtime;
 use crate::settings::Settings;
 
 const ABOUT: &str = "Run LLM programs (spells) as sandboxed WebAssembly components.";
@@ -101,19 +98,18 @@ impl HostArgs {
         } else {
             CompileCache::default_location()
         };
-        let engine = SpellEngine::new(cache)?;
         let store = SqliteStore::new(
             self.state_db
                 .clone()
                 .unwrap_or_else(SqliteStore::default_path),
         );
-        let services = HostServices {
-            router: Arc::new(router),
-            store: Arc::new(store),
-            bus: EventBus::default(),
-            catalog: Arc::new(settings.catalog()),
-        };
-        Ok((Runtime::new(engine, services)?, settings.net))
+        let runtime = Runtime::builder()
+            .compile_cache(cache)
+            .router(router)
+            .state(store)
+            .catalog(settings.catalog())
+            .build()?;
+        Ok((runtime, settings.net))
     }
 }
 

@@ -57,7 +57,7 @@ pub struct RunArgs {
     /// manifest's, else 200_000].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     max_llm_tokens: Option<u64>,
-    /// US dollars the run may spend on LLMs (prices from spellhost.toml's [prices]).
+    /// US dollars the run may spend on LLMs (prices from the model catalog, or spellhost.toml's [prices]).
     #[arg(long, value_name = "USD")]
     max_llm_cost: Option<f64>,
 
@@ -144,11 +144,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| spell_name(&args.spell));
     let policy = args.policy.as_deref().map(PolicyFile::load).transpose()?;
     let grants = effective_grants(&args, &name, manifest, policy.as_ref());
-    let audit = args
-        .audit
-        .as_deref()
-        .map(Audit::open)
-        .transpose()?;
+    let audit = args.audit.as_deref().map(Audit::open).transpose()?;
     let vars = args.vars.iter().cloned().collect::<BTreeMap<_, _>>();
     let mut tool_plugins = Vec::new();
     for path in &args.tools {

@@ -8,6 +8,7 @@
 //! - [`Runtime::run`] builds fresh per-instance state, a `Store` with the
 //!   run's limits, instantiates and calls `run` (once per run).
 
+mod builder;
 mod error;
 pub mod plugin;
 mod state;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
 
+pub use builder::RuntimeBuilder;
 pub use error::{RunError, check_component_header};
 pub use state::SpellState;
 
@@ -178,6 +180,11 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// A builder with in-process defaults (see [`RuntimeBuilder`]).
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
     /// Wires WASI and every bridge into the linker.
     pub fn new(engine: SpellEngine, services: HostServices) -> anyhow::Result<Self> {
         let mut linker = Linker::<SpellState>::new(engine.engine());

@@ -29,6 +29,14 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
+/// The test host's builder: the runtime's in-process defaults with the
+/// compile cache every test process shares. Tests add what they need (a
+/// router, a state file, a bus to watch).
+pub fn test_runtime() -> spellhost::runtime::RuntimeBuilder {
+    spellhost::runtime::Runtime::builder()
+        .compile_cache(spellhost::cache::CompileCache::at(shared_cache_dir()))
+}
+
 /// A compile cache shared by every test process, so each guest is compiled
 /// once per test run rather than once per test.
 pub fn shared_cache_dir() -> PathBuf {

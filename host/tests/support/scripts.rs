@@ -6,18 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spellhost::bridges::event::EventBus;
 use spellhost::bridges::llm::ModelRouter;
 use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
 use spellhost::bridges::state::SqliteStore;
-use spellhost::cache::CompileCache;
-use spellhost::engine::SpellEngine;
 use spellhost::limits::Limits;
-use spellhost::runtime::{HostServices, RunError, RunReport, Runtime, Spell, SpellConfig};
+use spellhost::runtime::{RunError, RunReport, Runtime, Spell, SpellConfig};
 use spellhost::scripts::{Language, ScriptSource};
 
 use super::fake_llm::FakeLlm;
-use super::shared_cache_dir;
 
 pub struct ScriptHost {
     pub runtime: Runtime,
@@ -36,15 +32,12 @@ impl ScriptHost {
             .with_provider(Arc::new(OpenAiProvider::new(config).unwrap()))
             .with_default_model(Some("fake/fake-model".into()));
         let dir = tempfile::tempdir().unwrap();
-        let services = HostServices {
-            router: Arc::new(router),
-            store: Arc::new(SqliteStore::new(dir.path().join("state.sqlite3"))),
-            bus: EventBus::default(),
-            catalog: Default::default(),
-        };
-        let engine = SpellEngine::new(CompileCache::at(shared_cache_dir())).unwrap();
         Self {
-            runtime: Runtime::new(engine, services).unwrap(),
+            runtime: super::test_runtime()
+                .router(router)
+                .state(SqliteStore::new(dir.path().join("state.sqlite3")))
+                .build()
+                .unwrap(),
             language,
             _fake: fake,
             _dir: dir,

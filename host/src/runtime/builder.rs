@@ -1,0 +1,87 @@
+//! The one way to wire a [`Runtime`]: an engine with its compile cache, the
+//! model router, the state store, the event bus and the model catalog.
+//! Everything has an in-process default, so a test or an embedder names only
+//! what it changes:
+//!
+//! | part | default |
+//! |---|---|
+//! | compile cache | none (compiled in memory) |
+//! | model router | no providers, no default model |
+//! | state store | in memory ([`MemoryStore`]) |
+//! | event bus | in process |
+//! | model catalog | the built-in one |
+
+use std::sync::Arc;
+
+use super::{HostServices, Runtime};
+use crate::bridges::event::EventBus;
+use crate::bridges::llm::{ModelCatalog, ModelRouter};
+use crate::bridges::state::{MemoryStore, StateStore};
+use crate::cache::CompileCache;
+use crate::engine::SpellEngine;
+
+/// Builds a [`Runtime`]; see the module docs for the defaults.
+#[must_use]
+pub struct RuntimeBuilder {
+    cache: CompileCache,
+    router: ModelRouter,
+    store: Arc<dyn StateStore>,
+    bus: EventBus,
+    catalog: Arc<ModelCatalog>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        Self {
+            cache: CompileCache::disabled(),
+            router: ModelRouter::new(),
+            store: Arc::new(MemoryStore::new()),
+            bus: EventBus::default(),
+            catalog: Arc::default(),
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Where compiled components are kept between processes.
+    pub fn compile_cache(mut self, cache: CompileCache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Providers, aliases and the default model.
+    pub fn router(mut self, router: ModelRouter) -> Self {
+        self.router = router;
+        self
+    }
+
+    /// The store behind the `spell` and `shared` state scopes.
+    pub fn state(mut self, store: impl StateStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// The bus host and spell events go through (keep a clone to watch it).
+    pub fn events(mut self, bus: EventBus) -> Self {
+        self.bus = bus;
+        self
+    }
+
+    /// What each model accepts and costs.
+    pub fn catalog(mut self, catalog: ModelCatalog) -> Self {
+        self.catalog = Arc::new(catalog);
+        self
+    }
+
+    /// Creates the engine and wires every bridge.
+    pub fn build(self) -> anyhow::Result<Runtime> {
+        let engine = SpellEngine::new(self.cache)?;
+        let services = HostServices {
+            router: Arc::new(self.router),
+            store: self.store,
+            bus: self.bus,
+            catalog: self.catalog,
+        };
+        Runtime::new(engine, services)
+    }
+}
