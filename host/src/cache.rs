@@ -25,6 +25,8 @@ pub enum CompileSource {
     Compiled,
     /// Loaded from the compile cache.
     Cache,
+    /// Already prepared in this process by an earlier load.
+    Memory,
 }
 
 /// A loaded component and how it was obtained.

@@ -84,6 +84,17 @@ impl Language {
         }
     }
 
+    /// The SHA-256 of [`interpreter`](Self::interpreter), computed once.
+    pub fn interpreter_digest(self) -> &'static str {
+        static LUA_DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        static JS_DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let cell = match self {
+            Language::Lua => &LUA_DIGEST,
+            Language::JavaScript => &JS_DIGEST,
+        };
+        cell.get_or_init(|| crate::runtime::prepared::digest(self.interpreter()))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Language::Lua => "Lua",

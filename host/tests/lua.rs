@@ -36,6 +36,25 @@ async fn check_script(host: &ScriptHost, name: &str, config: SpellConfig) {
     host.check(name, config).await
 }
 
+/// Every Lua script runs on one prepared interpreter component.
+#[tokio::test]
+async fn scripts_share_the_prepared_interpreter() {
+    let host = host();
+    let first = host.load("a.lua", "return 'a'", SpellConfig::default());
+    let second = host.load("b.lua", "return 'b'", SpellConfig::default());
+    assert!(std::sync::Arc::ptr_eq(first.prepared(), second.prepared()));
+    assert_eq!(
+        second.compile_source,
+        spellhost::cache::CompileSource::Memory
+    );
+    let report = host.runtime.run(&second, "", &Limits::default()).await;
+    assert_eq!(report.result.unwrap(), "b");
+    assert_eq!(
+        report.stats.compile,
+        spellhost::cache::CompileSource::Memory
+    );
+}
+
 #[tokio::test]
 async fn conversions_between_lua_and_json_are_faithful_both_ways() {
     check_script(&host(), "conversions.lua", SpellConfig::default()).await;

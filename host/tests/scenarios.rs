@@ -569,6 +569,40 @@ fn an_unknown_import_is_named() {
     );
 }
 
+/// Deployments of one component share its prepared form: the second load
+/// neither compiles nor reads the cache, yet each keeps its own vars; once
+/// no deployment uses it, it is freed.
+#[tokio::test]
+async fn deployments_share_one_prepared_component() {
+    let runtime = test_runtime().build().unwrap();
+    let bytes = std::fs::read(guest("config_vars")).unwrap();
+    let deploy = |who: &str| SpellConfig {
+        vars: [("who".to_owned(), who.to_owned())].into(),
+        ..SpellConfig::default()
+    };
+    let alice = runtime.load("alice", &bytes, deploy("alice")).unwrap();
+    let bob = runtime.load("bob", &bytes, deploy("bob")).unwrap();
+    assert_ne!(alice.compile_source, CompileSource::Memory);
+    assert_eq!(bob.compile_source, CompileSource::Memory);
+    assert!(Arc::ptr_eq(alice.prepared(), bob.prepared()));
+    assert_eq!(runtime.prepared_components(), 1);
+    let limits = Limits::default();
+    let (a, b) = tokio::join!(
+        runtime.run(&alice, "", &limits),
+        runtime.run(&bob, "", &limits)
+    );
+    assert_eq!(a.result.unwrap(), r#"[["who","alice"]]"#);
+    assert_eq!(b.result.unwrap(), r#"[["who","bob"]]"#);
+    drop((alice, bob));
+    assert_eq!(
+        runtime.prepared_components(),
+        0,
+        "unused components are freed"
+    );
+    let again = runtime.load("carol", &bytes, deploy("carol")).unwrap();
+    assert_ne!(again.compile_source, CompileSource::Memory);
+}
+
 #[test]
 fn the_second_load_skips_compilation() {
     let cache_dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@
 mod builder;
 mod error;
 pub mod plugin;
+pub mod prepared;
 mod state;
 mod sub_spells;
 mod wasi;
@@ -52,6 +53,7 @@ use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
 use crate::scripts::{Language, ScriptSource};
 use plugin::{PluginConfig, PluginSandbox, PluginState};
+pub use prepared::PreparedComponent;
 use sub_spells::SubSpells;
 
 /// Long-lived services shared by every spell the runtime runs.
@@ -86,10 +88,12 @@ pub struct SpellConfig {
     pub hook_plugins: Vec<Arc<HookPlugin>>,
 }
 
-/// A compiled, linked spell ready to be run any number of times.
+/// A deployment of a prepared component: the component (shared with every
+/// other deployment of it) with a name, grants, vars, plugins and an audit
+/// log; ready to be run any number of times.
 pub struct Spell {
     name: String,
-    pre: SpellPre<SpellState>,
+    prepared: Arc<PreparedComponent>,
     policy: Arc<ModelPolicy>,
     state_grants: Arc<[String]>,
     vars: Arc<BTreeMap<String, String>>,
@@ -99,7 +103,7 @@ pub struct Spell {
     hooks: HookSet,
     audit: Option<Audit>,
     script: Option<Arc<ScriptSource>>,
-    /// How the component was obtained, and how long that took.
+    /// How the component was obtained for this load, and how long that took.
     pub compile_source: CompileSource,
     pub compile_time: Duration,
 }
@@ -107,6 +111,11 @@ pub struct Spell {
 impl Spell {
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The prepared component this spell runs.
+    pub fn prepared(&self) -> &Arc<PreparedComponent> {
+        &self.prepared
     }
 }
 
@@ -174,6 +183,8 @@ pub(crate) struct Inherited {
 pub struct Runtime {
     engine: SpellEngine,
     linker: Arc<Linker<SpellState>>,
+    /// Components prepared by this process, shared by their deployments.
+    prepared: Arc<prepared::PreparedTable>,
     /// Built on first use: most runs load no plugins.
     plugin_linker: Arc<std::sync::OnceLock<Linker<PluginState>>>,
     services: HostServices,
@@ -217,6 +228,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            prepared: Arc::default(),
             plugin_linker: Arc::default(),
             services,
         })
@@ -242,6 +254,12 @@ impl Runtime {
     ) -> Result<Arc<HookPlugin>, RunError> {
         let sandbox = PluginSandbox::load(&self.engine, name, bytes, config)?;
         HookPlugin::load(self.plugin_linker().map_err(RunError::Host)?, sandbox)
+    }
+
+    /// How many prepared components this process holds (those some
+    /// deployment still uses).
+    pub fn prepared_components(&self) -> usize {
+        self.prepared.len()
     }
 
     pub fn engine(&self) -> &SpellEngine {
@@ -295,12 +313,41 @@ impl Runtime {
         name: &str,
         bytes: &[u8],
         config: SpellConfig,
-        script: Option<Arc<ScriptSource>>,
+        script: Option<(Language, Arc<ScriptSource>)>,
     ) -> Result<Spell, RunError> {
+        let (key, script) = match script {
+            // The interpreters are hashed once per process, not per load.
+            Some((language, source)) => (language.interpreter_digest().to_owned(), Some(source)),
+            None => (prepared::digest(bytes), None),
+        };
+        let (prepared, fresh) = self.prepare_keyed(key, bytes)?;
+        let mut spell = self.deploy(name, prepared, config, script)?;
+        if !fresh {
+            spell.compile_source = CompileSource::Memory;
+            spell.compile_time = Duration::ZERO;
+        }
+        Ok(spell)
+    }
+
+    /// Compiles (or loads from the compile cache), type-checks and
+    /// pre-instantiates a component — or returns the one this process
+    /// already prepared from the same bytes.
+    pub fn prepare(&self, bytes: &[u8]) -> Result<Arc<PreparedComponent>, RunError> {
+        self.prepare_keyed(prepared::digest(bytes), bytes)
+            .map(|(prepared, _)| prepared)
+    }
+
+    /// `prepare` under a known digest; also says whether it was prepared
+    /// just now.
+    fn prepare_keyed(
+        &self,
+        digest: String,
+        bytes: &[u8],
+    ) -> Result<(Arc<PreparedComponent>, bool), RunError> {
+        if let Some(prepared) = self.prepared.get(&digest) {
+            return Ok((prepared, false));
+        }
         check_component_header(bytes)?;
-        let net = NetPolicy::new(&config.grants.net, config.net_pins)
-            .map_err(|e| RunError::Host(anyhow::anyhow!(e)))?
-            .with_secrets(config.net_secrets);
         let loaded = self
             .engine
             .cache()
@@ -311,13 +358,36 @@ impl Runtime {
             .instantiate_pre(&loaded.component)
             .map_err(RunError::from_link)?;
         let pre = SpellPre::new(instance_pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))?;
+        let prepared = self.prepared.insert(PreparedComponent {
+            digest,
+            pre,
+            source: loaded.source,
+            compile_time: loaded.elapsed,
+        });
+        Ok((prepared, true))
+    }
+
+    /// A deployment of `prepared`: its name, grants, vars, plugins and
+    /// audit log (`script`: the source an interpreter component runs).
+    pub fn deploy(
+        &self,
+        name: &str,
+        prepared: Arc<PreparedComponent>,
+        config: SpellConfig,
+        script: Option<Arc<ScriptSource>>,
+    ) -> Result<Spell, RunError> {
+        let net = NetPolicy::new(&config.grants.net, config.net_pins)
+            .map_err(|e| RunError::Host(anyhow::anyhow!(e)))?
+            .with_secrets(config.net_secrets);
         let mut tools = ToolCatalog::builtins();
         for plugin in config.tool_plugins {
             tools.add_plugin(plugin).map_err(RunError::Host)?;
         }
         Ok(Spell {
             name: name.to_owned(),
-            pre,
+            compile_source: prepared.source,
+            compile_time: prepared.compile_time,
+            prepared,
             policy: Arc::new(ModelPolicy::new(config.grants.models.clone())),
             state_grants: config.grants.state_namespaces.clone().into(),
             vars: Arc::new(config.vars),
@@ -327,8 +397,6 @@ impl Runtime {
             hooks: HookSet::new(config.hook_plugins),
             audit: config.audit,
             script,
-            compile_source: loaded.source,
-            compile_time: loaded.elapsed,
         })
     }
 
@@ -341,7 +409,12 @@ impl Runtime {
         source: ScriptSource,
         config: SpellConfig,
     ) -> Result<Spell, RunError> {
-        self.load_component(name, language.interpreter(), config, Some(Arc::new(source)))
+        self.load_component(
+            name,
+            language.interpreter(),
+            config,
+            Some((language, Arc::new(source))),
+        )
     }
 
     /// Runs `spell` once on `input` within `limits`.
@@ -490,7 +563,7 @@ impl Runtime {
         let started = Instant::now();
         let mut instantiate_time = Duration::ZERO;
         let call = async {
-            let instance: SpellBindings = spell.pre.instantiate_async(&mut store).await?;
+            let instance: SpellBindings = spell.prepared.pre.instantiate_async(&mut store).await?;
             instantiate_time = started.elapsed();
             instance.call_run(&mut store, input).await
         };
