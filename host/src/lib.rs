@@ -5,11 +5,16 @@
 //!
 //! - [`engine`] owns the process-wide wasmtime `Engine`, how a store is
 //!   metered, and the on-disk compile [`cache`];
-//! - [`runtime`] wires the linker once, prepares a spell once
+//! - [`runtime`] wires the linker once, prepares each component once
+//!   ([`runtime::PreparedComponent`]), deploys it with grants
 //!   ([`runtime::Spell`]) and builds per-run state ([`runtime::SpellState`]);
+//! - [`sandbox`] is below both: the WASI context grants allow, plugin
+//!   sandboxes, and the errors a run ends with;
 //! - [`bridges`] holds one module per capability a spell imports (`llm`,
-//!   `state`, `event`, `log`, `config`), each with its host-side state and
-//!   its implementation of the generated WIT traits;
+//!   `state`, `event`, `log`, `config`, `tool`, `agent`, `workflow`), each
+//!   with its host-side state and its implementation of the generated WIT
+//!   traits; they read one per-run context (`bridges::run`) and never use
+//!   `runtime`;
 //! - [`limits`] defines the resource limits of a run and the errors that
 //!   name them; [`policy`] the grants that widen what a spell may do, its
 //!   manifest, and the audit log;
@@ -24,5 +29,6 @@ pub mod inspect;
 pub mod limits;
 pub mod policy;
 pub mod runtime;
+pub mod sandbox;
 pub mod scripts;
 pub mod settings;

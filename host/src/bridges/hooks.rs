@@ -15,8 +15,8 @@ use wasmtime::component::Linker;
 
 use crate::bindings::hook_plugin::{HookPlugin as Bindings, HookPluginPre};
 use crate::bindings::hooks::{Decision, HookCall, HookPoint};
-use crate::runtime::RunError;
-use crate::runtime::plugin::{PluginSandbox, PluginState};
+use crate::sandbox::RunError;
+use crate::sandbox::plugin::{PluginSandbox, PluginState};
 
 /// What the hooks decided.
 #[derive(Debug, Clone, PartialEq)]

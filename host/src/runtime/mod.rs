@@ -9,12 +9,9 @@
 //!   run's limits, instantiates and calls `run` (once per run).
 
 mod builder;
-mod error;
-pub mod plugin;
 pub mod prepared;
 mod state;
 mod sub_spells;
-mod wasi;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -24,8 +21,10 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
 
+pub use crate::sandbox::plugin;
+use crate::sandbox::wasi;
+pub use crate::sandbox::{RunError, check_component_header};
 pub use builder::RuntimeBuilder;
-pub use error::{RunError, check_component_header};
 pub use state::SpellState;
 
 use crate::bindings::{Spell as SpellBindings, SpellPre};

@@ -10,8 +10,8 @@ use wasmtime::component::Linker;
 
 use crate::bindings::tool::ToolInfo;
 use crate::bindings::tool_plugin::{ToolPlugin as Bindings, ToolPluginPre};
-use crate::runtime::RunError;
-use crate::runtime::plugin::{PluginSandbox, PluginState};
+use crate::sandbox::RunError;
+use crate::sandbox::plugin::{PluginSandbox, PluginState};
 
 use super::ToolCallError;
 

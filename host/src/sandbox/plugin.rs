@@ -27,6 +27,7 @@ use crate::policy::audit::Recorder;
 use crate::policy::net::NetPolicy;
 
 use super::RunError;
+use super::wasi;
 
 /// `T` in `Store<T>` for a plugin instance.
 pub struct PluginState {
@@ -123,7 +124,7 @@ impl PluginSandbox {
 
     /// A fresh store for one call, with the plugin's grants and limits.
     pub fn store(&self) -> anyhow::Result<Store<PluginState>> {
-        let wasi = super::wasi::build(&self.name, &self.grants, &self.net, &self.recorder)
+        let wasi = wasi::build(&self.name, &self.grants, &self.net, &self.recorder)
             .with_context(|| format!("setting up plugin {}", self.name))?;
         let state = PluginState {
             table: ResourceTable::new(),

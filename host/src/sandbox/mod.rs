@@ -1,0 +1,15 @@
+//! The sandbox every guest runs in, below the bridges and the runtime that
+//! composes them: the WASI context a set of grants allows ([`wasi`]), the
+//! sandbox of plugin components — tool providers and hook handlers, one
+//! fresh instance per call ([`plugin`]) — and the errors a run ends with
+//! ([`RunError`]).
+//!
+//! Bridges that call plugins (`bridges::hooks`, `bridges::tool::plugin`)
+//! use this module; nothing here uses the bridges that need it, nor
+//! `runtime`.
+
+mod error;
+pub mod plugin;
+pub mod wasi;
+
+pub use error::{RunError, check_component_header};
