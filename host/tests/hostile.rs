@@ -300,6 +300,14 @@ async fn http_to_an_ungranted_host_is_denied_with_the_flag_to_grant_it() {
         "the host names the grant: {:?}",
         denied.denials
     );
+    assert!(
+        denied
+            .denials
+            .iter()
+            .any(|d| d.grant == Some(spellhost::policy::Grant::Net(format!("localhost:{port}")))),
+        "and gives it as data for other front ends: {:?}",
+        denied.denials
+    );
     assert!(web.hits().is_empty(), "nothing reached the server");
 
     let granted = SpellConfig {

@@ -76,7 +76,7 @@ impl NetClient {
         };
         if let Err(denied) = &checked {
             self.recorder
-                .denied("net", "http", &target, &denied.to_string());
+                .denied("net", "http", &target, &denied.to_string(), denied.grant());
         }
         checked
     }
@@ -107,6 +107,7 @@ impl NetClient {
                     "the secret for {host} ([net.secrets]) needs {} set in the host's environment, with a valid header name and value",
                     secret.env
                 ),
+                None,
             ),
         }
     }

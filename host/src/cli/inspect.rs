@@ -122,7 +122,9 @@ fn inspect_inner(args: &InspectArgs) -> anyhow::Result<u8> {
                 if requests.is_empty() {
                     writeln!(out, "    asks for no grants")?;
                 } else {
-                    writeln!(out, "    asks for: {}", requests.join(" "))?;
+                    let flags: Vec<String> =
+                        requests.iter().map(crate::policy::Grant::flag).collect();
+                    writeln!(out, "    asks for: {}", flags.join(" "))?;
                 }
             }
         }

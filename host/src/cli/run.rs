@@ -12,7 +12,8 @@ use super::{HostArgs, exit};
 use crate::limits::{Limits, parse_size};
 use crate::policy::audit::{Audit, Recorder};
 use crate::policy::manifest::{self, Manifest};
-use crate::policy::{Grants, PolicyFile};
+use crate::policy::resolve::{self, LimitOverrides};
+use crate::policy::{Grant, Grants, PolicyFile};
 use crate::runtime::plugin::{PluginConfig, default_plugin_limits};
 use crate::runtime::{RunError, SpellConfig};
 
@@ -218,45 +219,18 @@ fn effective_grants(
         env: args.allow_env.clone(),
         net: args.allow_net.clone(),
     };
-    let (grants, missing) = approve(flags, args.grant_requested, policy, name, manifest);
-    if !missing.is_empty() {
+    let approval = resolve::approve(flags, args.grant_requested, policy, name, manifest);
+    if !approval.ungranted.is_empty() {
+        let flags: Vec<String> = approval.ungranted.iter().map(Grant::flag).collect();
         eprintln!(
             "note: the spell's manifest asks for {}; not granted (grant with those flags, or --grant-requested)",
-            missing.join(" ")
+            flags.join(" ")
         );
     }
-    grants
+    approval.grants
 }
 
-/// `base` plus the policy file's entry `key` and, when `--grant-requested`
-/// or that entry says so, the manifest's requests; also the requests that
-/// stay ungranted, as flags.
-fn approve(
-    mut grants: Grants,
-    grant_requested: bool,
-    policy: Option<&PolicyFile>,
-    key: &str,
-    manifest: Option<&Manifest>,
-) -> (Grants, Vec<String>) {
-    let entry = policy.and_then(|p| p.spells.get(key));
-    if let Some(entry) = entry {
-        grants.extend(&entry.grants);
-    }
-    let grant_requested = grant_requested || entry.is_some_and(|e| e.grant_requested);
-    let mut missing = Vec::new();
-    if let Some(manifest) = manifest {
-        if grant_requested {
-            grants.extend(&manifest.requests);
-        } else {
-            missing = manifest.requests.missing_from(&grants);
-        }
-    }
-    (grants, missing)
-}
-
-/// A plugin's name, bytes and sandbox: its grants come only from its own
-/// manifest (with --grant-requested) or the policy file (`[spells."plugin:NAME"]`,
-/// NAME being the file's stem), never from the spell's flags or vars.
+/// A plugin's name, bytes and sandbox (see [`resolve::plugin_grants`]).
 fn plugin_config(
     args: &RunArgs,
     path: &Path,
@@ -267,16 +241,8 @@ fn plugin_config(
         std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
     let manifest = manifest::load_for(path)?;
     let manifest = manifest.as_ref().map(|(m, _)| m);
-    // A plugin is named by its file, never by what its manifest claims, so
-    // it cannot pick up another spell's policy entry.
     let name = spell_name(path);
-    let (grants, _) = approve(
-        Grants::default(),
-        args.grant_requested,
-        policy,
-        &format!("plugin:{name}"),
-        manifest,
-    );
+    let grants = resolve::plugin_grants(&name, args.grant_requested, policy, manifest);
     // The spell's --vars are the spell's: a third-party plugin gets none.
     let config = PluginConfig {
         grants,
@@ -289,28 +255,15 @@ fn plugin_config(
 
 /// Each limit from its flag, else the manifest, else the default.
 fn effective_limits(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Limits> {
-    let declared = manifest.map(|m| m.limits.clone()).unwrap_or_default();
-    let defaults = Limits::default();
-    Ok(Limits {
-        fuel: args.fuel.or(declared.fuel).unwrap_or(defaults.fuel),
-        memory_bytes: args
-            .memory
-            .or(declared.memory_bytes()?)
-            .unwrap_or(defaults.memory_bytes),
-        timeout: args
-            .timeout
-            .or(declared.timeout()?)
-            .unwrap_or(defaults.timeout),
-        max_output_bytes: args
-            .max_output
-            .or(declared.max_output_bytes()?)
-            .unwrap_or(defaults.max_output_bytes),
-        max_llm_tokens: args
-            .max_llm_tokens
-            .or(declared.max_llm_tokens)
-            .or(defaults.max_llm_tokens),
+    LimitOverrides {
+        fuel: args.fuel,
+        memory_bytes: args.memory,
+        timeout: args.timeout,
+        max_output_bytes: args.max_output,
+        max_llm_tokens: args.max_llm_tokens,
         max_llm_cost_usd: args.max_llm_cost,
-    })
+    }
+    .resolve(manifest)
 }
 
 fn report_error(path: &Path, err: &RunError) -> u8 {

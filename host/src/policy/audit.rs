@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 
 use crate::bridges::run::RunCtx;
+use crate::policy::Grant;
 
 /// A shared, append-only audit sink.
 #[derive(Clone)]
@@ -60,13 +61,18 @@ impl Audit {
     }
 }
 
-/// One refused capability use, with the flag that would allow it.
+/// One refused capability use, with the grant that would allow it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Denial {
     pub capability: String,
     pub target: String,
     /// What happened and how to grant it, for a person.
     pub message: String,
+    /// The grant that would have allowed it, as data each front end
+    /// renders its own way; `None` when no grant would (a variable granted
+    /// but not set on the host, a hook's refusal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
 }
 
 /// Where a run's bridges record what they allowed and refused: the audit
@@ -101,13 +107,22 @@ impl Recorder {
         self.record(capability, action, target, true, detail);
     }
 
-    /// Records a refusal; `message` says how to grant it.
-    pub fn denied(&self, capability: &str, action: &str, target: &str, message: &str) {
+    /// Records a refusal; `message` says how to grant it, `grant` is that
+    /// grant as data.
+    pub fn denied(
+        &self,
+        capability: &str,
+        action: &str,
+        target: &str,
+        message: &str,
+        grant: Option<Grant>,
+    ) {
         self.record(capability, action, target, false, Some(message));
         let denial = Denial {
             capability: capability.to_owned(),
             target: target.to_owned(),
             message: message.to_owned(),
+            grant,
         };
         let mut denials = self.denials.lock().unwrap_or_else(|e| e.into_inner());
         if !denials.contains(&denial) {

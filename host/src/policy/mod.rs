@@ -19,8 +19,12 @@
 //! asks for), or with a policy file ([`PolicyFile`]) for non-interactive use.
 
 pub mod audit;
+mod grant;
 pub mod manifest;
 pub mod net;
+pub mod resolve;
+
+pub use grant::Grant;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,37 +87,36 @@ impl Grants {
         *self == Grants::default()
     }
 
-    /// What is in `self` but not granted by `granted`, as the flags that
-    /// would grant it.
-    pub fn missing_from(&self, granted: &Grants) -> Vec<String> {
-        let mut flags = Vec::new();
+    /// What is in `self` but not granted by `granted`.
+    pub fn missing_from(&self, granted: &Grants) -> Vec<Grant> {
+        let mut missing = Vec::new();
         for model in self.models.iter().filter(|m| !granted.models.contains(m)) {
-            flags.push(format!("--allow-model '{model}'"));
+            missing.push(Grant::Model(model.clone()));
         }
         for ns in self
             .state_namespaces
             .iter()
             .filter(|n| !granted.state_namespaces.contains(n))
         {
-            flags.push(format!("--allow-state-ns {ns}"));
+            missing.push(Grant::StateNamespace(ns.clone()));
         }
         for path in self
             .read
             .iter()
             .filter(|p| !granted.read.contains(p) && !granted.write.contains(p))
         {
-            flags.push(format!("--allow-read {}", path.display()));
+            missing.push(Grant::Read(path.clone()));
         }
         for path in self.write.iter().filter(|p| !granted.write.contains(p)) {
-            flags.push(format!("--allow-write {}", path.display()));
+            missing.push(Grant::Write(path.clone()));
         }
         for var in self.env.iter().filter(|v| !granted.env.contains(v)) {
-            flags.push(format!("--allow-env {var}"));
+            missing.push(Grant::Env(var.clone()));
         }
         for host in self.net.iter().filter(|h| !granted.net.contains(h)) {
-            flags.push(format!("--allow-net '{host}'"));
+            missing.push(Grant::Net(host.clone()));
         }
-        flags
+        missing
     }
 }
 
@@ -177,10 +180,12 @@ mod tests {
             env: vec!["HOME".into()],
             ..Grants::default()
         };
-        assert_eq!(
-            requested.missing_from(&granted),
-            ["--allow-model 'openai/*'", "--allow-write /out"]
-        );
+        let missing: Vec<String> = requested
+            .missing_from(&granted)
+            .iter()
+            .map(Grant::flag)
+            .collect();
+        assert_eq!(missing, ["--allow-model 'openai/*'", "--allow-write /out"]);
     }
 
     #[test]

@@ -150,11 +150,13 @@ pub enum NetDenied {
 }
 
 impl NetDenied {
-    /// The flag that would have allowed it.
-    pub fn grant(&self) -> Option<String> {
+    /// The grant that would have allowed it.
+    pub fn grant(&self) -> Option<super::Grant> {
         match self {
-            NetDenied::NotGranted { host, port } => Some(format!("--allow-net {host}:{port}")),
-            NetDenied::PrivateAddress { grant, .. } => Some(format!("--allow-net {grant}")),
+            NetDenied::NotGranted { host, port } => {
+                Some(super::Grant::Net(format!("{host}:{port}")))
+            }
+            NetDenied::PrivateAddress { grant, .. } => Some(super::Grant::Net(grant.clone())),
             NetDenied::NoAddress { .. } => None,
         }
     }
@@ -425,7 +427,10 @@ mod tests {
         let loopback: IpAddr = "127.0.0.1".parse().unwrap();
         let public: IpAddr = "93.184.216.34".parse().unwrap();
         let err = p.vet(&host, 80, &[loopback]).unwrap_err();
-        assert_eq!(err.grant().as_deref(), Some("--allow-net 127.0.0.1:80"));
+        assert_eq!(
+            err.grant().map(|g| g.flag()).as_deref(),
+            Some("--allow-net 127.0.0.1:80")
+        );
         assert!(err.to_string().contains("loopback"), "{err}");
         assert_eq!(p.vet(&host, 80, &[loopback, public]).unwrap(), [public]);
         let metadata: IpAddr = "169.254.169.254".parse().unwrap();

@@ -96,7 +96,13 @@ impl SpellRunner for SubSpells {
             let message = format!(
                 "running spell {path} reads it, which is not granted; allow it with --allow-read {dir}"
             );
-            recorder.denied("spell", "run", path, &message);
+            recorder.denied(
+                "spell",
+                "run",
+                path,
+                &message,
+                Some(crate::policy::Grant::Read(dir.into())),
+            );
             return Err(message);
         }
         if self.inherited.depth > MAX_DEPTH {

@@ -77,6 +77,7 @@ pub fn build(
                 "expose",
                 name,
                 &format!("--allow-env {name} was given, but {name} is not set on the host"),
+                None,
             ),
         }
     }
@@ -101,6 +102,7 @@ pub fn build(
                         &format!(
                             "a TCP connection to {addr} is not granted; allow it with --allow-net {addr}"
                         ),
+                        Some(crate::policy::Grant::Net(addr.to_string())),
                     );
                 }
             }

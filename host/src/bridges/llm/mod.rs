@@ -74,9 +74,13 @@ impl LlmCtx {
             .check(&route.id, self.router.default_model().as_deref());
         match &checked {
             Ok(()) => self.recorder.allowed("llm", "use-model", &route.id, None),
-            Err(err) => self
-                .recorder
-                .denied("llm", "use-model", &route.id, &err.describe()),
+            Err(err) => self.recorder.denied(
+                "llm",
+                "use-model",
+                &route.id,
+                &err.describe(),
+                Some(crate::policy::Grant::Model(route.id.clone())),
+            ),
         }
         checked?;
         Ok(Call {

@@ -57,9 +57,13 @@ impl state::Host for StateView<'_> {
                         "shared state namespace `{name}` is not granted to this spell; \
                          allow it with --allow-state-ns {name} (manifest: state_namespaces = [\"{name}\"])"
                     );
-                    self.ctx
-                        .recorder
-                        .denied("state", "open", &format!("shared/{name}"), &message);
+                    self.ctx.recorder.denied(
+                        "state",
+                        "open",
+                        &format!("shared/{name}"),
+                        &message,
+                        Some(crate::policy::Grant::StateNamespace(name.clone())),
+                    );
                     return Ok(Err(Error::Denied(message)));
                 }
                 self.ctx
