@@ -31,4 +31,5 @@ pub mod policy;
 pub mod runtime;
 pub mod sandbox;
 pub mod scripts;
+pub mod serve;
 pub mod settings;

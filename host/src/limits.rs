@@ -74,6 +74,29 @@ pub enum LimitExceeded {
     Stack,
 }
 
+impl LimitExceeded {
+    /// The limit's short name: `fuel`, `memory`, `timeout`, `output`, `stack`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LimitExceeded::Fuel { .. } => "fuel",
+            LimitExceeded::Memory { .. } => "memory",
+            LimitExceeded::Timeout { .. } => "timeout",
+            LimitExceeded::Output { .. } => "output",
+            LimitExceeded::Stack => "stack",
+        }
+    }
+
+    /// What happened, without the command-line flag that raises it (for
+    /// front ends that set limits another way).
+    pub fn summary(&self) -> String {
+        let message = self.to_string();
+        match message.split_once("; raise it with") {
+            Some((what, _)) => what.to_owned(),
+            None => message,
+        }
+    }
+}
+
 /// Formats a byte count the way `--memory` accepts it.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];

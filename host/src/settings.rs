@@ -86,6 +86,8 @@ pub struct Settings {
     pub models: BTreeMap<String, ModelSpec>,
     #[serde(default)]
     pub net: NetSettings,
+    /// `spellhost serve`'s configuration.
+    pub serve: Option<crate::serve::config::ServeSettings>,
 }
 
 /// `[net]`: how spells' granted network names resolve.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::bridges::event::EventBus;
+use crate::bridges::event::{Event, EventBus};
 
 /// Who and what a run is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -89,7 +89,7 @@ impl RunCtx {
     /// Publishes a host event (`spellhost.*`) tagged with the run.
     pub fn publish(&self, bus: &EventBus, topic: &str, mut payload: Value) {
         self.tag(&mut payload);
-        bus.publish_host(topic, payload);
+        bus.publish(Event::new(topic, payload, "host").from_run(self.run_id()));
     }
 }
 

@@ -6,6 +6,7 @@ pub mod exit;
 mod inspect;
 mod models;
 mod run;
+mod serve;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Manage models: list them, pull the offline default, add GGUF files.
     Models(models::ModelsArgs),
+    /// Serve spells over HTTP: one long-lived host for many runs.
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// Options shared by the subcommands that load spells.
@@ -142,6 +145,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(*args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Models(args) => models::models(args).await,
+            Command::Serve(args) => serve::serve(*args).await,
         }
     });
     exit::exit(code)

@@ -46,6 +46,9 @@ pub struct Manifest {
 pub struct SpellInfo {
     pub name: Option<String>,
     pub description: Option<String>,
+    /// JSON Schema of the spell's input (a TOML table), for `serve` and
+    /// `mcp`; without one, the input is a string.
+    pub input_schema: Option<serde_json::Value>,
 }
 
 /// Limits a spell declares it needs; each is optional.

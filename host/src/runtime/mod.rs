@@ -89,7 +89,8 @@ pub struct SpellConfig {
 
 /// A deployment of a prepared component: the component (shared with every
 /// other deployment of it) with a name, grants, vars, plugins and an audit
-/// log; ready to be run any number of times.
+/// log; ready to be run any number of times. Clones are cheap.
+#[derive(Clone)]
 pub struct Spell {
     name: String,
     prepared: Arc<PreparedComponent>,
@@ -115,6 +116,21 @@ impl Spell {
     /// The prepared component this spell runs.
     pub fn prepared(&self) -> &Arc<PreparedComponent> {
         &self.prepared
+    }
+
+    /// The same deployment with `vars` set over its own.
+    pub fn with_vars(&self, vars: &BTreeMap<String, String>) -> Spell {
+        let mut merged = (*self.vars).clone();
+        merged.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Spell {
+            vars: Arc::new(merged),
+            ..self.clone()
+        }
+    }
+
+    /// The `--var`s it runs with.
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
     }
 }
 
@@ -253,6 +269,16 @@ impl Runtime {
     ) -> Result<Arc<HookPlugin>, RunError> {
         let sandbox = PluginSandbox::load(&self.engine, name, bytes, config)?;
         HookPlugin::load(self.plugin_linker().map_err(RunError::Host)?, sandbox)
+    }
+
+    /// The same runtime (engine, linker, prepared components, router and
+    /// catalog) with its own state store and event bus: what a server gives
+    /// each tenant, so no tenant reads another's state or events.
+    pub fn with_state_and_events(&self, store: Arc<dyn StateStore>, bus: EventBus) -> Runtime {
+        let mut runtime = self.clone();
+        runtime.services.store = store;
+        runtime.services.bus = bus;
+        runtime
     }
 
     /// How many prepared components this process holds (those some
@@ -541,6 +567,7 @@ impl Runtime {
             events: EventCtx {
                 bus: bus.clone(),
                 source: format!("spell:{}", spell.name),
+                run_id: Some(run_id.clone()),
             },
             log: LogCtx {
                 spell_name: spell.name.clone(),

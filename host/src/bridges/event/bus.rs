@@ -22,6 +22,10 @@ pub struct Event {
     /// `host` or `spell:<name>`.
     pub source: String,
     pub timestamp_ms: u64,
+    /// The run that published it (host events about a run, and every
+    /// event a spell emits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 impl Event {
@@ -38,7 +42,14 @@ impl Event {
             payload,
             source: source.into(),
             timestamp_ms,
+            run_id: None,
         }
+    }
+
+    /// The event, as published by run `run_id`.
+    pub fn from_run(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
     }
 }
 

@@ -40,9 +40,10 @@ impl event::Host for EventView<'_> {
                 ))));
             }
         };
-        self.ctx
-            .bus
-            .publish(Event::new(topic, payload, self.ctx.source.clone()));
+        self.ctx.bus.publish(match &self.ctx.run_id {
+            Some(run_id) => Event::new(topic, payload, self.ctx.source.clone()).from_run(run_id),
+            None => Event::new(topic, payload, self.ctx.source.clone()),
+        });
         Ok(Ok(()))
     }
 

@@ -19,6 +19,8 @@ pub struct EventCtx {
     pub bus: EventBus,
     /// `spell:<name>`, stamped on every event the spell emits.
     pub source: String,
+    /// The run's id, stamped likewise (not seen by spells).
+    pub run_id: Option<String>,
 }
 
 /// What the generated `event` traits are implemented on.

@@ -8,6 +8,7 @@
 mod host;
 mod sqlite;
 mod store;
+mod tenant;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, StateStore, StoreError};
+pub use tenant::TenantStore;
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;

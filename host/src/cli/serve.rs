@@ -1,0 +1,209 @@
+//! `spellhost serve`: the CLI front of `crate::serve`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::{HostArgs, exit};
+use crate::serve::config::{self, ServeSettings};
+use crate::serve::{Server, ServerOptions, SpellSpec, load_spell};
+use crate::settings::Settings;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Spells to serve: component, Lua or JavaScript files, or directories
+    /// of them; added to the `[serve.spells]` of the config file.
+    #[arg(value_name = "SPELL|DIR")]
+    spells: Vec<PathBuf>,
+    /// Address to listen on [default: `[serve] listen`, else 127.0.0.1:8787].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Serve requests without a token (as tenant `anonymous`).
+    #[arg(long)]
+    anonymous: bool,
+    /// Grant the spells given on the command line what their manifests ask for.
+    #[arg(long)]
+    grant_requested: bool,
+    /// Default model for the spells' LLM calls.
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+pub async fn serve(args: ServeArgs) -> u8 {
+    match serve_inner(args).await {
+        Ok(()) => exit::OK,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::HOST
+        }
+    }
+}
+
+async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
+    let (settings, path) = Settings::load(args.host.config.as_deref())?;
+    let serve = settings.serve.clone().unwrap_or_default();
+    let (runtime, net) = args.host.runtime_and_settings(args.model.as_deref())?;
+    let base = path
+        .as_deref()
+        .and_then(|p| p.parent())
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let mut specs = Vec::new();
+    for (name, entry) in &serve.spells {
+        specs.push(SpellSpec {
+            name: Some(name.clone()),
+            path: base.join(&entry.path),
+            grant_requested: entry.grant_requested,
+            grants: entry.grants.clone(),
+            vars: entry.vars.clone(),
+            allowed_vars: entry.allowed_vars.clone(),
+            limits: entry
+                .limits
+                .overrides()
+                .with_context(|| format!("[serve.spells.{name}]"))?,
+        });
+    }
+    for path in &args.spells {
+        for file in crate::serve::load::spell_files(path)? {
+            specs.push(SpellSpec {
+                path: file,
+                grant_requested: args.grant_requested,
+                ..SpellSpec::default()
+            });
+        }
+    }
+    if specs.is_empty() {
+        anyhow::bail!(
+            "no spells to serve: name files or directories (spellhost serve spells/), or add [serve.spells.NAME] to spellhost.toml"
+        );
+    }
+    let mut spells = BTreeMap::new();
+    for spec in &specs {
+        let runtime = runtime.clone();
+        let (spec, net) = (spec.clone(), net.clone());
+        // Compiling is CPU work: off the async executor.
+        let (name, served) = tokio::task::spawn_blocking(move || load_spell(&runtime, &spec, &net))
+            .await
+            .context("loading a spell")??;
+        if spells.insert(name.clone(), served).is_some() {
+            anyhow::bail!("two spells are named `{name}`; name them in [serve.spells]");
+        }
+    }
+    let options = options(&serve, args.anonymous)?;
+    let listen = args
+        .listen
+        .clone()
+        .or(serve.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8787".into());
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: not an address (e.g. 127.0.0.1:8787)"))?;
+    let grace = serve
+        .shutdown_grace
+        .as_deref()
+        .map(humantime::parse_duration)
+        .transpose()
+        .context("[serve] shutdown_grace")?
+        .unwrap_or(Duration::from_secs(config::DEFAULT_SHUTDOWN_GRACE_SECS));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let names: Vec<String> = spells.keys().cloned().collect();
+    let server = Arc::new(Server::new(runtime, spells, options));
+    eprintln!(
+        "spellhost serve: listening on http://{} ({} spells: {})",
+        listener.local_addr()?,
+        names.len(),
+        names.join(", ")
+    );
+    let app = crate::serve::router(server.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = axum::serve(listener, app).with_graceful_shutdown({
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    });
+    let mut serving = std::pin::pin!(serving.into_future());
+    tokio::select! {
+        result = &mut serving => return result.context("serving"),
+        () = shutdown_signal() => {}
+    }
+    eprintln!(
+        "spellhost serve: stopping: no new runs; {} running may finish within {}",
+        server.metrics.runs_in_flight(),
+        humantime::format_duration(grace)
+    );
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(grace, &mut serving).await {
+        Ok(result) => result.context("serving")?,
+        Err(_) => eprintln!(
+            "spellhost serve: cancelled {} runs still running after the grace period",
+            server.metrics.runs_in_flight()
+        ),
+    }
+    Ok(())
+}
+
+fn options(serve: &ServeSettings, anonymous: bool) -> anyhow::Result<ServerOptions> {
+    let max_concurrent_runs = serve
+        .max_concurrent_runs
+        .unwrap_or(config::DEFAULT_MAX_CONCURRENT_RUNS)
+        .max(1);
+    let max_body = serve
+        .max_body
+        .as_deref()
+        .map(|text| crate::limits::parse_size(text).map_err(anyhow::Error::msg))
+        .transpose()
+        .context("[serve] max_body")?
+        .unwrap_or(config::DEFAULT_MAX_BODY);
+    let mut tokens = Vec::new();
+    for token in &serve.tokens {
+        let digest = token.sha256.trim().to_ascii_lowercase();
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            anyhow::bail!(
+                "[[serve.tokens]] of tenant `{}`: sha256 must be 64 hex digits (printf %s \"$TOKEN\" | sha256sum)",
+                token.tenant
+            );
+        }
+        tokens.push((digest, token.tenant.clone()));
+    }
+    Ok(ServerOptions {
+        max_concurrent_runs,
+        max_runs_per_tenant: serve
+            .max_runs_per_tenant
+            .unwrap_or(max_concurrent_runs)
+            .clamp(1, max_concurrent_runs),
+        max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
+        anonymous: anonymous || serve.anonymous,
+        tokens,
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,396 @@
+//! The HTTP API (see `docs/serve.md`):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /healthz` | `ok` |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /v1/spells` | the spells: name, description, grants, input schema |
+//! | `POST /v1/spells/{name}/runs` | run one: `{input, vars, limits}` → the result; with `Accept: text/event-stream`, the run's events as SSE, then the result |
+//!
+//! A run that finished answers 200 with `ok` true or false; what stopped a
+//! request from running answers 4xx with `{"error": {"kind", "message"}}`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::config::LimitSettings;
+use super::{Refusal, Server};
+use crate::bridges::run::RunCtx;
+use crate::runtime::{RunError, RunReport};
+
+/// The server's routes.
+pub fn router(server: Arc<Server>) -> Router {
+    let max_body = server.options().max_body;
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/spells", get(list_spells))
+        .route("/v1/spells/{name}/runs", post(run_spell))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(server)
+}
+
+/// A request turned away: status and `{"error": {kind, message}}`.
+fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+    let body = json!({ "error": { "kind": kind, "message": message.into() } });
+    (status, axum::Json(body)).into_response()
+}
+
+fn refusal(server: &Server, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Unauthorized(message) => {
+            server.metrics.rejected("unauthorized");
+            let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", message);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("header"));
+            response
+        }
+        Refusal::Busy(message) => {
+            server.metrics.rejected("busy");
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "busy", message);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, "1".parse().expect("header"));
+            response
+        }
+    }
+}
+
+async fn metrics(State(server): State<Arc<Server>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        server.metrics.render(),
+    )
+        .into_response()
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn list_spells(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = server.authenticate(authorization(&headers)) {
+        return refusal(&server, refused);
+    }
+    let spells: Vec<Value> = server
+        .spells()
+        .iter()
+        .map(|(name, served)| {
+            json!({
+                "name": name,
+                "description": served.description,
+                "requested_grants": served.requested,
+                "grants": served.granted,
+                "allowed_vars": served.allowed_vars,
+                "input_schema": served.input_schema.clone().unwrap_or_else(default_input_schema),
+                "limits": {
+                    "fuel": served.limits.fuel,
+                    "memory_bytes": served.limits.memory_bytes,
+                    "timeout_ms": served.limits.timeout.as_millis() as u64,
+                    "max_output_bytes": served.limits.max_output_bytes,
+                    "max_llm_tokens": served.limits.max_llm_tokens,
+                    "max_llm_cost_usd": served.limits.max_llm_cost_usd,
+                },
+            })
+        })
+        .collect();
+    axum::Json(json!({ "spells": spells })).into_response()
+}
+
+/// The input of a spell whose manifest declares no schema: a string.
+pub fn default_input_schema() -> Value {
+    json!({ "type": "object", "properties": { "input": { "type": "string" } } })
+}
+
+/// The body of `POST /v1/spells/{name}/runs`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunRequest {
+    /// A string goes to the spell as it is; any other JSON as its text.
+    #[serde(default)]
+    input: Value,
+    #[serde(default)]
+    vars: BTreeMap<String, String>,
+    /// Lower limits for this run (never higher than the server's).
+    #[serde(default)]
+    limits: LimitSettings,
+}
+
+async fn run_spell(
+    State(server): State<Arc<Server>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let tenant = match server.authenticate(authorization(&headers)) {
+        Ok(tenant) => tenant,
+        Err(refused) => return refusal(&server, refused),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            server.metrics.rejected("bad-request");
+            let status = rejection.status();
+            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too-large"
+            } else {
+                "bad-request"
+            };
+            return error(
+                status,
+                kind,
+                format!(
+                    "{rejection} (this server takes bodies up to {} bytes)",
+                    server.options().max_body
+                ),
+            );
+        }
+    };
+    let Some(served) = server.spells().get(&name) else {
+        server.metrics.rejected("unknown-spell");
+        let known: Vec<&String> = server.spells().keys().collect();
+        return error(
+            StatusCode::NOT_FOUND,
+            "unknown-spell",
+            format!("no spell `{name}` here; this server runs: {known:?}"),
+        );
+    };
+    let request: RunRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RunRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(err) => {
+                server.metrics.rejected("bad-request");
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad-request",
+                    format!(
+                        "the body is not a run request ({{\"input\": …, \"vars\": {{…}}, \"limits\": {{…}}}}): {err}"
+                    ),
+                );
+            }
+        }
+    };
+    if let Some(key) = request
+        .vars
+        .keys()
+        .find(|k| !served.allowed_vars.contains(k))
+    {
+        server.metrics.rejected("bad-request");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "var-not-allowed",
+            format!(
+                "spell `{name}` takes no var `{key}` from requests; it takes: {:?} (the server's allowed_vars)",
+                served.allowed_vars
+            ),
+        );
+    }
+    let limits = match request.limits.overrides() {
+        Ok(asked) => asked.lower(&served.limits),
+        Err(err) => {
+            server.metrics.rejected("bad-request");
+            return error(StatusCode::BAD_REQUEST, "bad-request", format!("{err:#}"));
+        }
+    };
+    let input = match request.input {
+        Value::String(text) => text,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let admission = match server.admit(tenant) {
+        Ok(admission) => admission,
+        Err(refused) => return refusal(&server, refused),
+    };
+    let spell = if request.vars.is_empty() {
+        served.spell.clone()
+    } else {
+        served.spell.with_vars(&request.vars)
+    };
+    let run = RunCtx::new(name.clone()).with_tenant(admission.tenant.name.clone());
+    let streaming = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if !streaming {
+        // Dropped with the request when the client goes away: the run is
+        // cancelled with it.
+        let _in_flight = server.metrics.start_run();
+        let started = Instant::now();
+        let report = admission
+            .tenant
+            .runtime
+            .run_as(&spell, &input, &limits, run)
+            .await;
+        record(&server, &name, started, &report);
+        return axum::Json(report_json(&name, &report)).into_response();
+    }
+    stream_run(server, name, spell, input, limits, run, admission)
+}
+
+/// Runs while streaming the run's events as SSE (`event: <topic>`), then
+/// `event: result` with what a plain request answers. The run is a task the
+/// stream owns: a client that goes away cancels it.
+fn stream_run(
+    server: Arc<Server>,
+    name: String,
+    spell: crate::runtime::Spell,
+    input: String,
+    limits: crate::limits::Limits,
+    run: RunCtx,
+    admission: super::Admission,
+) -> Response {
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+    let run_id = run.run_id().to_owned();
+    // Subscribed before the run starts, so no event of it is missed.
+    let events = admission.tenant.bus.receiver();
+    let task = wasmtime_wasi::runtime::spawn(async move {
+        let _in_flight = server.metrics.start_run();
+        let started = Instant::now();
+        let report = admission
+            .tenant
+            .runtime
+            .run_as(&spell, &input, &limits, run)
+            .await;
+        record(&server, &name, started, &report);
+        drop(admission);
+        report_json(&name, &report)
+    });
+    let ours = move |event: &crate::bridges::event::Event| {
+        event.run_id.as_deref() == Some(run_id.as_str())
+    };
+    let to_sse = |event: &crate::bridges::event::Event| {
+        SseEvent::default()
+            .event(event.topic.clone())
+            .data(serde_json::to_string(event).unwrap_or_default())
+    };
+    let lagged = |missed: u64| {
+        SseEvent::default()
+            .event("lagged")
+            .data(json!({ "missed": missed }).to_string())
+    };
+    struct Pump<F> {
+        events: tokio::sync::broadcast::Receiver<Arc<crate::bridges::event::Event>>,
+        task: Option<wasmtime_wasi::runtime::AbortOnDropJoinHandle<Value>>,
+        result: Option<Value>,
+        ours: F,
+    }
+    let pump = Pump {
+        events,
+        task: Some(task),
+        result: None,
+        ours,
+    };
+    let stream = futures::stream::unfold(pump, move |mut pump| async move {
+        loop {
+            if let Some(result) = pump.result.take() {
+                // The run is over: what it published is already queued.
+                match pump.events.try_recv() {
+                    Ok(event) if (pump.ours)(&event) => {
+                        pump.result = Some(result);
+                        return Some((Ok::<_, Infallible>(to_sse(&event)), pump));
+                    }
+                    Ok(_) => pump.result = Some(result),
+                    Err(TryRecvError::Lagged(missed)) => {
+                        pump.result = Some(result);
+                        return Some((Ok(lagged(missed)), pump));
+                    }
+                    Err(_) => {
+                        let last = SseEvent::default().event("result").data(result.to_string());
+                        return Some((Ok(last), pump));
+                    }
+                }
+                continue;
+            }
+            let task = pump.task.as_mut()?;
+            tokio::select! {
+                received = pump.events.recv() => match received {
+                    Ok(event) if (pump.ours)(&event) => return Some((Ok(to_sse(&event)), pump)),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(missed)) => return Some((Ok(lagged(missed)), pump)),
+                    Err(RecvError::Closed) => {
+                        let result = pump.task.take()?.await;
+                        pump.result = Some(result);
+                    }
+                },
+                result = task => {
+                    pump.task = None;
+                    pump.result = Some(result);
+                }
+            }
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(axum::response::sse::KeepAlive::default())
+        .into_response()
+}
+
+fn record(server: &Server, name: &str, started: Instant, report: &RunReport) {
+    let outcome = match &report.result {
+        Ok(_) => "ok",
+        Err(err) => error_kind(err),
+    };
+    server.metrics.finished(
+        name,
+        outcome,
+        started.elapsed().as_secs_f64(),
+        report.stats.llm.input_tokens,
+        report.stats.llm.output_tokens,
+        report.stats.llm.cost_usd,
+    );
+}
+
+/// A short name for what ended a run.
+fn error_kind(err: &RunError) -> &'static str {
+    match err {
+        RunError::Failed(_) => "failed",
+        RunError::Limit(_) => "limit",
+        RunError::Trap(_) => "crashed",
+        RunError::Host(_) => "host-error",
+        _ => "not-a-spell",
+    }
+}
+
+/// A finished run as JSON: its output or error, denials and stats.
+pub fn report_json(spell: &str, report: &RunReport) -> Value {
+    let mut body = json!({
+        "run_id": report.stats.run_id,
+        "spell": spell,
+        "ok": report.result.is_ok(),
+        "denials": report.denials,
+        "stats": report.stats,
+    });
+    match &report.result {
+        Ok(output) => body["output"] = json!(output),
+        Err(err) => {
+            let mut error = json!({ "kind": error_kind(err), "message": err.to_string() });
+            if let RunError::Limit(limit) = err {
+                error["limit"] = json!(limit.name());
+                error["message"] = json!(format!(
+                    "{}; the server's limits for `{spell}` set it (a request may lower limits, not raise them)",
+                    limit.summary()
+                ));
+            }
+            body["error"] = error;
+        }
+    }
+    body
+}

@@ -1,0 +1,126 @@
+//! `[serve]` in `spellhost.toml`: what a long-lived server offers, to whom,
+//! and within which bounds. Grants, limits and the vars a caller may set
+//! come from here, never from a request.
+//!
+//! ```toml
+//! [serve]
+//! listen = "127.0.0.1:8787"
+//! max_concurrent_runs = 64        # all tenants together; more → 429
+//! max_runs_per_tenant = 16
+//! max_body = "1MiB"
+//! shutdown_grace = "30s"          # running runs may finish this long after SIGTERM
+//! anonymous = false               # requests without a token (tenant "anonymous")
+//!
+//! [[serve.tokens]]                # bearer tokens, stored as SHA-256 (hex)
+//! tenant = "acme"
+//! sha256 = "…"                    # printf %s "$TOKEN" | sha256sum
+//!
+//! [serve.spells.summarize]
+//! path = "spells/summarize.wasm"  # relative to this file
+//! grant_requested = false         # grant what its manifest asks for
+//! grants = { net = ["api.example.com"], models = ["openai/*"] }
+//! vars = { style = "short" }      # fixed vars
+//! allowed_vars = ["lang"]         # vars a request may set
+//! limits = { timeout = "30s", max_llm_tokens = 20000 }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::policy::Grants;
+
+/// Runs at once across tenants, unless configured.
+pub const DEFAULT_MAX_CONCURRENT_RUNS: usize = 64;
+/// Largest request body, unless configured.
+pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+/// How long running runs may go on after a shutdown signal, unless configured.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
+/// The tenant of requests without a token, when those are allowed.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// The `[serve]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSettings {
+    pub listen: Option<String>,
+    pub max_concurrent_runs: Option<usize>,
+    pub max_runs_per_tenant: Option<usize>,
+    pub max_body: Option<String>,
+    pub shutdown_grace: Option<String>,
+    #[serde(default)]
+    pub anonymous: bool,
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    #[serde(default)]
+    pub spells: BTreeMap<String, SpellEntry>,
+}
+
+/// One bearer token, by the SHA-256 of its text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenEntry {
+    pub tenant: String,
+    pub sha256: String,
+}
+
+/// One served spell.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpellEntry {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub grant_requested: bool,
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pub allowed_vars: Vec<String>,
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// Limits of a served spell (over its manifest's).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub fuel: Option<u64>,
+    pub memory: Option<String>,
+    pub timeout: Option<String>,
+    pub max_output: Option<String>,
+    pub max_llm_tokens: Option<u64>,
+    pub max_llm_cost: Option<f64>,
+}
+
+impl LimitSettings {
+    pub fn overrides(&self) -> anyhow::Result<crate::policy::resolve::LimitOverrides> {
+        use anyhow::Context as _;
+        let size = |text: &Option<String>, what: &str| {
+            text.as_deref()
+                .map(|t| crate::limits::parse_size(t).map_err(anyhow::Error::msg))
+                .transpose()
+                .with_context(|| format!("limits.{what}"))
+        };
+        Ok(crate::policy::resolve::LimitOverrides {
+            fuel: self.fuel,
+            memory_bytes: size(&self.memory, "memory")?,
+            timeout: self
+                .timeout
+                .as_deref()
+                .map(humantime::parse_duration)
+                .transpose()
+                .context("limits.timeout")?,
+            max_output_bytes: size(&self.max_output, "max_output")?,
+            max_llm_tokens: self.max_llm_tokens,
+            max_llm_cost_usd: self.max_llm_cost,
+        })
+    }
+}
+
+/// The hex SHA-256 of a token's text, as `[[serve.tokens]]` stores it.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}

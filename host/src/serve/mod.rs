@@ -1,0 +1,180 @@
+//! `spellhost serve`: one long-lived host for many runs, over HTTP.
+//!
+//! Spells are loaded once at start (each component prepared once, see
+//! `runtime::prepared`); each request runs a fresh instance under the
+//! spell's configured grants and limits, for the tenant its bearer token
+//! names. Tenants are isolated: each gets its own view of the state store
+//! (`TenantStore`) and its own event bus, so one tenant can neither read
+//! another's state nor see its events. The API is described in
+//! `docs/serve.md`.
+
+mod app;
+pub mod config;
+pub mod load;
+pub mod metrics;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use app::router;
+pub use load::{SpellSpec, load_spell};
+
+use crate::bridges::event::EventBus;
+use crate::bridges::state::TenantStore;
+use crate::limits::Limits;
+use crate::policy::Grants;
+use crate::runtime::{Runtime, Spell};
+use metrics::Metrics;
+
+/// One served spell: its deployment and what a request may change.
+pub struct Served {
+    pub spell: Spell,
+    /// The most a run may use; a request may lower these, never raise them.
+    pub limits: Limits,
+    /// Vars a request may set.
+    pub allowed_vars: Vec<String>,
+    pub description: Option<String>,
+    /// What its manifest asks for, and what the server granted.
+    pub requested: Grants,
+    pub granted: Grants,
+    /// JSON Schema of its input, from the manifest.
+    pub input_schema: Option<serde_json::Value>,
+}
+
+/// How the server admits requests.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub max_concurrent_runs: usize,
+    pub max_runs_per_tenant: usize,
+    pub max_body: usize,
+    /// Requests without a token run as tenant `anonymous`.
+    pub anonymous: bool,
+    /// Token digests (hex SHA-256) and their tenants.
+    pub tokens: Vec<(String, String)>,
+}
+
+/// A tenant: a runtime over its own state and events, and its share of runs.
+pub struct Tenant {
+    pub name: String,
+    pub runtime: Runtime,
+    pub bus: EventBus,
+    slots: Arc<Semaphore>,
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No or an unknown token.
+    Unauthorized(String),
+    /// Too many runs at once (`global` or for the tenant).
+    Busy(String),
+}
+
+/// What an admitted run holds until it ends.
+pub struct Admission {
+    pub tenant: Arc<Tenant>,
+    _global: OwnedSemaphorePermit,
+    _tenant: OwnedSemaphorePermit,
+}
+
+/// The server's state, shared by every request.
+pub struct Server {
+    base: Runtime,
+    spells: BTreeMap<String, Served>,
+    tenants: Mutex<HashMap<String, Arc<Tenant>>>,
+    tokens: HashMap<String, String>,
+    options: ServerOptions,
+    slots: Arc<Semaphore>,
+    pub metrics: Metrics,
+}
+
+impl Server {
+    pub fn new(base: Runtime, spells: BTreeMap<String, Served>, options: ServerOptions) -> Self {
+        Self {
+            tokens: options.tokens.iter().cloned().collect(),
+            slots: Arc::new(Semaphore::new(options.max_concurrent_runs)),
+            base,
+            spells,
+            tenants: Mutex::default(),
+            options,
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn spells(&self) -> &BTreeMap<String, Served> {
+        &self.spells
+    }
+
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
+    }
+
+    /// The tenant a request's `Authorization` header names.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Arc<Tenant>, Refusal> {
+        let token = authorization.and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        });
+        let tenant = match token {
+            Some(token) => self
+                .tokens
+                .get(&config::token_digest(token.trim()))
+                .cloned()
+                .ok_or_else(|| {
+                    Refusal::Unauthorized("the bearer token is not one this server knows".into())
+                })?,
+            None if self.options.anonymous => config::ANONYMOUS.to_owned(),
+            None if self.tokens.is_empty() => {
+                return Err(Refusal::Unauthorized(
+                    "this server takes no anonymous requests and has no tokens: add [[serve.tokens]] to its configuration, or start it with --anonymous".into(),
+                ));
+            }
+            None => {
+                return Err(Refusal::Unauthorized(
+                    "send `Authorization: Bearer TOKEN`".into(),
+                ));
+            }
+        };
+        Ok(self.tenant(&tenant))
+    }
+
+    fn tenant(&self, name: &str) -> Arc<Tenant> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+        tenants
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let bus = EventBus::default();
+                let store = Arc::new(TenantStore::new(self.base.services().store.clone(), name));
+                Arc::new(Tenant {
+                    name: name.to_owned(),
+                    runtime: self.base.with_state_and_events(store, bus.clone()),
+                    bus,
+                    slots: Arc::new(Semaphore::new(self.options.max_runs_per_tenant)),
+                })
+            })
+            .clone()
+    }
+
+    /// A slot for one run of `tenant`, or why there is none now.
+    pub fn admit(&self, tenant: Arc<Tenant>) -> Result<Admission, Refusal> {
+        let global = self.slots.clone().try_acquire_owned().map_err(|_| {
+            Refusal::Busy(format!(
+                "the server runs {} spells at once; try again shortly",
+                self.options.max_concurrent_runs
+            ))
+        })?;
+        let own = tenant.slots.clone().try_acquire_owned().map_err(|_| {
+            Refusal::Busy(format!(
+                "tenant `{}` runs {} spells at once; try again shortly",
+                tenant.name, self.options.max_runs_per_tenant
+            ))
+        })?;
+        Ok(Admission {
+            tenant,
+            _global: global,
+            _tenant: own,
+        })
+    }
+}

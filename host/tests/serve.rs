@@ -1,0 +1,482 @@
+//! `spellhost serve` over real sockets: the binary as a process on
+//! 127.0.0.1, a real HTTP client. What a server must do — run spells for
+//! many callers, keep tenants apart, turn away what it cannot take with a
+//! clear error, stream a run's events, cancel a run whose client left,
+//! drain on SIGTERM.
+
+mod support;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::fake_llm::FakeLlm;
+use support::guest;
+
+/// A running `spellhost serve`; killed when dropped.
+struct Serve {
+    child: Child,
+    url: String,
+    _home: tempfile::TempDir,
+}
+
+impl Serve {
+    /// Starts the server with `args` and `config` (spellhost.toml text),
+    /// `env` added; waits for its "listening on" line.
+    fn start(args: &[&str], config: &str, env: &[(&str, &str)]) -> Serve {
+        let home = tempfile::tempdir().unwrap();
+        let config_path = home.path().join("spellhost.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_spellhost"));
+        command
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(&config_path)
+            .args(args)
+            .current_dir(home.path())
+            .env("SPELLHOST_DATA_DIR", home.path().join("data"))
+            .env(
+                "SPELLHOST_CACHE_DIR",
+                std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+            )
+            .env_remove("SPELLHOST_MODEL")
+            .env_remove("OPENAI_API_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("starting spellhost serve");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut sent = false;
+            let mut rest = Vec::new();
+            while let Some(Ok(line)) = lines.next() {
+                if !sent && let Some(at) = line.split("listening on ").nth(1) {
+                    let url = at.split_whitespace().next().unwrap().to_owned();
+                    let _ = tx.send(Ok(url));
+                    sent = true;
+                } else {
+                    rest.push(line);
+                }
+            }
+            if !sent {
+                let _ = tx.send(Err(rest.join("\n")));
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server printed its address")
+            .unwrap_or_else(|stderr| panic!("spellhost serve did not start:\n{stderr}"));
+        Serve {
+            child,
+            url,
+            _home: home,
+        }
+    }
+
+    fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    async fn run(&self, spell: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(self.at(&format!("/v1/spells/{spell}/runs")))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.at("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `runs_in_flight` is `n` (polling the server, bounded).
+    async fn until_in_flight(&self, n: f64, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.metric("spellhost_runs_in_flight ").await != n {
+            assert!(Instant::now() < deadline, "runs in flight never became {n}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn g(name: &str) -> String {
+    guest(name).display().to_string()
+}
+
+fn sha256(token: &str) -> String {
+    spellhost::serve::config::token_digest(token)
+}
+
+#[tokio::test]
+async fn serves_components_and_scripts_and_lists_them() {
+    let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spells/hello.lua");
+    let serve = Serve::start(&["--anonymous", &g("echo"), lua.to_str().unwrap()], "", &[]);
+    assert_eq!(
+        reqwest::get(serve.at("/healthz"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "ok\n"
+    );
+    let (status, out) = serve
+        .run("echo", None, json!({ "input": "hi there" }))
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (out["ok"].clone(), out["output"].clone()),
+        (json!(true), json!("hi there"))
+    );
+    assert_eq!(out["run_id"], out["stats"]["run_id"]);
+    let (_, out) = serve
+        .run("echo", None, json!({ "input": { "a": 1 } }))
+        .await;
+    assert_eq!(
+        out["output"], r#"{"a":1}"#,
+        "JSON input arrives as its text"
+    );
+    let list: Value = reqwest::get(serve.at("/v1/spells"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["spells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["echo", "hello"]);
+    assert_eq!(
+        list["spells"][0]["input_schema"]["properties"]["input"]["type"],
+        "string"
+    );
+    let metrics = reqwest::get(serve.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("spellhost_runs_total{spell=\"echo\",outcome=\"ok\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_run_nothing() {
+    let config = format!(
+        "[serve]\nmax_body = \"1KiB\"\n[[serve.tokens]]\ntenant = \"acme\"\nsha256 = \"{}\"\n[serve.spells.echo]\npath = \"{}\"\nallowed_vars = [\"lang\"]\n",
+        sha256("acme-token"),
+        g("echo")
+    );
+    let serve = Serve::start(&[], &config, &[]);
+    let token = Some("acme-token");
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = {
+        let client = reqwest::Client::new();
+        let post = |spell: &str| client.post(serve.at(&format!("/v1/spells/{spell}/runs")));
+        vec![
+            (
+                post("echo").json(&json!({ "input": "x" })),
+                401,
+                "unauthorized",
+            ),
+            (
+                post("echo").bearer_auth("wrong").json(&json!({})),
+                401,
+                "unauthorized",
+            ),
+            (
+                post("echo").bearer_auth("acme-token").body("{not json"),
+                400,
+                "bad-request",
+            ),
+            (
+                post("echo")
+                    .bearer_auth("acme-token")
+                    .json(&json!({ "inptu": "x" })),
+                400,
+                "bad-request",
+            ),
+            (
+                post("nope").bearer_auth("acme-token").json(&json!({})),
+                404,
+                "unknown-spell",
+            ),
+            (
+                post("echo")
+                    .bearer_auth("acme-token")
+                    .json(&json!({ "vars": { "admin": "1" } })),
+                400,
+                "var-not-allowed",
+            ),
+            (
+                post("echo")
+                    .bearer_auth("acme-token")
+                    .json(&json!({ "input": "x".repeat(4096) })),
+                413,
+                "too-large",
+            ),
+            (
+                post("echo")
+                    .bearer_auth("acme-token")
+                    .json(&json!({ "limits": { "timeout": "soon" } })),
+                400,
+                "bad-request",
+            ),
+        ]
+    };
+    for (request, status, kind) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{kind}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["kind"], kind, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().len() > 10,
+            "{body}"
+        );
+    }
+    let (status, out) = serve
+        .run(
+            "echo",
+            token,
+            json!({ "input": "ok", "vars": { "lang": "en" } }),
+        )
+        .await;
+    assert_eq!((status, out["output"].clone()), (200, json!("ok")));
+    assert_eq!(
+        serve
+            .metric("spellhost_runs_total{spell=\"echo\",outcome=\"ok\"} ")
+            .await,
+        1.0,
+        "nothing else ran"
+    );
+}
+
+#[tokio::test]
+async fn tenants_keep_their_own_state() {
+    let config = format!(
+        "[[serve.tokens]]\ntenant = \"acme\"\nsha256 = \"{}\"\n[[serve.tokens]]\ntenant = \"globex\"\nsha256 = \"{}\"\n",
+        sha256("a"),
+        sha256("g")
+    );
+    let serve = Serve::start(&[&g("state_counter")], &config, &[]);
+    for expected in ["1", "2", "3"] {
+        let (_, out) = serve.run("state_counter", Some("a"), json!({})).await;
+        assert_eq!(out["output"], expected);
+    }
+    let (_, out) = serve.run("state_counter", Some("g"), json!({})).await;
+    assert_eq!(out["output"], "1", "globex does not see acme's counter");
+}
+
+#[tokio::test]
+async fn runs_beyond_the_bound_get_429_and_a_client_that_leaves_cancels_its_run() {
+    let serve = Serve::start(
+        &["--anonymous", &g("hostile_sleep")],
+        "[serve]\nmax_concurrent_runs = 1\n",
+        &[],
+    );
+    let client = reqwest::Client::new();
+    let sleeper = tokio::spawn(
+        client
+            .post(serve.at("/v1/spells/hostile_sleep/runs"))
+            .json(&json!({ "limits": { "timeout": "60s" } }))
+            .send(),
+    );
+    serve.until_in_flight(1.0, Duration::from_secs(20)).await;
+    let response = client
+        .post(serve.at("/v1/spells/hostile_sleep/runs"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["kind"], "busy");
+    // The first client goes away: its run is cancelled, long before its
+    // 60 s deadline, and the slot is free again.
+    sleeper.abort();
+    serve.until_in_flight(0.0, Duration::from_secs(10)).await;
+    let (status, out) = serve
+        .run(
+            "hostile_sleep",
+            None,
+            json!({ "limits": { "timeout": "50ms" } }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(out["error"]["kind"], "limit");
+    assert_eq!(out["error"]["limit"], "timeout");
+    assert!(
+        out["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server's limits"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_may_lower_limits_but_not_raise_them() {
+    let config = format!(
+        "[serve]\nanonymous = true\n[serve.spells.sleepy]\npath = \"{}\"\nlimits = {{ timeout = \"200ms\" }}\n",
+        g("hostile_sleep")
+    );
+    let serve = Serve::start(&[], &config, &[]);
+    let started = Instant::now();
+    let (_, out) = serve
+        .run("sleepy", None, json!({ "limits": { "timeout": "1h" } }))
+        .await;
+    assert_eq!(out["error"]["limit"], "timeout", "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the server's 200 ms held"
+    );
+}
+
+#[tokio::test]
+async fn sse_streams_the_runs_events_in_order_then_the_result() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let serve = Serve::start(
+        &[
+            "--anonymous",
+            "--model",
+            "openai/fake-model",
+            &g("llm_chat"),
+        ],
+        "",
+        &[
+            ("OPENAI_BASE_URL", &fake.base_url()),
+            ("OPENAI_API_KEY", "sk-test"),
+        ],
+    );
+    let text = reqwest::Client::new()
+        .post(serve.at("/v1/spells/llm_chat/runs"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "input": "hello" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "spellhost.run.started",
+            "spellhost.llm.completed",
+            "spellhost.run.finished",
+            "result"
+        ],
+        "{text}"
+    );
+    let data: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let result = data.last().unwrap();
+    let output: Value = serde_json::from_str(result["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output["text"], "echo: hello");
+    for event in &data[..3] {
+        assert_eq!(event["run_id"], result["run_id"], "{event}");
+        assert_eq!(event["payload"]["tenant"], "anonymous");
+    }
+}
+
+#[tokio::test]
+async fn denials_come_back_as_data() {
+    let serve = Serve::start(&["--anonymous", &g("hostile_http_unlisted")], "", &[]);
+    let (_, out) = serve
+        .run("hostile_http_unlisted", None, json!({ "input": "9" }))
+        .await;
+    assert!(
+        out["output"].as_str().unwrap().starts_with("blocked"),
+        "{out}"
+    );
+    assert_eq!(
+        out["denials"][0]["grant"],
+        json!({ "kind": "net", "value": "localhost:9" }),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_lets_running_runs_finish_then_exits() {
+    let mut serve = Serve::start(&["--anonymous", &g("hostile_sleep")], "", &[]);
+    let client = reqwest::Client::new();
+    let running = tokio::spawn(
+        client
+            .post(serve.at("/v1/spells/hostile_sleep/runs"))
+            .json(&json!({ "limits": { "timeout": "1500ms" } }))
+            .send(),
+    );
+    serve.until_in_flight(1.0, Duration::from_secs(20)).await;
+    let pid = serve.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let response = running
+        .await
+        .unwrap()
+        .expect("the running request was answered");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"]["limit"], "timeout",
+        "it ran to its own end: {body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = serve.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after draining"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        client.get(serve.at("/healthz")).send().await.is_err(),
+        "no new requests"
+    );
+}
