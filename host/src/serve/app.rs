@@ -13,7 +13,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -27,8 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::config::LimitSettings;
-use super::{Refusal, Server};
-use crate::bridges::run::RunCtx;
+use super::{Refusal, RequestError, Server};
 use crate::runtime::{RunError, RunReport};
 
 /// The server's routes.
@@ -49,10 +47,19 @@ fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-fn refusal(server: &Server, refusal: Refusal) -> Response {
-    match refusal {
+/// Counts a refusal and renders it.
+fn refusal(server: &Server, refused: Refusal) -> Response {
+    server.metrics.rejected(match refused {
+        Refusal::Unauthorized(_) => "unauthorized",
+        Refusal::Busy(_) => "busy",
+    });
+    refusal_response(refused)
+}
+
+/// A refusal as 401 (with `WWW-Authenticate`) or 429 (with `Retry-After`).
+fn refusal_response(refused: Refusal) -> Response {
+    match refused {
         Refusal::Unauthorized(message) => {
-            server.metrics.rejected("unauthorized");
             let mut response = error(StatusCode::UNAUTHORIZED, "unauthorized", message);
             response
                 .headers_mut()
@@ -60,7 +67,6 @@ fn refusal(server: &Server, refusal: Refusal) -> Response {
             response
         }
         Refusal::Busy(message) => {
-            server.metrics.rejected("busy");
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, "busy", message);
             response
                 .headers_mut()
@@ -162,15 +168,6 @@ async fn run_spell(
             );
         }
     };
-    let Some(served) = server.spells().get(&name) else {
-        server.metrics.rejected("unknown-spell");
-        let known: Vec<&String> = server.spells().keys().collect();
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown-spell",
-            format!("no spell `{name}` here; this server runs: {known:?}"),
-        );
-    };
     let request: RunRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RunRequest::default()
     } else {
@@ -188,23 +185,8 @@ async fn run_spell(
             }
         }
     };
-    if let Some(key) = request
-        .vars
-        .keys()
-        .find(|k| !served.allowed_vars.contains(k))
-    {
-        server.metrics.rejected("bad-request");
-        return error(
-            StatusCode::BAD_REQUEST,
-            "var-not-allowed",
-            format!(
-                "spell `{name}` takes no var `{key}` from requests; it takes: {:?} (the server's allowed_vars)",
-                served.allowed_vars
-            ),
-        );
-    }
-    let limits = match request.limits.overrides() {
-        Ok(asked) => asked.lower(&served.limits),
+    let asked = match request.limits.overrides() {
+        Ok(asked) => asked,
         Err(err) => {
             server.metrics.rejected("bad-request");
             return error(StatusCode::BAD_REQUEST, "bad-request", format!("{err:#}"));
@@ -215,16 +197,17 @@ async fn run_spell(
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    let admission = match server.admit(tenant) {
-        Ok(admission) => admission,
-        Err(refused) => return refusal(&server, refused),
+    let pending = match server.prepare_run(tenant, &name, input, &request.vars, asked) {
+        Ok(pending) => pending,
+        Err(RequestError::UnknownSpell(message)) => {
+            return error(StatusCode::NOT_FOUND, "unknown-spell", message);
+        }
+        Err(RequestError::VarNotAllowed(message)) => {
+            return error(StatusCode::BAD_REQUEST, "var-not-allowed", message);
+        }
+        // Counted by `prepare_run`.
+        Err(RequestError::Refused(refused)) => return refusal_response(refused),
     };
-    let spell = if request.vars.is_empty() {
-        served.spell.clone()
-    } else {
-        served.spell.with_vars(&request.vars)
-    };
-    let run = RunCtx::new(name.clone()).with_tenant(admission.tenant.name.clone());
     let streaming = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -232,46 +215,24 @@ async fn run_spell(
     if !streaming {
         // Dropped with the request when the client goes away: the run is
         // cancelled with it.
-        let _in_flight = server.metrics.start_run();
-        let started = Instant::now();
-        let report = admission
-            .tenant
-            .runtime
-            .run_as(&spell, &input, &limits, run)
-            .await;
-        record(&server, &name, started, &report);
+        let report = server.execute(pending).await;
         return axum::Json(report_json(&name, &report)).into_response();
     }
-    stream_run(server, name, spell, input, limits, run, admission)
+    stream_run(server, pending)
 }
 
 /// Runs while streaming the run's events as SSE (`event: <topic>`), then
 /// `event: result` with what a plain request answers. The run is a task the
 /// stream owns: a client that goes away cancels it.
-fn stream_run(
-    server: Arc<Server>,
-    name: String,
-    spell: crate::runtime::Spell,
-    input: String,
-    limits: crate::limits::Limits,
-    run: RunCtx,
-    admission: super::Admission,
-) -> Response {
+fn stream_run(server: Arc<Server>, pending: super::PendingRun) -> Response {
     use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-    let run_id = run.run_id().to_owned();
+    let run_id = pending.run.run_id().to_owned();
+    let name = pending.name.clone();
     // Subscribed before the run starts, so no event of it is missed.
-    let events = admission.tenant.bus.receiver();
+    let events = pending.bus().receiver();
     let task = wasmtime_wasi::runtime::spawn(async move {
-        let _in_flight = server.metrics.start_run();
-        let started = Instant::now();
-        let report = admission
-            .tenant
-            .runtime
-            .run_as(&spell, &input, &limits, run)
-            .await;
-        record(&server, &name, started, &report);
-        drop(admission);
+        let report = server.execute(pending).await;
         report_json(&name, &report)
     });
     let ours = move |event: &crate::bridges::event::Event| {
@@ -343,32 +304,6 @@ fn stream_run(
         .into_response()
 }
 
-fn record(server: &Server, name: &str, started: Instant, report: &RunReport) {
-    let outcome = match &report.result {
-        Ok(_) => "ok",
-        Err(err) => error_kind(err),
-    };
-    server.metrics.finished(
-        name,
-        outcome,
-        started.elapsed().as_secs_f64(),
-        report.stats.llm.input_tokens,
-        report.stats.llm.output_tokens,
-        report.stats.llm.cost_usd,
-    );
-}
-
-/// A short name for what ended a run.
-fn error_kind(err: &RunError) -> &'static str {
-    match err {
-        RunError::Failed(_) => "failed",
-        RunError::Limit(_) => "limit",
-        RunError::Trap(_) => "crashed",
-        RunError::Host(_) => "host-error",
-        _ => "not-a-spell",
-    }
-}
-
 /// A finished run as JSON: its output or error, denials and stats.
 pub fn report_json(spell: &str, report: &RunReport) -> Value {
     let mut body = json!({
@@ -381,7 +316,7 @@ pub fn report_json(spell: &str, report: &RunReport) -> Value {
     match &report.result {
         Ok(output) => body["output"] = json!(output),
         Err(err) => {
-            let mut error = json!({ "kind": error_kind(err), "message": err.to_string() });
+            let mut error = json!({ "kind": super::error_kind(err), "message": err.to_string() });
             if let RunError::Limit(limit) = err {
                 error["limit"] = json!(limit.name());
                 error["message"] = json!(format!(

@@ -16,16 +16,20 @@ pub mod metrics;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use std::time::Instant;
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use app::router;
 pub use load::{SpellSpec, load_spell};
 
 use crate::bridges::event::EventBus;
+use crate::bridges::run::RunCtx;
 use crate::bridges::state::TenantStore;
 use crate::limits::Limits;
 use crate::policy::Grants;
-use crate::runtime::{Runtime, Spell};
+use crate::policy::resolve::LimitOverrides;
+use crate::runtime::{RunError, RunReport, Runtime, Spell};
 use metrics::Metrics;
 
 /// One served spell: its deployment and what a request may change.
@@ -70,6 +74,33 @@ pub enum Refusal {
     Unauthorized(String),
     /// Too many runs at once (`global` or for the tenant).
     Busy(String),
+}
+
+/// Why a run request did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// No such spell; the message lists those there are.
+    UnknownSpell(String),
+    /// A var the spell does not take from requests.
+    VarNotAllowed(String),
+    Refused(Refusal),
+}
+
+/// A run the server admitted, holding its slots until it has run.
+pub struct PendingRun {
+    pub name: String,
+    pub spell: Spell,
+    pub input: String,
+    pub limits: Limits,
+    pub run: RunCtx,
+    admission: Admission,
+}
+
+impl PendingRun {
+    /// The bus the run publishes on (its tenant's).
+    pub fn bus(&self) -> &EventBus {
+        &self.admission.tenant.bus
+    }
 }
 
 /// What an admitted run holds until it ends.
@@ -157,6 +188,79 @@ impl Server {
             .clone()
     }
 
+    /// Checks a run request of `tenant` for spell `name` and admits it: the
+    /// vars must be ones the spell takes, the limits are the spell's lowered
+    /// to `asked`, and a slot must be free.
+    pub fn prepare_run(
+        &self,
+        tenant: Arc<Tenant>,
+        name: &str,
+        input: String,
+        vars: &BTreeMap<String, String>,
+        asked: LimitOverrides,
+    ) -> Result<PendingRun, RequestError> {
+        let Some(served) = self.spells.get(name) else {
+            self.metrics.rejected("unknown-spell");
+            let known: Vec<&String> = self.spells.keys().collect();
+            return Err(RequestError::UnknownSpell(format!(
+                "no spell `{name}` here; this server runs: {known:?}"
+            )));
+        };
+        if let Some(key) = vars.keys().find(|k| !served.allowed_vars.contains(k)) {
+            self.metrics.rejected("bad-request");
+            return Err(RequestError::VarNotAllowed(format!(
+                "spell `{name}` takes no var `{key}` from requests; it takes: {:?} (the server's allowed_vars)",
+                served.allowed_vars
+            )));
+        }
+        let admission = self.admit(tenant).map_err(|refused| {
+            self.metrics.rejected(match refused {
+                Refusal::Unauthorized(_) => "unauthorized",
+                Refusal::Busy(_) => "busy",
+            });
+            RequestError::Refused(refused)
+        })?;
+        let spell = if vars.is_empty() {
+            served.spell.clone()
+        } else {
+            served.spell.with_vars(vars)
+        };
+        Ok(PendingRun {
+            name: name.to_owned(),
+            spell,
+            input,
+            limits: asked.lower(&served.limits),
+            run: RunCtx::new(name).with_tenant(admission.tenant.name.clone()),
+            admission,
+        })
+    }
+
+    /// Runs an admitted run and counts it. Dropping the future cancels the
+    /// run (and still counts it out of the runs in flight).
+    pub async fn execute(&self, pending: PendingRun) -> RunReport {
+        let _in_flight = self.metrics.start_run();
+        let started = Instant::now();
+        let report = pending
+            .admission
+            .tenant
+            .runtime
+            .run_as(&pending.spell, &pending.input, &pending.limits, pending.run)
+            .await;
+        let outcome = match &report.result {
+            Ok(_) => "ok",
+            Err(err) => error_kind(err),
+        };
+        self.metrics.finished(
+            &pending.name,
+            outcome,
+            started.elapsed().as_secs_f64(),
+            report.stats.llm.input_tokens,
+            report.stats.llm.output_tokens,
+            report.stats.llm.cost_usd,
+        );
+        report
+    }
+
     /// A slot for one run of `tenant`, or why there is none now.
     pub fn admit(&self, tenant: Arc<Tenant>) -> Result<Admission, Refusal> {
         let global = self.slots.clone().try_acquire_owned().map_err(|_| {
@@ -176,5 +280,17 @@ impl Server {
             _global: global,
             _tenant: own,
         })
+    }
+}
+
+/// A short name for what ended a run: `failed`, `limit`, `crashed`,
+/// `host-error`, `not-a-spell`.
+pub fn error_kind(err: &RunError) -> &'static str {
+    match err {
+        RunError::Failed(_) => "failed",
+        RunError::Limit(_) => "limit",
+        RunError::Trap(_) => "crashed",
+        RunError::Host(_) => "host-error",
+        _ => "not-a-spell",
     }
 }
