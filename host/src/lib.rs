@@ -27,6 +27,7 @@ pub mod cli;
 pub mod engine;
 pub mod inspect;
 pub mod limits;
+pub mod mcp;
 pub mod policy;
 pub mod runtime;
 pub mod sandbox;

@@ -84,8 +84,11 @@ impl Serve {
     }
 
     async fn run(&self, spell: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+        // A bound, so a limit the server failed to enforce fails the test
+        // instead of hanging it.
         let mut request = reqwest::Client::new()
             .post(self.at(&format!("/v1/spells/{spell}/runs")))
+            .timeout(Duration::from_secs(60))
             .json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -325,6 +328,12 @@ async fn runs_beyond_the_bound_get_429_and_a_client_that_leaves_cancels_its_run(
     // 60 s deadline, and the slot is free again.
     sleeper.abort();
     serve.until_in_flight(0.0, Duration::from_secs(10)).await;
+    assert_eq!(
+        serve
+            .metric("spellhost_runs_total{spell=\"hostile_sleep\",outcome=\"cancelled\"} ")
+            .await,
+        1.0
+    );
     let (status, out) = serve
         .run(
             "hostile_sleep",
@@ -441,7 +450,7 @@ async fn sigterm_lets_running_runs_finish_then_exits() {
     let running = tokio::spawn(
         client
             .post(serve.at("/v1/spells/hostile_sleep/runs"))
-            .json(&json!({ "limits": { "timeout": "1500ms" } }))
+            .json(&json!({ "limits": { "timeout": "4s" } }))
             .send(),
     );
     serve.until_in_flight(1.0, Duration::from_secs(20)).await;
@@ -453,6 +462,24 @@ async fn sigterm_lets_running_runs_finish_then_exits() {
             .unwrap()
             .success()
     );
+    // While the run drains, new requests are not taken.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let probe = client
+            .get(serve.at("/healthz"))
+            .timeout(Duration::from_millis(500))
+            .send()
+            .await;
+        if probe.is_err() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still taking requests after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!running.is_finished(), "the run was still draining");
     let response = running
         .await
         .unwrap()
@@ -475,8 +502,30 @@ async fn sigterm_lets_running_runs_finish_then_exits() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status:?}");
-    assert!(
-        client.get(serve.at("/healthz")).send().await.is_err(),
-        "no new requests"
-    );
+}
+
+#[test]
+fn a_tenant_name_that_could_reach_another_tenants_state_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("spellhost.toml");
+    for tenant in ["acme/shared/x", "", "anonymous"] {
+        std::fs::write(
+            &config,
+            format!(
+                "[[serve.tokens]]\ntenant = \"{tenant}\"\nsha256 = \"{}\"\n",
+                sha256("t")
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_spellhost"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg(g("echo"))
+            .env("SPELLHOST_DATA_DIR", home.path().join("data"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(5), "{tenant}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("tenant `{tenant}`")), "{stderr}");
+    }
 }

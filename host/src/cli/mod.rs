@@ -4,6 +4,7 @@
 mod events;
 pub mod exit;
 mod inspect;
+mod mcp;
 mod models;
 mod run;
 mod serve;
@@ -67,6 +68,8 @@ enum Command {
     Models(models::ModelsArgs),
     /// Serve spells over HTTP: one long-lived host for many runs.
     Serve(Box<serve::ServeArgs>),
+    /// Offer spells as the tools of an MCP server on stdio.
+    Mcp(Box<mcp::McpArgs>),
 }
 
 /// Options shared by the subcommands that load spells.
@@ -146,6 +149,7 @@ pub fn main() -> ExitCode {
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Models(args) => models::models(args).await,
             Command::Serve(args) => serve::serve(*args).await,
+            Command::Mcp(args) => mcp::mcp(*args).await,
         }
     });
     exit::exit(code)

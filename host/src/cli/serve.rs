@@ -45,10 +45,18 @@ pub async fn serve(args: ServeArgs) -> u8 {
     }
 }
 
-async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
-    let (settings, path) = Settings::load(args.host.config.as_deref())?;
+/// The spells a server or MCP front end offers, loaded and prepared: those
+/// of `[serve.spells]` and those named on the command line.
+pub(super) async fn build_server(
+    host: &HostArgs,
+    paths: &[PathBuf],
+    model: Option<&str>,
+    grant_requested: bool,
+    anonymous: bool,
+) -> anyhow::Result<(Arc<Server>, ServeSettings)> {
+    let (settings, path) = Settings::load(host.config.as_deref())?;
     let serve = settings.serve.clone().unwrap_or_default();
-    let (runtime, net) = args.host.runtime_and_settings(args.model.as_deref())?;
+    let (runtime, net) = host.runtime_and_settings(model)?;
     let base = path
         .as_deref()
         .and_then(|p| p.parent())
@@ -69,11 +77,11 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("[serve.spells.{name}]"))?,
         });
     }
-    for path in &args.spells {
+    for path in paths {
         for file in crate::serve::load::spell_files(path)? {
             specs.push(SpellSpec {
                 path: file,
-                grant_requested: args.grant_requested,
+                grant_requested,
                 ..SpellSpec::default()
             });
         }
@@ -95,7 +103,19 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
             anyhow::bail!("two spells are named `{name}`; name them in [serve.spells]");
         }
     }
-    let options = options(&serve, args.anonymous)?;
+    let options = options(&serve, anonymous)?;
+    Ok((Arc::new(Server::new(runtime, spells, options)), serve))
+}
+
+async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
+    let (server, serve) = build_server(
+        &args.host,
+        &args.spells,
+        args.model.as_deref(),
+        args.grant_requested,
+        args.anonymous,
+    )
+    .await?;
     let listen = args
         .listen
         .clone()
@@ -114,8 +134,7 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
-    let names: Vec<String> = spells.keys().cloned().collect();
-    let server = Arc::new(Server::new(runtime, spells, options));
+    let names: Vec<String> = server.spells().keys().cloned().collect();
     eprintln!(
         "spellhost serve: listening on http://{} ({} spells: {})",
         listener.local_addr()?,
@@ -172,6 +191,7 @@ fn options(serve: &ServeSettings, anonymous: bool) -> anyhow::Result<ServerOptio
                 token.tenant
             );
         }
+        config::check_tenant_name(&token.tenant)?;
         tokens.push((digest, token.tenant.clone()));
     }
     Ok(ServerOptions {

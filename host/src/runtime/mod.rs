@@ -383,13 +383,12 @@ impl Runtime {
             .instantiate_pre(&loaded.component)
             .map_err(RunError::from_link)?;
         let pre = SpellPre::new(instance_pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))?;
-        let prepared = self.prepared.insert(PreparedComponent {
+        Ok(self.prepared.insert(PreparedComponent {
             digest,
             pre,
             source: loaded.source,
             compile_time: loaded.elapsed,
-        });
-        Ok((prepared, true))
+        }))
     }
 
     /// A deployment of `prepared`: its name, grants, vars, plugins and

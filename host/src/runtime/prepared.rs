@@ -48,17 +48,17 @@ impl PreparedTable {
         entries.get(digest).and_then(Weak::upgrade)
     }
 
-    /// Keeps `prepared` (or returns the one another thread kept first) and
-    /// forgets entries nobody uses any more.
-    pub fn insert(&self, prepared: PreparedComponent) -> Arc<PreparedComponent> {
+    /// Keeps `prepared` — or returns the one another thread kept first,
+    /// with `false` — and forgets entries nobody uses any more.
+    pub fn insert(&self, prepared: PreparedComponent) -> (Arc<PreparedComponent>, bool) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(existing) = entries.get(&prepared.digest).and_then(Weak::upgrade) {
-            return existing;
+            return (existing, false);
         }
         entries.retain(|_, entry| entry.strong_count() > 0);
         let prepared = Arc::new(prepared);
         entries.insert(prepared.digest.clone(), Arc::downgrade(&prepared));
-        prepared
+        (prepared, true)
     }
 
     /// How many prepared components are alive.

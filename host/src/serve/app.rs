@@ -15,8 +15,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, Sse};
@@ -142,29 +141,22 @@ async fn run_spell(
     State(server): State<Arc<Server>>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
+    // Who asks comes first: a stranger's body is never read.
     let tenant = match server.authenticate(authorization(&headers)) {
         Ok(tenant) => tenant,
         Err(refused) => return refusal(&server, refused),
     };
-    let body = match body {
+    let max_body = server.options().max_body;
+    let body: Bytes = match axum::body::to_bytes(body, max_body).await {
         Ok(body) => body,
-        Err(rejection) => {
-            server.metrics.rejected("bad-request");
-            let status = rejection.status();
-            let kind = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too-large"
-            } else {
-                "bad-request"
-            };
+        Err(err) => {
+            server.metrics.rejected("too-large");
             return error(
-                status,
-                kind,
-                format!(
-                    "{rejection} (this server takes bodies up to {} bytes)",
-                    server.options().max_body
-                ),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("the body could not be read within this server's {max_body} bytes: {err}"),
             );
         }
     };
@@ -235,8 +227,23 @@ fn stream_run(server: Arc<Server>, pending: super::PendingRun) -> Response {
         let report = server.execute(pending).await;
         report_json(&name, &report)
     });
+    // The run's events and those of the spells it runs as workflow steps
+    // (each names its parent run when it starts).
+    let family = std::sync::Mutex::new(std::collections::HashSet::from([run_id]));
     let ours = move |event: &crate::bridges::event::Event| {
-        event.run_id.as_deref() == Some(run_id.as_str())
+        let mut family = family.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(id) = event.run_id.as_deref() else {
+            return false;
+        };
+        if family.contains(id) {
+            return true;
+        }
+        let parent = event.payload.get("parent_run_id").and_then(Value::as_str);
+        if parent.is_some_and(|p| family.contains(p)) {
+            family.insert(id.to_owned());
+            return true;
+        }
+        false
     };
     let to_sse = |event: &crate::bridges::event::Event| {
         SseEvent::default()

@@ -119,6 +119,26 @@ impl LimitSettings {
     }
 }
 
+/// Checks a tenant name of `[[serve.tokens]]`: letters, digits, `-` and
+/// `_` only (a tenant's state lives under `tenant/<name>/`, so a `/` could
+/// reach into another tenant's), and not one the server gives itself.
+pub fn check_tenant_name(name: &str) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid {
+        anyhow::bail!("[[serve.tokens]] tenant `{name}`: use 1 to 64 letters, digits, `-` or `_`");
+    }
+    if name == ANONYMOUS || name == crate::mcp::TENANT {
+        anyhow::bail!(
+            "[[serve.tokens]] tenant `{name}` is reserved (requests without a token, and `spellhost mcp`, run as it)"
+        );
+    }
+    Ok(())
+}
+
 /// The hex SHA-256 of a token's text, as `[[serve.tokens]]` stores it.
 pub fn token_digest(token: &str) -> String {
     use sha2::Digest as _;

@@ -66,10 +66,25 @@ pub fn load_spell(
     let spell = runtime
         .load_file(&name, path, bytes, config)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let limits = spec
-        .limits
-        .resolve(manifest)
-        .with_context(|| format!("limits of spell `{name}`"))?;
+    // The server's limits (configuration, else the defaults) are the cap;
+    // a spell's manifest may ask for less, never more.
+    let declared = match manifest {
+        Some(m) => LimitOverrides {
+            fuel: m.limits.fuel,
+            memory_bytes: m.limits.memory_bytes()?,
+            timeout: m.limits.timeout()?,
+            max_output_bytes: m.limits.max_output_bytes()?,
+            max_llm_tokens: m.limits.max_llm_tokens,
+            max_llm_cost_usd: None,
+        },
+        None => LimitOverrides::default(),
+    };
+    let limits = declared.lower(
+        &spec
+            .limits
+            .resolve(None)
+            .with_context(|| format!("limits of spell `{name}`"))?,
+    );
     let served = Served {
         spell,
         limits,

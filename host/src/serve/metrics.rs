@@ -89,7 +89,11 @@ impl Metrics {
     pub fn render(&self) -> String {
         let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
-        let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        let label = |v: &str| {
+            v.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
         out.push_str("# HELP spellhost_runs_total Runs finished, by spell and outcome.\n# TYPE spellhost_runs_total counter\n");
         for ((spell, outcome), n) in &c.runs {
             let _ = writeln!(

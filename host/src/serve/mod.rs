@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use app::router;
+pub use app::{default_input_schema, router};
 pub use load::{SpellSpec, load_spell};
 
 use crate::bridges::event::EventBus;
@@ -171,7 +171,8 @@ impl Server {
         Ok(self.tenant(&tenant))
     }
 
-    fn tenant(&self, name: &str) -> Arc<Tenant> {
+    /// The tenant `name` (created on first use).
+    pub fn tenant(&self, name: &str) -> Arc<Tenant> {
         let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
         tenants
             .entry(name.to_owned())
@@ -238,14 +239,41 @@ impl Server {
     /// Runs an admitted run and counts it. Dropping the future cancels the
     /// run (and still counts it out of the runs in flight).
     pub async fn execute(&self, pending: PendingRun) -> RunReport {
+        /// Counts the run as `cancelled` if it is dropped unfinished.
+        struct Cancelled<'a> {
+            metrics: &'a Metrics,
+            name: &'a str,
+            started: Instant,
+            armed: bool,
+        }
+        impl Drop for Cancelled<'_> {
+            fn drop(&mut self) {
+                if self.armed {
+                    let seconds = self.started.elapsed().as_secs_f64();
+                    self.metrics
+                        .finished(self.name, "cancelled", seconds, 0, 0, 0.0);
+                }
+            }
+        }
         let _in_flight = self.metrics.start_run();
-        let started = Instant::now();
+        let mut cancelled = Cancelled {
+            metrics: &self.metrics,
+            name: &pending.name,
+            started: Instant::now(),
+            armed: true,
+        };
         let report = pending
             .admission
             .tenant
             .runtime
-            .run_as(&pending.spell, &pending.input, &pending.limits, pending.run)
+            .run_as(
+                &pending.spell,
+                &pending.input,
+                &pending.limits,
+                pending.run.clone(),
+            )
             .await;
+        cancelled.armed = false;
         let outcome = match &report.result {
             Ok(_) => "ok",
             Err(err) => error_kind(err),
@@ -253,7 +281,7 @@ impl Server {
         self.metrics.finished(
             &pending.name,
             outcome,
-            started.elapsed().as_secs_f64(),
+            cancelled.started.elapsed().as_secs_f64(),
             report.stats.llm.input_tokens,
             report.stats.llm.output_tokens,
             report.stats.llm.cost_usd,
