@@ -80,7 +80,7 @@ verify-interpreters: setup
 # Benchmarks: whole-process `spellhost run` time (components, Lua and JS
 # spells, CPU-heavy Lua next to native lua5.4), memory, per-run overheads.
 # `just bench scripts` runs one section (whole, scripts, in-process, llm,
-# agent, local).
+# agent, local, serve).
 bench *section: build spells test-guests
     command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
     cargo run --release -p spellhost --example bench -- target/release/spellhost {{section}}

@@ -15,7 +15,8 @@
 //!    in-process scripted model (no network, so the figures are host
 //!    overhead alone);
 //! 5. the offline local model (when installed): load time, time to first
-//!    token and tokens per second.
+//!    token and tokens per second;
+//! 6. `spellhost serve` under HTTP load (`bench/serve.rs`).
 
 #[path = "../tests/support/contract.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
@@ -23,6 +24,8 @@ mod contract;
 #[path = "../tests/support/fake_llm.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
 mod fake_llm;
+#[path = "bench/serve.rs"]
+mod serve_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -601,8 +604,16 @@ fn main() {
         spellhost.display()
     );
     // An optional second argument runs one section: `whole`, `scripts`,
-    // `in-process`, `llm`, `agent` or `local`.
-    const SECTIONS: [&str; 6] = ["whole", "scripts", "in-process", "llm", "agent", "local"];
+    // `in-process`, `llm`, `agent`, `local` or `serve`.
+    const SECTIONS: [&str; 7] = [
+        "whole",
+        "scripts",
+        "in-process",
+        "llm",
+        "agent",
+        "local",
+        "serve",
+    ];
     let only = std::env::args().nth(2);
     if let Some(only) = &only {
         assert!(
@@ -632,5 +643,8 @@ fn main() {
     }
     if wanted("local") {
         rt.block_on(local_model());
+    }
+    if wanted("serve") {
+        rt.block_on(serve_bench::serve(&spellhost));
     }
 }

@@ -19,6 +19,8 @@ use support::guest;
 struct Serve {
     child: Child,
     url: String,
+    /// What it printed on stderr after its address.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _home: tempfile::TempDir,
 }
 
@@ -51,6 +53,8 @@ impl Serve {
         let mut child = command.spawn().expect("starting spellhost serve");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stderr).lines();
             let mut sent = false;
@@ -60,6 +64,8 @@ impl Serve {
                     let url = at.split_whitespace().next().unwrap().to_owned();
                     let _ = tx.send(Ok(url));
                     sent = true;
+                } else if sent {
+                    kept.lock().unwrap().push(line);
                 } else {
                     rest.push(line);
                 }
@@ -75,6 +81,7 @@ impl Serve {
         Serve {
             child,
             url,
+            log,
             _home: home,
         }
     }
@@ -422,6 +429,30 @@ async fn sse_streams_the_runs_events_in_order_then_the_result() {
     for event in &data[..3] {
         assert_eq!(event["run_id"], result["run_id"], "{event}");
         assert_eq!(event["payload"]["tenant"], "anonymous");
+    }
+}
+
+/// A server's log lines name their run, so the log of many runs can be
+/// split by run.
+#[tokio::test]
+async fn log_lines_name_their_run() {
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("chatty.lua");
+    std::fs::write(&script, "log.info('hello from ' .. ...)\nreturn 'done'\n").unwrap();
+    let serve = Serve::start(&["--anonymous", script.to_str().unwrap()], "", &[]);
+    let (_, out) = serve.run("chatty", None, json!({ "input": "a run" })).await;
+    assert_eq!(out["output"], "done", "{out}");
+    let run_id = out["run_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = serve.log.lock().unwrap().clone();
+        if let Some(line) = log.iter().find(|l| l.contains("hello from a run")) {
+            assert!(line.contains(&format!("run_id={run_id}")), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no log line: {log:?}");
+        drop(log);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -1,5 +1,8 @@
 //! The log bridge: guest log lines become `tracing` events with target
 //! `guest`, so the CLI's `--log-level` filters them with the host's own.
+//! Each names its run (`run_id` field), so a server's log can be split by
+//! run; `spellhost run`, one run per process, leaves the field out of what
+//! it prints.
 
 use wasmtime::component::{HasData, Linker};
 
@@ -11,6 +14,8 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Per-instance log context.
 pub struct LogCtx {
     pub spell_name: String,
+    /// The run the lines belong to (`None` for plugin instances).
+    pub run_id: Option<String>,
 }
 
 struct LogBridge;
@@ -35,12 +40,13 @@ impl log::Host for &mut LogCtx {
         }
         let message = &message[..end];
         let spell = self.spell_name.as_str();
+        let run_id = self.run_id.as_deref().unwrap_or("");
         match level {
-            Level::Trace => tracing::trace!(target: "guest", "{spell}: {message}"),
-            Level::Debug => tracing::debug!(target: "guest", "{spell}: {message}"),
-            Level::Info => tracing::info!(target: "guest", "{spell}: {message}"),
-            Level::Warn => tracing::warn!(target: "guest", "{spell}: {message}"),
-            Level::Error => tracing::error!(target: "guest", "{spell}: {message}"),
+            Level::Trace => tracing::trace!(target: "guest", run_id, "{spell}: {message}"),
+            Level::Debug => tracing::debug!(target: "guest", run_id, "{spell}: {message}"),
+            Level::Info => tracing::info!(target: "guest", run_id, "{spell}: {message}"),
+            Level::Warn => tracing::warn!(target: "guest", run_id, "{spell}: {message}"),
+            Level::Error => tracing::error!(target: "guest", run_id, "{spell}: {message}"),
         }
         Ok(())
     }

@@ -132,7 +132,8 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_logging(&cli.log_level);
+    // One run per process: its id is in --stats, not on every line.
+    init_logging(&cli.log_level, matches!(cli.command, Command::Run(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -169,7 +170,7 @@ fn emit(text: &str) -> std::io::Result<()> {
     }
 }
 
-fn init_logging(spell_level: &str) {
+fn init_logging(spell_level: &str, hide_run_id: bool) {
     let filter =
         std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,guest={spell_level}"));
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
@@ -180,5 +181,53 @@ fn init_logging(spell_level: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .with_target(false)
+        .fmt_fields(Fields { hide_run_id })
         .init();
+}
+
+/// Log fields as `message key=value…`, without empty ones, and without
+/// `run_id` when `hide_run_id`.
+struct Fields {
+    hide_run_id: bool,
+}
+
+impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for Fields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        mut writer: tracing_subscriber::fmt::format::Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        struct Visit {
+            hide_run_id: bool,
+            message: String,
+            rest: Vec<String>,
+        }
+        impl tracing::field::Visit for Visit {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                match field.name() {
+                    "message" => self.message = value.to_owned(),
+                    "run_id" if self.hide_run_id || value.is_empty() => {}
+                    name => self.rest.push(format!("{name}={value}")),
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.message = format!("{value:?}"),
+                    "run_id" if self.hide_run_id => {}
+                    name => self.rest.push(format!("{name}={value:?}")),
+                }
+            }
+        }
+        let mut visit = Visit {
+            hide_run_id: self.hide_run_id,
+            message: String::new(),
+            rest: Vec::new(),
+        };
+        fields.record(&mut visit);
+        write!(writer, "{}", visit.message)?;
+        for field in visit.rest {
+            write!(writer, " {field}")?;
+        }
+        Ok(())
+    }
 }

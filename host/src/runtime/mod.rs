@@ -570,6 +570,7 @@ impl Runtime {
             },
             log: LogCtx {
                 spell_name: spell.name.clone(),
+                run_id: Some(run_id.clone()),
             },
             config: ConfigCtx {
                 vars: spell.vars.clone(),

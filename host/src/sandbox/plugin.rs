@@ -131,6 +131,7 @@ impl PluginSandbox {
             wasi,
             log: LogCtx {
                 spell_name: format!("plugin:{}", self.name),
+                run_id: None,
             },
             config: ConfigCtx {
                 vars: self.vars.clone(),

@@ -1,0 +1,234 @@
+//! `just bench serve`: `spellhost serve` under load from a second process's
+//! worth of HTTP clients on 127.0.0.1 — requests per second and latency at
+//! 1, 8 and 64 concurrent clients for a trivial spell, per-run instantiate
+//! time, and the server's RSS after 100 and after 10 000 runs.
+//!
+//! The anchor the serve issue names, `wasmtime serve` (wasmtime-cli 48.0.8)
+//! of a hello-world `wasi:http` component, is measured in the same run when
+//! `WASMTIME_SERVE_COMPONENT` names such a component and a `wasmtime` CLI is
+//! on PATH; otherwise the section says so and prints spellhost's figures
+//! alone.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{guest, print, summarize};
+
+/// A server process and its base URL; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_spellhost(spellhost: &Path, dir: &Path) -> Server {
+    let mut child = Command::new(spellhost)
+        .args(["serve", "--anonymous", "--listen", "127.0.0.1:0"])
+        .arg(guest("echo"))
+        .env("SPELLHOST_DATA_DIR", dir.join("data"))
+        .env("SPELLHOST_CACHE_DIR", dir.join("cache"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting spellhost serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("spellhost serve printed its address")
+            .unwrap();
+        if let Some(at) = line.split("listening on ").nth(1) {
+            break at.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, url }
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// `total` requests from `clients` concurrent clients; requests per second
+/// and each request's latency (ms).
+async fn load(url: &str, body: &'static str, clients: usize, total: usize) -> (f64, Vec<f64>) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (client, url, next) = (client.clone(), url.to_owned(), next.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                    let sent = Instant::now();
+                    let response = client.post(&url).body(body).send().await.unwrap();
+                    assert!(response.status().is_success(), "{}", response.status());
+                    response.bytes().await.unwrap();
+                    latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(total);
+    for worker in workers {
+        latencies.extend(worker.await.unwrap());
+    }
+    (total as f64 / started.elapsed().as_secs_f64(), latencies)
+}
+
+fn percentile(samples: &mut [f64], q: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The anchor, if it can be measured here: `wasmtime serve COMPONENT`.
+fn start_wasmtime_serve() -> Option<(Server, String)> {
+    let component = std::env::var("WASMTIME_SERVE_COMPONENT").ok()?;
+    let version = Command::new("wasmtime").arg("--version").output().ok()?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let child = Command::new("wasmtime")
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), &component])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some((
+        Server {
+            child,
+            url: url.clone(),
+        },
+        version,
+    ))
+}
+
+pub async fn serve(spellhost: &Path) {
+    println!("\n== `spellhost serve`: a trivial spell (echo) over HTTP on 127.0.0.1 ==");
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_spellhost(spellhost, dir.path());
+    let url = format!("{}/v1/spells/echo/runs", server.url);
+    let body = r#"{"input":"hi"}"#;
+    load(&url, body, 8, 200).await; // warm-up: compile cache, connections
+    let anchor = start_wasmtime_serve();
+    match &anchor {
+        Some((_, version)) => {
+            println!("anchor: {version} `wasmtime serve` of $WASMTIME_SERVE_COMPONENT")
+        }
+        None => println!(
+            "anchor: not measured — set WASMTIME_SERVE_COMPONENT to a hello-world wasi:http component \
+             and put wasmtime-cli 48.0.8 on PATH (cargo install wasmtime-cli --version 48.0.8)"
+        ),
+    }
+    for clients in [1, 8, 64] {
+        let total = 2000.max(clients * 50);
+        let mut rps = Vec::new();
+        let mut anchor_rps = Vec::new();
+        let mut latencies = Vec::new();
+        for _ in 0..3 {
+            let (r, mut l) = load(&url, body, clients, total).await;
+            rps.push(r);
+            latencies.append(&mut l);
+            if let Some((anchor, _)) = &anchor {
+                let (r, _) = load(&anchor.url, "", clients, total).await;
+                anchor_rps.push(r);
+            }
+        }
+        let p50 = percentile(&mut latencies, 0.5);
+        let p99 = percentile(&mut latencies, 0.99);
+        print(
+            &format!("requests/s, {clients} clients"),
+            "req/s",
+            &summarize(rps.clone()),
+        );
+        println!(
+            "{:<58} p50 {p50:.3} ms   p99 {p99:.3} ms",
+            format!("latency, {clients} clients")
+        );
+        if !anchor_rps.is_empty() {
+            print(
+                &format!("wasmtime serve requests/s, {clients} clients"),
+                "req/s",
+                &summarize(anchor_rps.clone()),
+            );
+            let ratios = rps.iter().zip(&anchor_rps).map(|(s, w)| s / w).collect();
+            print(
+                &format!("spellhost / wasmtime serve, {clients} clients (goal >= 1.0)"),
+                "x",
+                &summarize(ratios),
+            );
+        }
+    }
+    let client = reqwest::Client::new();
+    let mut instantiate = Vec::new();
+    for _ in 0..200 {
+        let stats: serde_json::Value = client
+            .post(&url)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        instantiate.push(stats["stats"]["instantiate_ms"].as_f64().unwrap() * 1e3);
+    }
+    print(
+        "per-run instantiate, all bridges linked (goal <= 50)",
+        "µs",
+        &summarize(instantiate),
+    );
+    let pid = server.child.id();
+    let fresh = start_spellhost(spellhost, dir.path());
+    load(&format!("{}/v1/spells/echo/runs", fresh.url), body, 8, 100).await;
+    let after_100 = rss_mib(fresh.child.id());
+    load(
+        &format!("{}/v1/spells/echo/runs", fresh.url),
+        body,
+        8,
+        10_000,
+    )
+    .await;
+    let after_10k = rss_mib(fresh.child.id());
+    println!(
+        "{:<58} after 100 runs {after_100:.1} MiB   after 10 100 runs {after_10k:.1} MiB   growth {:+.1} MiB",
+        "server RSS",
+        after_10k - after_100
+    );
+    println!(
+        "{:<58} {:.1} MiB",
+        "RSS of the loaded server above",
+        rss_mib(pid)
+    );
+}
