@@ -130,3 +130,96 @@ async fn a_limit_is_a_tool_error_that_names_it() {
     );
     client.cancel().await.unwrap();
 }
+
+/// The JSON-RPC message in a streamable-HTTP answer (SSE or JSON).
+fn jsonrpc_of(body: &str) -> serde_json::Value {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .chain(std::iter::once(body))
+        .find_map(|d| {
+            serde_json::from_str::<serde_json::Value>(d)
+                .ok()
+                .filter(|v| v.get("jsonrpc").is_some())
+        })
+        .unwrap_or_else(|| panic!("no JSON-RPC message in {body}"))
+}
+
+#[tokio::test]
+async fn streamable_http_serves_the_same_tools_on_loopback_only() {
+    use std::io::BufRead as _;
+    let home = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spellhost"));
+    command
+        .args(["mcp", "--transport", "http", "--listen", "127.0.0.1:0"])
+        .arg(guest("echo"))
+        .env("SPELLHOST_DATA_DIR", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .current_dir(home.path())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(at) = line.split("listening on ").nth(1) {
+            break at.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let client = reqwest::Client::new();
+    let post = |body: serde_json::Value, session: Option<&str>| {
+        let mut request = client
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let init = post(
+        json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": { "name": "test", "version": "1" } } }),
+        None,
+    )
+    .await
+    .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let init = jsonrpc_of(&init.text().await.unwrap());
+    assert_eq!(init["result"]["serverInfo"]["name"], "spellhost");
+    post(
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    let called = post(
+        json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": { "name": "echo", "arguments": { "input": "over HTTP" } } }),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    let called = jsonrpc_of(&called.text().await.unwrap());
+    assert_eq!(
+        called["result"]["content"][0]["text"], "over HTTP",
+        "{called}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spellhost"))
+        .args(["mcp", "--transport", "http", "--listen", "0.0.0.0:0"])
+        .arg(guest("echo"))
+        .env("SPELLHOST_DATA_DIR", home.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"));
+}

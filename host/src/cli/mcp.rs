@@ -1,7 +1,11 @@
 //! `spellhost mcp`: the spells of `spellhost serve`, as the tools of an
-//! MCP server on stdio (see `crate::mcp`).
+//! MCP server on stdio or streamable HTTP (see `crate::mcp`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use rmcp::ServiceExt as _;
 
@@ -20,8 +24,21 @@ pub struct McpArgs {
     /// Default model for the spells' LLM calls.
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
+    /// `stdio` (how MCP clients launch servers) or `http` (streamable HTTP
+    /// at `/mcp`).
+    #[arg(long, value_enum, default_value = "stdio")]
+    transport: Transport,
+    /// Address for `--transport http`; loopback only.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8788")]
+    listen: String,
     #[command(flatten)]
     host: HostArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    Stdio,
+    Http,
 }
 
 pub async fn mcp(args: McpArgs) -> u8 {
@@ -44,15 +61,18 @@ async fn mcp_inner(args: McpArgs) -> anyhow::Result<()> {
         true,
     )
     .await?;
+    let tools = server
+        .spells()
+        .keys()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if args.transport == Transport::Http {
+        return serve_http(server, &args.listen, &tools).await;
+    }
     tracing::info!(
-        "spellhost mcp: {} tools on stdio: {}",
-        server.spells().len(),
-        server
-            .spells()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        "spellhost mcp: {} tools on stdio: {tools}",
+        server.spells().len()
     );
     let service = SpellTools::new(server)
         .serve(rmcp::transport::stdio())
@@ -63,4 +83,45 @@ async fn mcp_inner(args: McpArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("the MCP session ended badly: {e}"))?;
     Ok(())
+}
+
+/// MCP over streamable HTTP at `/mcp`, until Ctrl-C.
+async fn serve_http(
+    server: Arc<crate::serve::Server>,
+    listen: &str,
+    tools: &str,
+) -> anyhow::Result<()> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let addr: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen}: not an address (e.g. 127.0.0.1:8788)"))?;
+    if !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "--listen {addr}: MCP over HTTP has no authentication yet, so it listens on loopback \
+             addresses only (127.0.0.1, ::1); put `spellhost serve` or a proxy in front for more"
+        );
+    }
+    let service = StreamableHttpService::new(
+        move || Ok(SpellTools::new(server.clone())),
+        Arc::new(LocalSessionManager::default()),
+        // Its default Host check admits loopback names only (DNS rebinding).
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    eprintln!(
+        "spellhost mcp: listening on http://{}/mcp (tools: {tools})",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving MCP over HTTP")
 }
