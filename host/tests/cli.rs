@@ -10,23 +10,8 @@ use std::time::Duration;
 use support::fake_llm::FakeLlm;
 use support::guest;
 
-/// A `spellhost` command isolated from the user's files: its own data and
-/// config directories, a shared compile cache, no provider variables.
 fn spellhost(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_spellhost"));
-    command
-        .current_dir(home)
-        .env("SPELLHOST_DATA_DIR", home.join("data"))
-        .env(
-            "SPELLHOST_CACHE_DIR",
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        )
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SPELLHOST_MODEL")
-        .env_remove("SPELLHOST_LOG")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL");
-    command
+    support::spellhost_command(home)
 }
 
 fn run(home: &Path, args: &[&str]) -> Output {

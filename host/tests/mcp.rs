@@ -18,19 +18,9 @@ fn command(
     spells: &[String],
     env: &[(&str, String)],
 ) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_spellhost"));
-    command
-        .arg("mcp")
-        .args(spells)
-        .current_dir(home)
-        .env("SPELLHOST_DATA_DIR", home.join("data"))
-        .env(
-            "SPELLHOST_CACHE_DIR",
-            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        )
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env_remove("SPELLHOST_MODEL")
-        .env_remove("OPENAI_API_KEY");
+    let mut command = support::spellhost_command(home);
+    command.arg("mcp").args(spells);
+    let mut command = tokio::process::Command::from(command);
     for (key, value) in env {
         command.env(key, value);
     }

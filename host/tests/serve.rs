@@ -31,20 +31,12 @@ impl Serve {
         let home = tempfile::tempdir().unwrap();
         let config_path = home.path().join("spellhost.toml");
         std::fs::write(&config_path, config).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_spellhost"));
+        let mut command = support::spellhost_command(home.path());
         command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--config"])
             .arg(&config_path)
             .args(args)
-            .current_dir(home.path())
-            .env("SPELLHOST_DATA_DIR", home.path().join("data"))
-            .env(
-                "SPELLHOST_CACHE_DIR",
-                std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-            )
-            .env_remove("SPELLHOST_MODEL")
-            .env_remove("OPENAI_API_KEY")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (key, value) in env {

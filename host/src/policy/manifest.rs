@@ -51,7 +51,9 @@ pub struct SpellInfo {
     pub input_schema: Option<serde_json::Value>,
 }
 
-/// Limits a spell declares it needs; each is optional.
+/// Limits as written in a file — a manifest's `[limits]`, a served spell's
+/// `limits`, a run request's `limits` — sizes and durations as text
+/// (`"64MiB"`, `"30s"`); each is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestLimits {
@@ -60,9 +62,23 @@ pub struct ManifestLimits {
     pub timeout: Option<String>,
     pub max_output: Option<String>,
     pub max_llm_tokens: Option<u64>,
+    /// US dollars.
+    pub max_llm_cost: Option<f64>,
 }
 
 impl ManifestLimits {
+    /// The limits parsed, as overrides.
+    pub fn overrides(&self) -> anyhow::Result<super::resolve::LimitOverrides> {
+        Ok(super::resolve::LimitOverrides {
+            fuel: self.fuel,
+            memory_bytes: self.memory_bytes().context("limits.memory")?,
+            timeout: self.timeout()?,
+            max_output_bytes: self.max_output_bytes().context("limits.max_output")?,
+            max_llm_tokens: self.max_llm_tokens,
+            max_llm_cost_usd: self.max_llm_cost,
+        })
+    }
+
     pub fn memory_bytes(&self) -> anyhow::Result<Option<u64>> {
         self.memory
             .as_deref()
@@ -82,7 +98,7 @@ impl ManifestLimits {
             .as_deref()
             .map(humantime::parse_duration)
             .transpose()
-            .context("manifest [limits] timeout")
+            .context("limits.timeout")
     }
 }
 

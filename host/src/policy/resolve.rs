@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use super::manifest::Manifest;
 use super::{Grant, Grants, PolicyFile};
 use crate::limits::Limits;
@@ -86,27 +88,30 @@ pub struct LimitOverrides {
 impl LimitOverrides {
     /// Each limit from the override, else the manifest, else the default.
     pub fn resolve(&self, manifest: Option<&Manifest>) -> anyhow::Result<Limits> {
-        let declared = manifest.map(|m| m.limits.clone()).unwrap_or_default();
+        let declared = match manifest {
+            Some(m) => m.limits.overrides().context("the manifest's [limits]")?,
+            None => LimitOverrides::default(),
+        };
         let defaults = Limits::default();
         Ok(Limits {
             fuel: self.fuel.or(declared.fuel).unwrap_or(defaults.fuel),
             memory_bytes: self
                 .memory_bytes
-                .or(declared.memory_bytes()?)
+                .or(declared.memory_bytes)
                 .unwrap_or(defaults.memory_bytes),
             timeout: self
                 .timeout
-                .or(declared.timeout()?)
+                .or(declared.timeout)
                 .unwrap_or(defaults.timeout),
             max_output_bytes: self
                 .max_output_bytes
-                .or(declared.max_output_bytes()?)
+                .or(declared.max_output_bytes)
                 .unwrap_or(defaults.max_output_bytes),
             max_llm_tokens: self
                 .max_llm_tokens
                 .or(declared.max_llm_tokens)
                 .or(defaults.max_llm_tokens),
-            max_llm_cost_usd: self.max_llm_cost_usd,
+            max_llm_cost_usd: self.max_llm_cost_usd.or(declared.max_llm_cost_usd),
         })
     }
 

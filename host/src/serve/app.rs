@@ -24,7 +24,6 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::LimitSettings;
 use super::{Refusal, RequestError, Server};
 use crate::runtime::{RunError, RunReport};
 
@@ -134,7 +133,7 @@ struct RunRequest {
     vars: BTreeMap<String, String>,
     /// Lower limits for this run (never higher than the server's).
     #[serde(default)]
-    limits: LimitSettings,
+    limits: crate::policy::manifest::ManifestLimits,
 }
 
 async fn run_spell(

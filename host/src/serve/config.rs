@@ -78,45 +78,10 @@ pub struct SpellEntry {
     pub vars: BTreeMap<String, String>,
     #[serde(default)]
     pub allowed_vars: Vec<String>,
+    /// The most a run may use (over the defaults; a manifest may only
+    /// lower them).
     #[serde(default)]
-    pub limits: LimitSettings,
-}
-
-/// Limits of a served spell (over its manifest's).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitSettings {
-    pub fuel: Option<u64>,
-    pub memory: Option<String>,
-    pub timeout: Option<String>,
-    pub max_output: Option<String>,
-    pub max_llm_tokens: Option<u64>,
-    pub max_llm_cost: Option<f64>,
-}
-
-impl LimitSettings {
-    pub fn overrides(&self) -> anyhow::Result<crate::policy::resolve::LimitOverrides> {
-        use anyhow::Context as _;
-        let size = |text: &Option<String>, what: &str| {
-            text.as_deref()
-                .map(|t| crate::limits::parse_size(t).map_err(anyhow::Error::msg))
-                .transpose()
-                .with_context(|| format!("limits.{what}"))
-        };
-        Ok(crate::policy::resolve::LimitOverrides {
-            fuel: self.fuel,
-            memory_bytes: size(&self.memory, "memory")?,
-            timeout: self
-                .timeout
-                .as_deref()
-                .map(humantime::parse_duration)
-                .transpose()
-                .context("limits.timeout")?,
-            max_output_bytes: size(&self.max_output, "max_output")?,
-            max_llm_tokens: self.max_llm_tokens,
-            max_llm_cost_usd: self.max_llm_cost,
-        })
-    }
+    pub limits: crate::policy::manifest::ManifestLimits,
 }
 
 /// Checks a tenant name of `[[serve.tokens]]`: letters, digits, `-` and

@@ -69,14 +69,7 @@ pub fn load_spell(
     // The server's limits (configuration, else the defaults) are the cap;
     // a spell's manifest may ask for less, never more.
     let declared = match manifest {
-        Some(m) => LimitOverrides {
-            fuel: m.limits.fuel,
-            memory_bytes: m.limits.memory_bytes()?,
-            timeout: m.limits.timeout()?,
-            max_output_bytes: m.limits.max_output_bytes()?,
-            max_llm_tokens: m.limits.max_llm_tokens,
-            max_llm_cost_usd: None,
-        },
+        Some(m) => m.limits.overrides()?,
         None => LimitOverrides::default(),
     };
     let limits = declared.lower(

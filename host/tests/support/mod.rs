@@ -29,6 +29,26 @@ pub fn guest(name: &str) -> PathBuf {
     path
 }
 
+/// A `spellhost` command isolated from the user's files: working in
+/// `home`, with its own data and config directories, the tests' compile
+/// cache, and no provider variables.
+pub fn spellhost_command(home: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spellhost"));
+    command
+        .current_dir(home)
+        .env("SPELLHOST_DATA_DIR", home.join("data"))
+        .env(
+            "SPELLHOST_CACHE_DIR",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("SPELLHOST_MODEL")
+        .env_remove("SPELLHOST_LOG")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL");
+    command
+}
+
 /// The test host's builder: the runtime's in-process defaults with the
 /// compile cache every test process shares. Tests add what they need (a
 /// router, a state file, a bus to watch).
