@@ -448,6 +448,40 @@ async fn log_lines_name_their_run() {
     }
 }
 
+/// `--watch`: a spell file that changes is served in its new version
+/// without a restart; one that no longer loads leaves the old one serving.
+#[tokio::test]
+async fn a_changed_spell_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let spell = dir.path().join("live.wasm");
+    std::fs::copy(guest("echo"), &spell).unwrap();
+    let serve = Serve::start(
+        &["--anonymous", "--watch", spell.to_str().unwrap()],
+        "",
+        &[],
+    );
+    let (_, out) = serve.run("live", None, json!({ "input": "v1" })).await;
+    assert_eq!(out["output"], "v1");
+    let wait_for = |what: &'static str| {
+        let log = serve.log.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !log.lock().unwrap().iter().any(|l| l.contains(what)) {
+                assert!(Instant::now() < deadline, "the server never said `{what}`");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    std::fs::write(&spell, b"not a component").unwrap();
+    wait_for("still serving the previous version").await;
+    let (_, out) = serve.run("live", None, json!({ "input": "still" })).await;
+    assert_eq!(out["output"], "still", "the old version serves on");
+    std::fs::copy(guest("config_vars"), &spell).unwrap();
+    wait_for("reloaded `live`").await;
+    let (_, out) = serve.run("live", None, json!({ "input": "x" })).await;
+    assert_eq!(out["output"], "[]", "the new version answers: {out}");
+}
+
 #[tokio::test]
 async fn denials_come_back_as_data() {
     let serve = Serve::start(&["--anonymous", &g("hostile_http_unlisted")], "", &[]);

@@ -53,7 +53,7 @@ pub async fn mcp(args: McpArgs) -> u8 {
 
 async fn mcp_inner(args: McpArgs) -> anyhow::Result<()> {
     // The caller is the local user: no tokens on stdio.
-    let (server, _) = super::serve::build_server(
+    let (server, _, _) = super::serve::build_server(
         &args.host,
         &args.spells,
         args.model.as_deref(),

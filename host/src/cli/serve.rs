@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Default model for the spells' LLM calls.
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
+    /// Reload a spell when its file or manifest changes (runs already going
+    /// finish on the version they started with).
+    #[arg(long)]
+    watch: bool,
     #[command(flatten)]
     host: HostArgs,
 }
@@ -53,7 +57,7 @@ pub(super) async fn build_server(
     model: Option<&str>,
     grant_requested: bool,
     anonymous: bool,
-) -> anyhow::Result<(Arc<Server>, ServeSettings)> {
+) -> anyhow::Result<(Arc<Server>, ServeSettings, Vec<(String, SpellSpec)>)> {
     let (settings, path) = Settings::load(host.config.as_deref())?;
     let serve = settings.serve.clone().unwrap_or_default();
     let (runtime, net) = host.runtime_and_settings(model)?;
@@ -92,23 +96,82 @@ pub(super) async fn build_server(
         );
     }
     let mut spells = BTreeMap::new();
-    for spec in &specs {
-        let runtime = runtime.clone();
-        let (spec, net) = (spec.clone(), net.clone());
-        // Compiling is CPU work: off the async executor.
-        let (name, served) = tokio::task::spawn_blocking(move || load_spell(&runtime, &spec, &net))
-            .await
-            .context("loading a spell")??;
+    let mut named = Vec::new();
+    for spec in specs {
+        let (name, served) = load_off_executor(&runtime, &spec, &net).await?;
         if spells.insert(name.clone(), served).is_some() {
             anyhow::bail!("two spells are named `{name}`; name them in [serve.spells]");
         }
+        named.push((name, spec));
     }
     let options = options(&serve, anonymous)?;
-    Ok((Arc::new(Server::new(runtime, spells, options)), serve))
+    Ok((
+        Arc::new(Server::new(runtime.clone(), spells, options)),
+        serve,
+        named,
+    ))
+}
+
+/// Loads a spell on the blocking pool: compiling is CPU work.
+async fn load_off_executor(
+    runtime: &crate::runtime::Runtime,
+    spec: &SpellSpec,
+    net: &crate::settings::NetSettings,
+) -> anyhow::Result<(String, crate::serve::Served)> {
+    let (runtime, spec, net) = (runtime.clone(), spec.clone(), net.clone());
+    tokio::task::spawn_blocking(move || load_spell(&runtime, &spec, &net))
+        .await
+        .context("loading a spell")?
+}
+
+/// When a spell's file or manifest changes, loads it again and serves the
+/// new version; a version that does not load is reported and the old one
+/// kept. Checks modification times twice a second.
+async fn watch(
+    server: Arc<Server>,
+    runtime: crate::runtime::Runtime,
+    net: crate::settings::NetSettings,
+    spells: Vec<(String, SpellSpec)>,
+) {
+    let stamp = |spec: &SpellSpec| {
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        (
+            modified(&spec.path),
+            modified(&crate::policy::manifest::path_for(&spec.path)),
+        )
+    };
+    let mut seen: Vec<_> = spells.iter().map(|(_, spec)| stamp(spec)).collect();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        for ((name, spec), last) in spells.iter().zip(seen.iter_mut()) {
+            let now = stamp(spec);
+            if now == *last {
+                continue;
+            }
+            *last = now;
+            let spec = SpellSpec {
+                name: Some(name.clone()),
+                ..spec.clone()
+            };
+            match load_off_executor(&runtime, &spec, &net).await {
+                Ok((_, served)) => {
+                    server.replace_spell(name, served);
+                    eprintln!(
+                        "spellhost serve: reloaded `{name}` from {}",
+                        spec.path.display()
+                    );
+                }
+                Err(err) => eprintln!(
+                    "spellhost serve: `{name}` changed but does not load ({err:#}); still serving the previous version"
+                ),
+            }
+        }
+    }
 }
 
 async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
-    let (server, serve) = build_server(
+    let (server, serve, spells) = build_server(
         &args.host,
         &args.spells,
         args.model.as_deref(),
@@ -135,6 +198,11 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let names: Vec<String> = server.spells().keys().cloned().collect();
+    if args.watch {
+        let (settings, _) = Settings::load(args.host.config.as_deref())?;
+        let net = settings.net;
+        tokio::spawn(watch(server.clone(), server.runtime().clone(), net, spells));
+    }
     eprintln!(
         "spellhost serve: listening on http://{} ({} spells: {})",
         listener.local_addr()?,

@@ -113,7 +113,9 @@ pub struct Admission {
 /// The server's state, shared by every request.
 pub struct Server {
     base: Runtime,
-    spells: BTreeMap<String, Served>,
+    /// Swapped whole when `--watch` reloads a spell; a run keeps the
+    /// deployment it started with.
+    spells: std::sync::RwLock<Arc<BTreeMap<String, Arc<Served>>>>,
     tenants: Mutex<HashMap<String, Arc<Tenant>>>,
     tokens: HashMap<String, String>,
     options: ServerOptions,
@@ -123,19 +125,38 @@ pub struct Server {
 
 impl Server {
     pub fn new(base: Runtime, spells: BTreeMap<String, Served>, options: ServerOptions) -> Self {
+        let spells = spells.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         Self {
             tokens: options.tokens.iter().cloned().collect(),
             slots: Arc::new(Semaphore::new(options.max_concurrent_runs)),
             base,
-            spells,
+            spells: std::sync::RwLock::new(Arc::new(spells)),
             tenants: Mutex::default(),
             options,
             metrics: Metrics::default(),
         }
     }
 
-    pub fn spells(&self) -> &BTreeMap<String, Served> {
-        &self.spells
+    /// The runtime spells are loaded with.
+    pub fn runtime(&self) -> &Runtime {
+        &self.base
+    }
+
+    /// The spells served now.
+    pub fn spells(&self) -> Arc<BTreeMap<String, Arc<Served>>> {
+        self.spells
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves `served` as `name` from now on (runs already going keep the
+    /// deployment they started with).
+    pub fn replace_spell(&self, name: &str, served: Served) {
+        let mut spells = self.spells.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = (**spells).clone();
+        next.insert(name.to_owned(), Arc::new(served));
+        *spells = Arc::new(next);
     }
 
     pub fn options(&self) -> &ServerOptions {
@@ -200,9 +221,10 @@ impl Server {
         vars: &BTreeMap<String, String>,
         asked: LimitOverrides,
     ) -> Result<PendingRun, RequestError> {
-        let Some(served) = self.spells.get(name) else {
+        let spells = self.spells();
+        let Some(served) = spells.get(name) else {
             self.metrics.rejected("unknown-spell");
-            let known: Vec<&String> = self.spells.keys().collect();
+            let known: Vec<&String> = spells.keys().collect();
             return Err(RequestError::UnknownSpell(format!(
                 "no spell `{name}` here; this server runs: {known:?}"
             )));
