@@ -130,12 +130,58 @@ fn builtin() -> &'static Arc<CatalogFile> {
     })
 }
 
+/// Where the base entries are read from, once, on first use — so a run that
+/// never calls a model never parses the list.
+#[derive(Debug)]
+struct Base {
+    /// The refreshed list to try before the built-in one.
+    refreshed: Option<PathBuf>,
+    loaded: OnceLock<(Arc<CatalogFile>, CatalogSource)>,
+}
+
+impl Base {
+    fn of(file: Arc<CatalogFile>) -> Self {
+        let loaded = OnceLock::new();
+        let _ = loaded.set((file, CatalogSource::BuiltIn));
+        Self {
+            refreshed: None,
+            loaded,
+        }
+    }
+
+    fn get(&self) -> &(Arc<CatalogFile>, CatalogSource) {
+        self.loaded.get_or_init(|| {
+            if let Some(path) = &self.refreshed {
+                match std::fs::read_to_string(path) {
+                    Ok(text) => match serde_json::from_str::<CatalogFile>(&text) {
+                        Ok(file) => return (Arc::new(file), CatalogSource::Refreshed(path.clone())),
+                        Err(err) => tracing::warn!(
+                            "ignoring the refreshed model catalog {} ({err}); using the built-in one. \
+                             Run `spellhost models refresh` again or delete the file.",
+                            path.display()
+                        ),
+                    },
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(err) => tracing::warn!(
+                        "cannot read the refreshed model catalog {}: {err}; using the built-in one",
+                        path.display()
+                    ),
+                }
+            }
+            (builtin().clone(), CatalogSource::BuiltIn)
+        })
+    }
+
+    fn file(&self) -> &CatalogFile {
+        &self.get().0
+    }
+}
+
 /// The catalog a runtime uses: base entries, configuration on top, and the
 /// namespace each provider looks its models up in.
 #[derive(Debug, Clone)]
 pub struct ModelCatalog {
-    base: Arc<CatalogFile>,
-    source: CatalogSource,
+    base: Arc<Base>,
     overrides: BTreeMap<String, ModelSpec>,
     namespaces: BTreeMap<String, String>,
 }
@@ -150,8 +196,10 @@ impl Default for ModelCatalog {
 impl ModelCatalog {
     pub fn builtin() -> Self {
         Self {
-            base: builtin().clone(),
-            source: CatalogSource::BuiltIn,
+            base: Arc::new(Base {
+                refreshed: None,
+                loaded: OnceLock::new(),
+            }),
             overrides: BTreeMap::new(),
             namespaces: BTreeMap::new(),
         }
@@ -160,42 +208,26 @@ impl ModelCatalog {
     /// A catalog with only `models` (tests, and catalogs built by hand).
     pub fn from_entries(models: BTreeMap<String, ModelSpec>) -> Self {
         Self {
-            base: Arc::new(CatalogFile {
+            base: Arc::new(Base::of(Arc::new(CatalogFile {
                 imported_from: "entries given by the caller".into(),
                 models,
-            }),
-            source: CatalogSource::BuiltIn,
+            }))),
             overrides: BTreeMap::new(),
             namespaces: BTreeMap::new(),
         }
     }
 
-    /// The refreshed list in `dir` if there is one, else the built-in one.
-    /// A refreshed file that cannot be read is reported and skipped.
+    /// The refreshed list in `dir` if there is one, else the built-in one;
+    /// read on first use. A refreshed file that cannot be read is reported
+    /// and skipped.
     pub fn load(dir: &Path) -> Self {
-        let path = refreshed_path(dir);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match serde_json::from_str::<CatalogFile>(&text) {
-                Ok(file) => {
-                    return Self {
-                        base: Arc::new(file),
-                        source: CatalogSource::Refreshed(path),
-                        ..Self::builtin()
-                    };
-                }
-                Err(err) => tracing::warn!(
-                    "ignoring the refreshed model catalog {} ({err}); using the built-in one. \
-                     Run `spellhost models refresh` again or delete the file.",
-                    path.display()
-                ),
-            },
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => tracing::warn!(
-                "cannot read the refreshed model catalog {}: {err}; using the built-in one",
-                path.display()
-            ),
+        Self {
+            base: Arc::new(Base {
+                refreshed: Some(refreshed_path(dir)),
+                loaded: OnceLock::new(),
+            }),
+            ..Self::builtin()
         }
-        Self::builtin()
     }
 
     /// Adds `spellhost.toml`'s entries: `[models]` first, then `[prices]`.
@@ -221,19 +253,19 @@ impl ModelCatalog {
     }
 
     pub fn source(&self) -> &CatalogSource {
-        &self.source
+        &self.base.get().1
     }
 
     pub fn imported_from(&self) -> &str {
-        &self.base.imported_from
+        &self.base.file().imported_from
     }
 
     pub fn len(&self) -> usize {
-        self.base.models.len()
+        self.base.file().models.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.base.models.is_empty() && self.overrides.is_empty()
+        self.base.file().models.is_empty() && self.overrides.is_empty()
     }
 
     /// The catalog key a `provider/model` id is looked up under.
@@ -251,7 +283,7 @@ impl ModelCatalog {
     /// a model the catalog does not know.
     pub fn get(&self, id: &str) -> Option<ModelSpec> {
         let key = self.key(id);
-        let base = self.base.models.get(&key);
+        let base = self.base.file().models.get(&key);
         let over = self.overrides.get(id).or_else(|| self.overrides.get(&key));
         match (base, over) {
             (None, None) => None,
@@ -267,14 +299,13 @@ impl ModelCatalog {
     /// Where `id`'s entry comes from, for `models info`.
     pub fn provenance(&self, id: &str) -> Vec<String> {
         let mut out = Vec::new();
-        if self.base.models.contains_key(&self.key(id)) {
-            out.push(match &self.source {
-                CatalogSource::BuiltIn => format!("built-in catalog ({})", self.base.imported_from),
-                CatalogSource::Refreshed(path) => format!(
-                    "refreshed catalog {} ({})",
-                    path.display(),
-                    self.base.imported_from
-                ),
+        if self.base.file().models.contains_key(&self.key(id)) {
+            let imported_from = &self.base.file().imported_from;
+            out.push(match self.source() {
+                CatalogSource::BuiltIn => format!("built-in catalog ({imported_from})"),
+                CatalogSource::Refreshed(path) => {
+                    format!("refreshed catalog {} ({imported_from})", path.display())
+                }
             });
         }
         if self.overrides.contains_key(id) || self.overrides.contains_key(&self.key(id)) {
@@ -295,6 +326,7 @@ impl ModelCatalog {
         let name_of = |key: &str| key.split_once('/').map_or(key, |(_, m)| m).to_owned();
         let mut found: Vec<(u8, String)> = self
             .base
+            .file()
             .models
             .keys()
             .chain(self.overrides.keys())
