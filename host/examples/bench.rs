@@ -24,6 +24,8 @@ mod contract;
 #[path = "../tests/support/fake_llm.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
 mod fake_llm;
+#[path = "../tests/support/listening.rs"]
+mod listening;
 #[path = "bench/serve.rs"]
 mod serve_bench;
 

@@ -136,7 +136,6 @@ fn jsonrpc_of(body: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn streamable_http_serves_the_same_tools_on_loopback_only() {
-    use std::io::BufRead as _;
     let home = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spellhost"));
     command
@@ -147,17 +146,7 @@ async fn streamable_http_serves_the_same_tools_on_loopback_only() {
         .current_dir(home.path())
         .stderr(std::process::Stdio::piped());
     let mut child = command.spawn().unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("the server printed its address")
-            .unwrap();
-        if let Some(at) = line.split("listening on ").nth(1) {
-            break at.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let (url, _log) = support::listening::listening_url(child.stderr.take().unwrap());
     let client = reqwest::Client::new();
     let post = |body: serde_json::Value, session: Option<&str>| {
         let mut request = client

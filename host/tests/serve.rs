@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ struct Serve {
     child: Child,
     url: String,
     /// What it printed on stderr after its address.
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    log: support::listening::Log,
     _home: tempfile::TempDir,
 }
 
@@ -43,33 +42,7 @@ impl Serve {
             command.env(key, value);
         }
         let mut child = command.spawn().expect("starting spellhost serve");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stderr).lines();
-            let mut sent = false;
-            let mut rest = Vec::new();
-            while let Some(Ok(line)) = lines.next() {
-                if !sent && let Some(at) = line.split("listening on ").nth(1) {
-                    let url = at.split_whitespace().next().unwrap().to_owned();
-                    let _ = tx.send(Ok(url));
-                    sent = true;
-                } else if sent {
-                    kept.lock().unwrap().push(line);
-                } else {
-                    rest.push(line);
-                }
-            }
-            if !sent {
-                let _ = tx.send(Err(rest.join("\n")));
-            }
-        });
-        let url = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server printed its address")
-            .unwrap_or_else(|stderr| panic!("spellhost serve did not start:\n{stderr}"));
+        let (url, log) = support::listening::listening_url(child.stderr.take().unwrap());
         Serve {
             child,
             url,

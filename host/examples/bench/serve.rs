@@ -9,7 +9,6 @@
 //! on PATH; otherwise the section says so and prints spellhost's figures
 //! alone.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,19 +38,7 @@ fn start_spellhost(spellhost: &Path, dir: &Path) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting spellhost serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("spellhost serve printed its address")
-            .unwrap();
-        if let Some(at) = line.split("listening on ").nth(1) {
-            break at.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    let (url, _log) = super::listening::listening_url(child.stderr.take().unwrap());
     Server { child, url }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod contract;
 pub mod fake_llm;
+pub mod listening;
 pub mod scripts;
 pub mod web;
 
