@@ -46,6 +46,14 @@ test: test-guests
     target/debug/spellhost models pull smollm2
     cargo test -p spellhost -p spellhost-tools
     cargo test -p spellhost-sdk --lib
+    just mcp-conformance
+
+# The official MCP conformance suite against `spellhost mcp --transport
+# http` (Node 22 and the suite from npm; expected failures, each with its
+# reason, in tests/mcp-conformance/expected-failures.yaml).
+mcp-conformance:
+    cargo build -p spellhost
+    tests/mcp-conformance/run.sh target/debug/spellhost
 
 # Regenerate the built-in model catalog (host/catalog/models.json) from a
 # LiteLLM model list, with the code `spellhost models refresh` runs.
@@ -56,7 +64,7 @@ catalog source="../shared/specs/models/model_prices_and_context_window.json" lab
 lint: setup check-interpreters
     cargo fmt --all -- --check
     cargo clippy -p spellhost -p spellhost-tools --all-targets -- -D warnings
-    cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-script -p spellhost-test-guests {{ prepend("-p ", spells) }} -- -D warnings
+    cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-script -p spellhost-test-guests -p spellhost-http-hello {{ prepend("-p ", spells) }} -- -D warnings
 
 # Rebuild the interpreter components spellhost ships (host/prebuilt/) from
 # guest-sdks/{script-core,lua,js}. Installs the wasm C toolchain first
@@ -78,11 +86,15 @@ verify-interpreters: setup
     guest-sdks/toolchain/build-interpreters.sh --verify
 
 # Benchmarks: whole-process `spellhost run` time (components, Lua and JS
-# spells, CPU-heavy Lua next to native lua5.4), memory, per-run overheads.
+# spells, CPU-heavy Lua next to native lua5.4), memory, per-run overheads,
+# `spellhost serve` next to `wasmtime serve` (wasmtime-cli 48.0.8, installed
+# here the first time: ~15 minutes on 2 cores).
 # `just bench scripts` runs one section (whole, scripts, in-process, llm,
 # agent, local, serve).
 bench *section: build spells test-guests
     command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
+    wasmtime --version 2>/dev/null | grep -q '^wasmtime 48.0.8' || cargo install wasmtime-cli --version 48.0.8 --locked --quiet
+    cargo build --target wasm32-wasip2 --profile spell -p spellhost-http-hello
     cargo run --release -p spellhost --example bench -- target/release/spellhost {{section}}
 
 # Everything CI checks.

@@ -732,7 +732,7 @@ fn pinned_names_resolving_to_loopback_are_denied_with_the_address_flag() {
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!(
-            "denied: rebind.test resolves to 127.0.0.1, a loopback address, which a name grant does not open; allow that address with --allow-net 127.0.0.1:{port}"
+            "denied: rebind.test resolves to 127.0.0.1, a loopback address, which a name grant does not open; allow it with --allow-net 127.0.0.1:{port}"
         )),
         "{stderr}"
     );

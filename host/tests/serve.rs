@@ -397,6 +397,104 @@ async fn sse_streams_the_runs_events_in_order_then_the_result() {
     }
 }
 
+/// SSE also carries what a run shows besides events: its log lines, the
+/// pieces of a streamed answer, and its denials — each naming the run, the
+/// denial in the server's terms (its config key, never a CLI flag).
+#[tokio::test]
+async fn sse_streams_log_lines_streamed_text_and_denials() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("shows.lua");
+    std::fs::write(
+        &script,
+        r#"log.info("starting on " .. ...)
+local text = ""
+for piece in llm.stream { prompt = ... } do text = text .. piece end
+log.warn("streamed " .. #text .. " bytes")
+local ok, err = pcall(State.shared("team").get, "k")
+assert(not ok and err.kind == "denied")
+return text .. " | " .. err.message
+"#,
+    )
+    .unwrap();
+    let serve = Serve::start(
+        &[
+            "--anonymous",
+            "--model",
+            "openai/fake-model",
+            script.to_str().unwrap(),
+        ],
+        "",
+        &[
+            ("OPENAI_BASE_URL", &fake.base_url()),
+            ("OPENAI_API_KEY", "sk-test"),
+        ],
+    );
+    let text = reqwest::Client::new()
+        .post(serve.at("/v1/spells/shows/runs"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "input": "one two three" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events: Vec<(&str, Value)> = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name, serde_json::from_str(data).unwrap()))
+        })
+        .collect();
+    let (last, result) = events.last().unwrap();
+    assert_eq!(*last, "result", "{text}");
+    let of = |kind: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|(name, _)| *name == kind)
+            .map(|(_, data)| data)
+            .collect()
+    };
+    let logs = of("log");
+    assert_eq!(logs.len(), 2, "{text}");
+    assert_eq!(logs[0]["message"], "starting on one two three");
+    assert_eq!(
+        (logs[0]["level"].as_str(), logs[1]["level"].as_str()),
+        (Some("info"), Some("warn"))
+    );
+    let streamed: String = of("token")
+        .iter()
+        .map(|t| t["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, "echo: one two three", "{text}");
+    assert!(of("token").len() > 1, "streamed in pieces: {text}");
+    assert!(
+        of("token")
+            .iter()
+            .all(|t| t["model"] == "openai/fake-model")
+    );
+    let denials = of("denial");
+    assert_eq!(denials.len(), 1, "{text}");
+    assert_eq!(
+        denials[0]["grant"],
+        json!({ "kind": "state-namespace", "value": "team" })
+    );
+    let message = denials[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"[serve.spells.shows] grants, state_namespaces = ["team"]"#)
+            && !message.contains("--allow"),
+        "{message}"
+    );
+    // The spell got the same words.
+    let output = result["output"].as_str().unwrap();
+    assert!(output.ends_with(message), "{output}");
+    for (_, data) in &events[..events.len() - 1] {
+        assert_eq!(data["run_id"], result["run_id"], "{data}");
+    }
+}
+
 /// A server's log lines name their run, so the log of many runs can be
 /// split by run.
 #[tokio::test]

@@ -3,11 +3,12 @@
 //! 1, 8 and 64 concurrent clients for a trivial spell, per-run instantiate
 //! time, and the server's RSS after 100 and after 10 000 runs.
 //!
-//! The anchor the serve issue names, `wasmtime serve` (wasmtime-cli 48.0.8)
-//! of a hello-world `wasi:http` component, is measured in the same run when
-//! `WASMTIME_SERVE_COMPONENT` names such a component and a `wasmtime` CLI is
-//! on PATH; otherwise the section says so and prints spellhost's figures
-//! alone.
+//! The anchor, `wasmtime serve` (wasmtime-cli 48.0.8, which `just bench`
+//! installs) of a hello-world `wasi:http` component (`tests/http-hello`, or
+//! `$WASMTIME_SERVE_COMPONENT`), is loaded in the same run, round by round
+//! with spellhost, and each round's ratio printed. Memory per concurrent run
+//! is the server's RSS with 64 runs in flight (a component sleeping in a
+//! WASI clock wait; a Lua script in `sleep`) over its RSS idle.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -29,9 +30,13 @@ impl Drop for Server {
 }
 
 fn start_spellhost(spellhost: &Path, dir: &Path) -> Server {
+    let nap = dir.join("nap.lua");
+    std::fs::write(&nap, "sleep(tonumber((...)) or 0)\nreturn 'rested'\n").unwrap();
     let mut child = Command::new(spellhost)
         .args(["serve", "--anonymous", "--listen", "127.0.0.1:0"])
         .arg(guest("echo"))
+        .arg(guest("hostile_sleep"))
+        .arg(&nap)
         .env("SPELLHOST_DATA_DIR", dir.join("data"))
         .env("SPELLHOST_CACHE_DIR", dir.join("cache"))
         .stdout(Stdio::null())
@@ -90,7 +95,15 @@ fn percentile(samples: &mut [f64], q: f64) -> f64 {
 
 /// The anchor, if it can be measured here: `wasmtime serve COMPONENT`.
 fn start_wasmtime_serve() -> Option<(Server, String)> {
-    let component = std::env::var("WASMTIME_SERVE_COMPONENT").ok()?;
+    let component = std::env::var("WASMTIME_SERVE_COMPONENT").unwrap_or_else(|_| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        root.join("target/wasm32-wasip2/spell/spellhost_http_hello.wasm")
+            .display()
+            .to_string()
+    });
+    if !Path::new(&component).exists() {
+        return None;
+    }
     let version = Command::new("wasmtime").arg("--version").output().ok()?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -99,7 +112,9 @@ fn start_wasmtime_serve() -> Option<(Server, String)> {
         .ok()?
         .port();
     let child = Command::new("wasmtime")
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), &component])
+        // `-S cli`: a component built with Rust's std imports wasi:cli.
+        .args(["serve", "-S", "cli", "--addr", &format!("127.0.0.1:{port}")])
+        .arg(&component)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -131,11 +146,11 @@ pub async fn serve(spellhost: &Path) {
     let anchor = start_wasmtime_serve();
     match &anchor {
         Some((_, version)) => {
-            println!("anchor: {version} `wasmtime serve` of $WASMTIME_SERVE_COMPONENT")
+            println!("anchor: {version} `wasmtime serve` of a hello-world wasi:http component")
         }
         None => println!(
-            "anchor: not measured — set WASMTIME_SERVE_COMPONENT to a hello-world wasi:http component \
-             and put wasmtime-cli 48.0.8 on PATH (cargo install wasmtime-cli --version 48.0.8)"
+            "anchor: not measured — needs wasmtime-cli 48.0.8 on PATH (cargo install wasmtime-cli \
+             --version 48.0.8 --locked) and tests/http-hello built (just bench builds both)"
         ),
     }
     for clients in [1, 8, 64] {
@@ -196,6 +211,7 @@ pub async fn serve(spellhost: &Path) {
         "µs",
         &summarize(instantiate),
     );
+    concurrent_memory(&server).await;
     let pid = server.child.id();
     let fresh = start_spellhost(spellhost, dir.path());
     load(&format!("{}/v1/spells/echo/runs", fresh.url), body, 8, 100).await;
@@ -218,4 +234,64 @@ pub async fn serve(spellhost: &Path) {
         "RSS of the loaded server above",
         rss_mib(pid)
     );
+}
+
+/// The server's RSS with 64 runs in flight over its RSS idle, per run: a
+/// component sleeping in a WASI clock wait, then a Lua script in `sleep`.
+async fn concurrent_memory(server: &Server) {
+    const RUNS: usize = 64;
+    let client = reqwest::Client::new();
+    let pid = server.child.id();
+    for (spell, body, what) in [
+        (
+            "hostile_sleep",
+            r#"{"limits": {"timeout": "3s"}}"#,
+            "memory per concurrent run, component",
+        ),
+        ("nap", r#"{"input": "3"}"#, "memory per concurrent run, Lua"),
+    ] {
+        let url = format!("{}/v1/spells/{spell}/runs", server.url);
+        // One run first, so what is loaded once is not counted per run.
+        let one = client
+            .post(&url)
+            .body(r#"{"input": "0", "limits": {"timeout": "1ms"}}"#);
+        let _ = one.send().await.unwrap().bytes().await;
+        let idle = rss_mib(pid);
+        let runs: Vec<_> = (0..RUNS)
+            .map(|_| {
+                let request = client.post(&url).body(body);
+                tokio::spawn(async move { request.send().await.unwrap().bytes().await })
+            })
+            .collect();
+        // Measured once every run is in flight (the server's own count).
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let metrics = client
+                .get(format!("{}/metrics", server.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let in_flight = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("spellhost_runs_in_flight "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0);
+            if in_flight as usize >= RUNS || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let busy = rss_mib(pid);
+        for run in runs {
+            let _ = run.await;
+        }
+        println!(
+            "{:<58} {:.2} MiB   (idle {idle:.1} MiB, {RUNS} in flight {busy:.1} MiB)",
+            what,
+            (busy - idle) / RUNS as f64
+        );
+    }
 }

@@ -99,7 +99,8 @@ impl NetClient {
                 headers.insert(name, value);
                 self.recorder.allowed("secret", "inject", &target, None);
             }
-            _ => self.recorder.denied(
+            _ => {
+                self.recorder.denied(
                 "secret",
                 "inject",
                 &target,
@@ -108,7 +109,8 @@ impl NetClient {
                     secret.env
                 ),
                 None,
-            ),
+                );
+            }
         }
     }
 

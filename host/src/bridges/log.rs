@@ -2,11 +2,12 @@
 //! `guest`, so the CLI's `--log-level` filters them with the host's own.
 //! Each names its run (`run_id` field), so a server's log can be split by
 //! run; `spellhost run`, one run per process, leaves the field out of what
-//! it prints.
+//! it prints. A watched run also shows each line to its watcher.
 
 use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::log::{self, Level};
+use crate::bridges::run::{RunCtx, RunSignal};
 
 /// Longest message kept; longer ones are cut (on a character boundary).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -15,7 +16,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub struct LogCtx {
     pub spell_name: String,
     /// The run the lines belong to (`None` for plugin instances).
-    pub run_id: Option<String>,
+    pub run: Option<RunCtx>,
 }
 
 struct LogBridge;
@@ -40,7 +41,13 @@ impl log::Host for &mut LogCtx {
         }
         let message = &message[..end];
         let spell = self.spell_name.as_str();
-        let run_id = self.run_id.as_deref().unwrap_or("");
+        let run_id = self.run.as_ref().map_or("", RunCtx::run_id);
+        if let Some(run) = &self.run {
+            run.signal(|| RunSignal::Log {
+                level: level_name(level),
+                message: message.to_owned(),
+            });
+        }
         match level {
             Level::Trace => tracing::trace!(target: "guest", run_id, "{spell}: {message}"),
             Level::Debug => tracing::debug!(target: "guest", run_id, "{spell}: {message}"),
@@ -49,5 +56,16 @@ impl log::Host for &mut LogCtx {
             Level::Error => tracing::error!(target: "guest", run_id, "{spell}: {message}"),
         }
         Ok(())
+    }
+}
+
+/// A level's name as the host's own log writes it.
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
     }
 }

@@ -28,7 +28,8 @@ pub struct McpArgs {
     /// at `/mcp`).
     #[arg(long, value_enum, default_value = "stdio")]
     transport: Transport,
-    /// Address for `--transport http`; loopback only.
+    /// Address for `--transport http`: loopback only, unless the
+    /// configuration has `[[serve.tokens]]` (then callers need one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8788")]
     listen: String,
     #[command(flatten)]
@@ -52,13 +53,14 @@ pub async fn mcp(args: McpArgs) -> u8 {
 }
 
 async fn mcp_inner(args: McpArgs) -> anyhow::Result<()> {
-    // The caller is the local user: no tokens on stdio.
+    // On stdio the caller is the local user; over HTTP, the tenant of its
+    // token when the configuration has tokens, else the local user.
     let (server, _, _) = super::serve::build_server(
         &args.host,
         &args.spells,
         args.model.as_deref(),
         args.grant_requested,
-        true,
+        false,
     )
     .await?;
     let tools = server
@@ -98,19 +100,36 @@ async fn serve_http(
     let addr: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen}: not an address (e.g. 127.0.0.1:8788)"))?;
-    if !addr.ip().is_loopback() {
+    let tokens = !server.options().tokens.is_empty();
+    if !addr.ip().is_loopback() && !tokens {
         anyhow::bail!(
-            "--listen {addr}: MCP over HTTP has no authentication yet, so it listens on loopback \
-             addresses only (127.0.0.1, ::1); put `spellhost serve` or a proxy in front for more"
+            "--listen {addr}: without tokens MCP over HTTP answers anyone who can connect, so it \
+             listens on loopback addresses only (127.0.0.1, ::1); add [[serve.tokens]] to the \
+             configuration to listen on {}",
+            addr.ip()
         );
     }
+    // The default Host check admits loopback names only (DNS rebinding); a
+    // server that takes tokens elsewhere is reached by other names, and a
+    // rebinding page has no token.
+    let mut config = StreamableHttpServerConfig::default()
+        .with_max_request_body_bytes(server.options().max_body);
+    if !addr.ip().is_loopback() {
+        config = config.disable_allowed_hosts();
+    }
+    let tools_server = server.clone();
     let service = StreamableHttpService::new(
-        move || Ok(SpellTools::new(server.clone())),
+        move || Ok(SpellTools::new(tools_server.clone())),
         Arc::new(LocalSessionManager::default()),
-        // Its default Host check admits loopback names only (DNS rebinding).
-        StreamableHttpServerConfig::default(),
+        config,
     );
-    let app = axum::Router::new().nest_service("/mcp", service);
+    let mut app = axum::Router::new().nest_service("/mcp", service);
+    if tokens {
+        app = app.layer(axum::middleware::from_fn_with_state(
+            server,
+            crate::mcp::authenticate,
+        ));
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;

@@ -171,6 +171,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         net_secrets: net.secrets,
         tool_plugins,
         hook_plugins,
+        grant_wording: Default::default(),
     };
     let spell = match runtime.load_file(&name, &args.spell, bytes, config) {
         Ok(spell) => spell,

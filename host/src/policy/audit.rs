@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 
 use crate::bridges::run::RunCtx;
-use crate::policy::Grant;
+use crate::policy::{Grant, GrantWording};
 
 /// A shared, append-only audit sink.
 #[derive(Clone)]
@@ -83,6 +83,8 @@ pub struct Recorder {
     denials: Arc<Mutex<Vec<Denial>>>,
     /// The run whose decisions these are (named in each audit record).
     run: Option<RunCtx>,
+    /// How a denial names the grant that would allow it.
+    wording: GrantWording,
 }
 
 impl Recorder {
@@ -91,7 +93,14 @@ impl Recorder {
             audit,
             denials: Arc::default(),
             run: None,
+            wording: GrantWording::default(),
         }
+    }
+
+    /// The same, naming grants as `wording` says.
+    pub fn with_wording(mut self, wording: GrantWording) -> Self {
+        self.wording = wording;
+        self
     }
 
     /// The same audit log and list of denials, recording for `run`.
@@ -107,8 +116,9 @@ impl Recorder {
         self.record(capability, action, target, true, detail);
     }
 
-    /// Records a refusal; `message` says how to grant it, `grant` is that
-    /// grant as data.
+    /// Records a refusal: `message` says what was refused, `grant` is the
+    /// grant that would allow it. Returns the message with how to grant it,
+    /// in the deployment's wording — what the spell and the person see.
     pub fn denied(
         &self,
         capability: &str,
@@ -116,18 +126,26 @@ impl Recorder {
         target: &str,
         message: &str,
         grant: Option<Grant>,
-    ) {
-        self.record(capability, action, target, false, Some(message));
+    ) -> String {
+        let message = match &grant {
+            Some(grant) => format!("{message}; {}", self.wording.hint(grant)),
+            None => message.to_owned(),
+        };
+        self.record(capability, action, target, false, Some(&message));
         let denial = Denial {
             capability: capability.to_owned(),
             target: target.to_owned(),
-            message: message.to_owned(),
+            message: message.clone(),
             grant,
         };
         let mut denials = self.denials.lock().unwrap_or_else(|e| e.into_inner());
         if !denials.contains(&denial) {
+            if let Some(run) = &self.run {
+                run.signal(|| crate::bridges::run::RunSignal::Denial(denial.clone()));
+            }
             denials.push(denial);
         }
+        message
     }
 
     /// The distinct denials so far, oldest first.

@@ -63,6 +63,35 @@ impl Grant {
     }
 }
 
+/// How a deployment's denials name the grant that would allow them: the
+/// front end that runs the spell decides, so a spell's error says what its
+/// operator can do (`spellhost run` takes flags; a server its config).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum GrantWording {
+    /// `spellhost run`'s flags, and the manifest key.
+    #[default]
+    Flags,
+    /// A server's configuration of the spell it serves as this name.
+    ServerConfig(String),
+}
+
+impl GrantWording {
+    /// What to do to allow it: `allow it with --allow-net x (manifest: …)`.
+    pub fn hint(&self, grant: &Grant) -> String {
+        match self {
+            GrantWording::Flags => format!(
+                "allow it with {} (manifest: {})",
+                grant.flag(),
+                grant.config_key()
+            ),
+            GrantWording::ServerConfig(name) => format!(
+                "grant it in the server's configuration: [serve.spells.{name}] grants, {}",
+                grant.config_key()
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Grant {
     /// The flag, as the command line is the common case.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

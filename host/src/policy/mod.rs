@@ -24,7 +24,7 @@ pub mod manifest;
 pub mod net;
 pub mod resolve;
 
-pub use grant::Grant;
+pub use grant::{Grant, GrantWording};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -132,13 +132,9 @@ impl fmt::Display for Host {
 /// Why a connection was refused, with the grant that would allow it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NetDenied {
-    #[error(
-        "network access to {host}:{port} is not granted; allow it with --allow-net {host}:{port} (manifest: net = [\"{host}:{port}\"])"
-    )]
+    #[error("network access to {host}:{port} is not granted")]
     NotGranted { host: Host, port: u16 },
-    #[error(
-        "{host} resolves to {ip}, a {kind} address, which a name grant does not open; allow that address with --allow-net {grant}"
-    )]
+    #[error("{host} resolves to {ip}, a {kind} address, which a name grant does not open")]
     PrivateAddress {
         host: Host,
         ip: IpAddr,

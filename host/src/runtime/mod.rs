@@ -77,6 +77,8 @@ pub struct SpellConfig {
     pub vars: BTreeMap<String, String>,
     /// Where to record capability uses and denials.
     pub audit: Option<Audit>,
+    /// How its denials name the grant that would allow them.
+    pub grant_wording: crate::policy::GrantWording,
     /// Host names pinned to addresses instead of DNS (`[net.hosts]`).
     pub net_pins: BTreeMap<String, Vec<IpAddr>>,
     /// Credentials the host adds to requests, by host (`[net.secrets]`).
@@ -102,6 +104,7 @@ pub struct Spell {
     tools: Arc<ToolCatalog>,
     hooks: HookSet,
     audit: Option<Audit>,
+    grant_wording: crate::policy::GrantWording,
     script: Option<Arc<ScriptSource>>,
     /// How the component was obtained for this load, and how long that took.
     pub compile_source: CompileSource,
@@ -420,6 +423,7 @@ impl Runtime {
             tools: Arc::new(tools),
             hooks: HookSet::new(config.hook_plugins),
             audit: config.audit,
+            grant_wording: config.grant_wording,
             script,
         })
     }
@@ -477,7 +481,9 @@ impl Runtime {
         let run_id = run.run_id().to_owned();
         let recorder = match &parent {
             Some(parent) => parent.recorder.for_run(run.clone()),
-            None => Recorder::new(spell.audit.clone()).for_run(run.clone()),
+            None => Recorder::new(spell.audit.clone())
+                .with_wording(spell.grant_wording.clone())
+                .for_run(run.clone()),
         };
         let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder) {
             Ok(wasi) => wasi,
@@ -570,7 +576,7 @@ impl Runtime {
             },
             log: LogCtx {
                 spell_name: spell.name.clone(),
-                run_id: Some(run_id.clone()),
+                run: Some(run.clone()),
             },
             config: ConfigCtx {
                 vars: spell.vars.clone(),

@@ -93,14 +93,11 @@ impl SpellRunner for SubSpells {
             .any(|dir| resolved.starts_with(dir));
         if !readable {
             let dir = resolved.parent().unwrap_or(&resolved).display().to_string();
-            let message = format!(
-                "running spell {path} reads it, which is not granted; allow it with --allow-read {dir}"
-            );
-            recorder.denied(
+            let message = recorder.denied(
                 "spell",
                 "run",
                 path,
-                &message,
+                &format!("running spell {path} reads it, which is not granted"),
                 Some(crate::policy::Grant::Read(dir.into())),
             );
             return Err(message);

@@ -131,7 +131,7 @@ impl PluginSandbox {
             wasi,
             log: LogCtx {
                 spell_name: format!("plugin:{}", self.name),
-                run_id: None,
+                run: None,
             },
             config: ConfigCtx {
                 vars: self.vars.clone(),

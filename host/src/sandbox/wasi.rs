@@ -72,13 +72,15 @@ pub fn build(
                 builder.env(name, value);
                 recorder.allowed("env", "expose", name, None);
             }
-            Err(_) => recorder.denied(
-                "env",
-                "expose",
-                name,
-                &format!("--allow-env {name} was given, but {name} is not set on the host"),
-                None,
-            ),
+            Err(_) => {
+                recorder.denied(
+                    "env",
+                    "expose",
+                    name,
+                    &format!("{name} is granted, but it is not set in the host's environment"),
+                    None,
+                );
+            }
         }
     }
     if net.has_address_grants() {
@@ -99,9 +101,7 @@ pub fn build(
                         "net",
                         "tcp-connect",
                         &addr.to_string(),
-                        &format!(
-                            "a TCP connection to {addr} is not granted; allow it with --allow-net {addr}"
-                        ),
+                        &format!("a TCP connection to {addr} is not granted"),
                         Some(crate::policy::Grant::Net(addr.to_string())),
                     );
                 }

@@ -24,7 +24,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::follow::{Follow, Seen};
 use super::{Refusal, RequestError, Server};
+use crate::bridges::run::RunSignal;
 use crate::runtime::{RunError, RunReport};
 
 /// The server's routes.
@@ -212,102 +214,84 @@ async fn run_spell(
     stream_run(server, pending)
 }
 
-/// Runs while streaming the run's events as SSE (`event: <topic>`), then
-/// `event: result` with what a plain request answers. The run is a task the
-/// stream owns: a client that goes away cancels it.
-fn stream_run(server: Arc<Server>, pending: super::PendingRun) -> Response {
-    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-
-    let run_id = pending.run.run_id().to_owned();
+/// Runs while streaming the run as SSE: its events (`event: <topic>`), its
+/// log lines, streamed text and denials (`event: log|token|denial`), then
+/// `event: result` with what a plain request answers. A client that falls
+/// behind is told how much it missed (`event: lagged`). The run is a task
+/// the stream owns: a client that goes away cancels it.
+fn stream_run(server: Arc<Server>, mut pending: super::PendingRun) -> Response {
     let name = pending.name.clone();
-    // Subscribed before the run starts, so no event of it is missed.
-    let events = pending.bus().receiver();
+    let follow = pending.follow();
     let task = wasmtime_wasi::runtime::spawn(async move {
         let report = server.execute(pending).await;
         report_json(&name, &report)
     });
-    // The run's events and those of the spells it runs as workflow steps
-    // (each names its parent run when it starts).
-    let family = std::sync::Mutex::new(std::collections::HashSet::from([run_id]));
-    let ours = move |event: &crate::bridges::event::Event| {
-        let mut family = family.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(id) = event.run_id.as_deref() else {
-            return false;
-        };
-        if family.contains(id) {
-            return true;
-        }
-        let parent = event.payload.get("parent_run_id").and_then(Value::as_str);
-        if parent.is_some_and(|p| family.contains(p)) {
-            family.insert(id.to_owned());
-            return true;
-        }
-        false
-    };
-    let to_sse = |event: &crate::bridges::event::Event| {
-        SseEvent::default()
-            .event(event.topic.clone())
-            .data(serde_json::to_string(event).unwrap_or_default())
-    };
-    let lagged = |missed: u64| {
-        SseEvent::default()
-            .event("lagged")
-            .data(json!({ "missed": missed }).to_string())
-    };
-    struct Pump<F> {
-        events: tokio::sync::broadcast::Receiver<Arc<crate::bridges::event::Event>>,
-        task: Option<wasmtime_wasi::runtime::AbortOnDropJoinHandle<Value>>,
-        result: Option<Value>,
-        ours: F,
-    }
     let pump = Pump {
-        events,
+        follow,
         task: Some(task),
         result: None,
-        ours,
     };
-    let stream = futures::stream::unfold(pump, move |mut pump| async move {
-        loop {
-            if let Some(result) = pump.result.take() {
-                // The run is over: what it published is already queued.
-                match pump.events.try_recv() {
-                    Ok(event) if (pump.ours)(&event) => {
-                        pump.result = Some(result);
-                        return Some((Ok::<_, Infallible>(to_sse(&event)), pump));
-                    }
-                    Ok(_) => pump.result = Some(result),
-                    Err(TryRecvError::Lagged(missed)) => {
-                        pump.result = Some(result);
-                        return Some((Ok(lagged(missed)), pump));
-                    }
-                    Err(_) => {
-                        let last = SseEvent::default().event("result").data(result.to_string());
-                        return Some((Ok(last), pump));
-                    }
-                }
-                continue;
-            }
-            let task = pump.task.as_mut()?;
-            tokio::select! {
-                received = pump.events.recv() => match received {
-                    Ok(event) if (pump.ours)(&event) => return Some((Ok(to_sse(&event)), pump)),
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(missed)) => return Some((Ok(lagged(missed)), pump)),
-                    Err(RecvError::Closed) => {
-                        let result = pump.task.take()?.await;
-                        pump.result = Some(result);
-                    }
-                },
-                result = task => {
-                    pump.task = None;
-                    pump.result = Some(result);
-                }
-            }
-        }
+    let stream = futures::stream::unfold(pump, |mut pump| async move {
+        let next = pump.next().await?;
+        Some((Ok::<_, Infallible>(next), pump))
     });
     Sse::new(stream)
         .keep_alive(axum::response::sse::KeepAlive::default())
         .into_response()
+}
+
+/// A streamed run: what is seen of it, then its result.
+struct Pump {
+    follow: Follow,
+    task: Option<wasmtime_wasi::runtime::AbortOnDropJoinHandle<Value>>,
+    result: Option<Value>,
+}
+
+impl Pump {
+    /// The next SSE event; `None` after the result.
+    async fn next(&mut self) -> Option<SseEvent> {
+        if self.result.is_some() {
+            // The run is over: what it published is already queued.
+            if let Some(seen) = self.follow.next_queued() {
+                return Some(seen_sse(&seen));
+            }
+            let result = self.result.take()?.to_string();
+            return Some(SseEvent::default().event("result").data(result));
+        }
+        let task = self.task.as_mut()?;
+        tokio::select! {
+            seen = self.follow.next() => Some(seen_sse(&seen)),
+            result = task => {
+                self.task = None;
+                self.result = Some(result);
+                Box::pin(self.next()).await
+            }
+        }
+    }
+}
+
+/// One thing seen of the run as an SSE event: `event: <topic>` for an
+/// event, `log|token|denial` for what its watch shows, `lagged` for what a
+/// slow client missed.
+fn seen_sse(seen: &Seen) -> SseEvent {
+    let (kind, data) = match seen {
+        Seen::Event(event) => (event.topic.as_str(), serde_json::to_string(event)),
+        Seen::Watched(watched) => (
+            match &watched.signal {
+                RunSignal::Log { .. } => "log",
+                RunSignal::Token { .. } => "token",
+                RunSignal::Denial(_) => "denial",
+            },
+            serde_json::to_string(watched),
+        ),
+        Seen::Lagged { of, missed } => (
+            "lagged",
+            Ok(json!({ "of": of, "missed": missed }).to_string()),
+        ),
+    };
+    SseEvent::default()
+        .event(kind)
+        .data(data.unwrap_or_default())
 }
 
 /// A finished run as JSON: its output or error, denials and stats.

@@ -61,6 +61,7 @@ pub fn load_spell(
         vars: spec.vars.clone(),
         net_pins: net.hosts.clone(),
         net_secrets: net.secrets.clone(),
+        grant_wording: crate::policy::GrantWording::ServerConfig(name.clone()),
         ..SpellConfig::default()
     };
     let spell = runtime

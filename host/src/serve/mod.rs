@@ -10,6 +10,7 @@
 
 mod app;
 pub mod config;
+pub mod follow;
 pub mod load;
 pub mod metrics;
 
@@ -100,6 +101,12 @@ impl PendingRun {
     /// The bus the run publishes on (its tenant's).
     pub fn bus(&self) -> &EventBus {
         &self.admission.tenant.bus
+    }
+
+    /// Starts following the run (before it starts, so nothing is missed).
+    pub fn follow(&mut self) -> follow::Follow {
+        let bus = self.admission.tenant.bus.clone();
+        follow::Follow::start(&mut self.run, bus)
     }
 }
 

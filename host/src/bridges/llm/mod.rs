@@ -33,7 +33,7 @@ use crate::bindings::hooks::HookPoint;
 use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::bridges::pending::Pending;
-use crate::bridges::run::RunCtx;
+use crate::bridges::run::{RunCtx, RunSignal};
 use crate::policy::audit::Recorder;
 
 /// How a call cancelled by a hook is described: the WIT `llm.error` has
@@ -72,17 +72,17 @@ impl LlmCtx {
         let checked = self
             .policy
             .check(&route.id, self.router.default_model().as_deref());
-        match &checked {
-            Ok(()) => self.recorder.allowed("llm", "use-model", &route.id, None),
-            Err(err) => self.recorder.denied(
+        if let Err(LlmError::Denied(message)) = checked {
+            return Err(LlmError::Denied(self.recorder.denied(
                 "llm",
                 "use-model",
                 &route.id,
-                &err.describe(),
+                &message,
                 Some(crate::policy::Grant::Model(route.id.clone())),
-            ),
+            )));
         }
         checked?;
+        self.recorder.allowed("llm", "use-model", &route.id, None);
         Ok(Call {
             spec: self.catalog.get(&route.id),
             route,
@@ -325,6 +325,12 @@ impl ChatStream {
                     }
                     Ok(_) => false,
                 };
+                if let Ok(StreamEvent::Text(text)) = &item {
+                    call.run.signal(|| RunSignal::Token {
+                        model: call.route.id.clone(),
+                        text: text.clone(),
+                    });
+                }
                 let item = item.map(|event| match event {
                     StreamEvent::Finish(mut end) => {
                         end.model = call.qualify(&end.model);

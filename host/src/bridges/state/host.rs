@@ -53,15 +53,11 @@ impl state::Host for StateView<'_> {
                     )));
                 }
                 if !self.ctx.allows_shared(&name) {
-                    let message = format!(
-                        "shared state namespace `{name}` is not granted to this spell; \
-                         allow it with --allow-state-ns {name} (manifest: state_namespaces = [\"{name}\"])"
-                    );
-                    self.ctx.recorder.denied(
+                    let message = self.ctx.recorder.denied(
                         "state",
                         "open",
                         &format!("shared/{name}"),
-                        &message,
+                        &format!("shared state namespace `{name}` is not granted to this spell"),
                         Some(crate::policy::Grant::StateNamespace(name.clone())),
                     );
                     return Ok(Err(Error::Denied(message)));

@@ -292,10 +292,11 @@ impl ToolCtx {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         match &output {
             Ok(_) => self.inner.recorder.allowed("tool", "call", name, None),
-            Err(ToolCallError::Denied(message)) => self
-                .inner
-                .recorder
-                .denied("tool", "call", name, message, None),
+            Err(ToolCallError::Denied(message)) => {
+                self.inner
+                    .recorder
+                    .denied("tool", "call", name, message, None);
+            }
             Err(_) => {}
         }
         self.inner.run.publish(

@@ -1,0 +1,2 @@
+-- MCP conformance fixture (tools-call-simple-text): a tool that answers text.
+return "This is a simple text response for testing."
