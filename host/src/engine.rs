@@ -20,6 +20,45 @@ use crate::limits::LimitExceeded;
 /// milliseconds of compute): how late a wall-clock deadline can fire.
 pub const FUEL_YIELD_INTERVAL: u64 = 10_000_000;
 
+/// Instance slots reserved up front (wasmtime's pooling allocator), for a
+/// server that instantiates a spell per request: memories, tables and async
+/// stacks are reused from slot to slot instead of mapped and unmapped each
+/// time. Slots are address space, not memory: what a run does not touch is
+/// never backed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstancePool {
+    /// Component instances alive at once: runs, and their plugins' and
+    /// workflow steps' instances.
+    pub instances: u32,
+    /// The most linear memory an instance may have (the largest memory
+    /// limit of the spells served).
+    pub max_memory_bytes: u64,
+}
+
+impl InstancePool {
+    /// Core instances a component may have (an interpreter component is
+    /// several core modules and adapter shims).
+    const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+    /// Table entries per table (QuickJS's function table is the largest).
+    const TABLE_ELEMENTS: usize = 64 * 1024;
+
+    fn config(&self) -> wasmtime::PoolingAllocationConfig {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        let n = self.instances.max(1);
+        pool.total_component_instances(n)
+            .total_core_instances(n * 8)
+            .total_memories(n * 2)
+            .total_tables(n * 4)
+            .total_stacks(n)
+            .max_core_instances_per_component(Self::CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(4)
+            .max_tables_per_component(16)
+            .table_elements(Self::TABLE_ELEMENTS)
+            .max_memory_size(usize::try_from(self.max_memory_bytes).unwrap_or(usize::MAX));
+        pool
+    }
+}
+
 /// One per process: compiling and running components share it.
 #[derive(Clone)]
 pub struct SpellEngine {
@@ -32,9 +71,18 @@ pub const MAX_WASM_STACK: usize = 8 << 20;
 
 impl SpellEngine {
     /// Builds the engine: component model, async host calls and fuel
-    /// metering on.
+    /// metering on; instances allocated on demand.
     pub fn new(cache: CompileCache) -> anyhow::Result<Self> {
+        Self::with_pool(cache, None)
+    }
+
+    /// The same, with instances from `pool` when there is one.
+    pub fn with_pool(cache: CompileCache, pool: Option<InstancePool>) -> anyhow::Result<Self> {
         let mut config = wasmtime::Config::new();
+        if let Some(pool) = pool {
+            config
+                .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.config()));
+        }
         config
             .wasm_component_model(true)
             .consume_fuel(true)

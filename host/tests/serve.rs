@@ -110,7 +110,39 @@ fn sha256(token: &str) -> String {
 #[tokio::test]
 async fn serves_components_and_scripts_and_lists_them() {
     let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spells/hello.lua");
-    let serve = Serve::start(&["--anonymous", &g("echo"), lua.to_str().unwrap()], "", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let shout = dir.path().join("shout.js");
+    std::fs::write(
+        &shout,
+        "export default function run(input) { return input.toUpperCase() + '!'; }\n",
+    )
+    .unwrap();
+    let serve = Serve::start(
+        &[
+            "--anonymous",
+            &g("echo"),
+            lua.to_str().unwrap(),
+            shout.to_str().unwrap(),
+        ],
+        "",
+        &[],
+    );
+    // Many JS runs at once: the interpreter's instances come from the
+    // server's instance pool and go back to it.
+    let runs: Vec<_> = (0..24)
+        .map(|i| serve.run("shout", None, json!({ "input": format!("run {i}") })))
+        .collect();
+    for (i, (status, out)) in futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(
+            (status, out["output"].clone()),
+            (200, json!(format!("RUN {i}!"))),
+            "{out}"
+        );
+    }
     assert_eq!(
         reqwest::get(serve.at("/healthz"))
             .await
@@ -148,7 +180,7 @@ async fn serves_components_and_scripts_and_lists_them() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["echo", "hello"]);
+    assert_eq!(names, ["echo", "hello", "shout"]);
     assert_eq!(
         list["spells"][0]["input_schema"]["properties"]["input"]["type"],
         "string"

@@ -30,10 +30,24 @@ impl Drop for Server {
 }
 
 fn start_spellhost(spellhost: &Path, dir: &Path) -> Server {
+    start_spellhost_with(spellhost, dir, "")
+}
+
+/// `spellhost serve` with `config` as its spellhost.toml.
+fn start_spellhost_with(spellhost: &Path, dir: &Path, config: &str) -> Server {
+    let config_path = dir.join(format!("serve-{}.toml", config.len()));
+    std::fs::write(&config_path, config).unwrap();
     let nap = dir.join("nap.lua");
     std::fs::write(&nap, "sleep(tonumber((...)) or 0)\nreturn 'rested'\n").unwrap();
     let mut child = Command::new(spellhost)
-        .args(["serve", "--anonymous", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--anonymous",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config_path)
         .arg(guest("echo"))
         .arg(guest("hostile_sleep"))
         .arg(&nap)
@@ -212,6 +226,23 @@ pub async fn serve(spellhost: &Path) {
         &summarize(instantiate),
     );
     concurrent_memory(&server).await;
+    // The decision to pool instances, measured: the same load on a server
+    // that allocates each instance on demand.
+    let on_demand = start_spellhost_with(spellhost, dir.path(), "[serve]\ninstance_pool = false\n");
+    let on_demand_url = format!("{}/v1/spells/echo/runs", on_demand.url);
+    load(&on_demand_url, body, 8, 200).await;
+    let mut ratios = Vec::new();
+    for _ in 0..3 {
+        let (pooled, _) = load(&url, body, 8, 2000).await;
+        let (demand, _) = load(&on_demand_url, body, 8, 2000).await;
+        ratios.push(pooled / demand);
+    }
+    print(
+        "pooled / on-demand instances, requests/s, 8 clients",
+        "x",
+        &summarize(ratios),
+    );
+    drop(on_demand);
     let pid = server.child.id();
     let fresh = start_spellhost(spellhost, dir.path());
     load(&format!("{}/v1/spells/echo/runs", fresh.url), body, 8, 100).await;

@@ -15,6 +15,7 @@ use wasmtime::component::Linker;
 
 use crate::bindings::hook_plugin::{HookPlugin as Bindings, HookPluginPre};
 use crate::bindings::hooks::{Decision, HookCall, HookPoint};
+use crate::bridges::run::RunCtx;
 use crate::sandbox::RunError;
 use crate::sandbox::plugin::{PluginSandbox, PluginState};
 
@@ -51,15 +52,15 @@ impl HookSet {
         self.plugins.is_empty()
     }
 
-    /// Runs every hook on `payload` at `point`.
-    pub async fn run(&self, point: HookPoint, mut payload: Value) -> HookOutcome {
+    /// Runs every hook on `payload` at `point`, for `run`.
+    pub async fn run(&self, point: HookPoint, mut payload: Value, run: &RunCtx) -> HookOutcome {
         for plugin in self.plugins.iter() {
             let call = HookCall {
                 id: next_id(),
                 point,
                 payload_json: payload.to_string(),
             };
-            match plugin.handle(call).await {
+            match plugin.handle(call, run).await {
                 Ok(decision) => match apply(decision, payload) {
                     Ok(HookOutcome::Proceed(next)) => payload = next,
                     Ok(cancel) => return cancel,
@@ -112,8 +113,11 @@ impl HookPlugin {
         self.sandbox.name()
     }
 
-    async fn handle(&self, call: HookCall) -> Result<Decision, String> {
-        let mut store = self.sandbox.store().map_err(|e| format!("{e:#}"))?;
+    async fn handle(&self, call: HookCall, run: &RunCtx) -> Result<Decision, String> {
+        let mut store = self
+            .sandbox
+            .store(Some(run))
+            .map_err(|e| format!("{e:#}"))?;
         self.sandbox
             .guard(async {
                 let plugin: Bindings = self.pre.instantiate_async(&mut store).await?;

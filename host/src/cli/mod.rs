@@ -97,6 +97,15 @@ impl HostArgs {
         &self,
         model: Option<&str>,
     ) -> anyhow::Result<(Runtime, crate::settings::NetSettings)> {
+        self.runtime_with_pool(model, None)
+    }
+
+    /// The same, with instances from `pool` (a server's).
+    fn runtime_with_pool(
+        &self,
+        model: Option<&str>,
+        pool: Option<crate::engine::InstancePool>,
+    ) -> anyhow::Result<(Runtime, crate::settings::NetSettings)> {
         let (settings, _) = Settings::load(self.config.as_deref())?;
         let router = settings.router(model)?;
         let cache = if self.no_cache {
@@ -114,6 +123,7 @@ impl HostArgs {
             .router(router)
             .state(store)
             .catalog(settings.catalog())
+            .instance_pool(pool)
             .build()?;
         Ok((runtime, settings.net))
     }

@@ -60,7 +60,19 @@ pub(super) async fn build_server(
 ) -> anyhow::Result<(Arc<Server>, ServeSettings, Vec<(String, SpellSpec)>)> {
     let (settings, path) = Settings::load(host.config.as_deref())?;
     let serve = settings.serve.clone().unwrap_or_default();
-    let (runtime, net) = host.runtime_and_settings(model)?;
+    let (runtime, net) = match instance_pool(&serve)? {
+        Some(pool) => host.runtime_with_pool(model, Some(pool)).or_else(|err| {
+            // Slots are address space: a process limit (ulimit -v) may not
+            // allow them. Serving on demand is slower, not wrong.
+            tracing::warn!(
+                "instance pool of {} slots not available ({err:#}); allocating instances on demand \
+                 (set [serve] instance_pool = false to skip trying)",
+                pool.instances
+            );
+            host.runtime_and_settings(model)
+        })?,
+        None => host.runtime_and_settings(model)?,
+    };
     let base = path
         .as_deref()
         .and_then(|p| p.parent())
@@ -294,4 +306,30 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+/// Instance slots for the server (`[serve] instance_pool`, on by default):
+/// four per run it may run at once (a run's plugins and workflow steps are
+/// instances too), each with room for the largest memory limit it serves.
+fn instance_pool(serve: &ServeSettings) -> anyhow::Result<Option<crate::engine::InstancePool>> {
+    if !serve.instance_pool.unwrap_or(true) {
+        return Ok(None);
+    }
+    let mut max_memory_bytes = crate::limits::Limits::DEFAULT_MEMORY_BYTES;
+    for (name, entry) in &serve.spells {
+        let limits = entry
+            .limits
+            .overrides()
+            .and_then(|o| o.resolve(None))
+            .with_context(|| format!("[serve.spells.{name}] limits"))?;
+        max_memory_bytes = max_memory_bytes.max(limits.memory_bytes);
+    }
+    let runs = serve
+        .max_concurrent_runs
+        .unwrap_or(config::DEFAULT_MAX_CONCURRENT_RUNS)
+        .max(1);
+    Ok(Some(crate::engine::InstancePool {
+        instances: u32::try_from(runs * 4).unwrap_or(u32::MAX),
+        max_memory_bytes,
+    }))
 }

@@ -10,6 +10,7 @@
 //! | state store | in memory ([`MemoryStore`]) |
 //! | event bus | in process |
 //! | model catalog | the built-in one |
+//! | instances | allocated on demand (a server may pool them) |
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use crate::bridges::event::EventBus;
 use crate::bridges::llm::{ModelCatalog, ModelRouter};
 use crate::bridges::state::{MemoryStore, StateStore};
 use crate::cache::CompileCache;
-use crate::engine::SpellEngine;
+use crate::engine::{InstancePool, SpellEngine};
 
 /// Builds a [`Runtime`]; see the module docs for the defaults.
 #[must_use]
@@ -28,6 +29,7 @@ pub struct RuntimeBuilder {
     store: Arc<dyn StateStore>,
     bus: EventBus,
     catalog: Arc<ModelCatalog>,
+    pool: Option<InstancePool>,
 }
 
 impl Default for RuntimeBuilder {
@@ -38,6 +40,7 @@ impl Default for RuntimeBuilder {
             store: Arc::new(MemoryStore::new()),
             bus: EventBus::default(),
             catalog: Arc::default(),
+            pool: None,
         }
     }
 }
@@ -73,9 +76,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Instances from a pool of slots reserved up front, for a server
+    /// (on demand by default).
+    pub fn instance_pool(mut self, pool: Option<InstancePool>) -> Self {
+        self.pool = pool;
+        self
+    }
+
     /// Creates the engine and wires every bridge.
     pub fn build(self) -> anyhow::Result<Runtime> {
-        let engine = SpellEngine::new(self.cache)?;
+        let engine = SpellEngine::with_pool(self.cache, self.pool)?;
         let services = HostServices {
             router: Arc::new(self.router),
             store: self.store,

@@ -20,6 +20,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bridges::config::{self, ConfigCtx};
 use crate::bridges::log::{self, LogCtx};
+use crate::bridges::run::RunCtx;
 use crate::engine::SpellEngine;
 use crate::limits::{LimitExceeded, Limits, RunLimiter};
 use crate::policy::Grants;
@@ -122,16 +123,21 @@ impl PluginSandbox {
             .map_err(|e| RunError::NotASpell(format!("{} is not a {world}: {e:#}", self.name)))
     }
 
-    /// A fresh store for one call, with the plugin's grants and limits.
-    pub fn store(&self) -> anyhow::Result<Store<PluginState>> {
-        let wasi = wasi::build(&self.name, &self.grants, &self.net, &self.recorder)
+    /// A fresh store for one call, with the plugin's grants and limits; a
+    /// call made for `run` is audited, logged and watched as part of it.
+    pub fn store(&self, run: Option<&RunCtx>) -> anyhow::Result<Store<PluginState>> {
+        let recorder = match run {
+            Some(run) => self.recorder.for_run(run.clone()),
+            None => self.recorder.clone(),
+        };
+        let wasi = wasi::build(&self.name, &self.grants, &self.net, &recorder)
             .with_context(|| format!("setting up plugin {}", self.name))?;
         let state = PluginState {
             table: ResourceTable::new(),
             wasi,
             log: LogCtx {
                 spell_name: format!("plugin:{}", self.name),
-                run: None,
+                run: run.cloned(),
             },
             config: ConfigCtx {
                 vars: self.vars.clone(),

@@ -51,6 +51,9 @@ pub struct ServeSettings {
     pub shutdown_grace: Option<String>,
     #[serde(default)]
     pub anonymous: bool,
+    /// Instances from slots reserved up front (wasmtime's pooling
+    /// allocator) instead of on demand.
+    pub instance_pool: Option<bool>,
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
     #[serde(default)]

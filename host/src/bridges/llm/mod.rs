@@ -180,7 +180,11 @@ impl Call {
             return Ok(());
         }
         let payload = hook_json::request_to_json(request);
-        match self.hooks.run(HookPoint::BeforeLlm, payload.clone()).await {
+        match self
+            .hooks
+            .run(HookPoint::BeforeLlm, payload.clone(), &self.run)
+            .await
+        {
             // Unchanged: keep the request as it is (images and all).
             HookOutcome::Proceed(value) if value == payload => Ok(()),
             HookOutcome::Proceed(value) => {
@@ -200,7 +204,11 @@ impl Call {
             return Ok(());
         }
         let payload = hook_json::response_to_json(response);
-        match self.hooks.run(HookPoint::AfterLlm, payload).await {
+        match self
+            .hooks
+            .run(HookPoint::AfterLlm, payload, &self.run)
+            .await
+        {
             HookOutcome::Proceed(value) => {
                 hook_json::apply_response_json(response, &value);
                 Ok(())

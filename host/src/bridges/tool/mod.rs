@@ -254,7 +254,12 @@ impl ToolCtx {
             ToolCallError::InvalidArguments(format!("tool `{}`: {why}", entry.info.name))
         })?;
         let payload = json!({ "name": entry.info.name, "arguments": arguments });
-        match self.inner.hooks.run(HookPoint::BeforeTool, payload).await {
+        match self
+            .inner
+            .hooks
+            .run(HookPoint::BeforeTool, payload, &self.inner.run)
+            .await
+        {
             HookOutcome::Proceed(payload) => {
                 let arguments = payload.get("arguments").cloned().unwrap_or(Value::Null);
                 spellhost_tools::validate(&entry.schema, &arguments).map_err(|why| {
@@ -280,7 +285,12 @@ impl ToolCtx {
         let output = match output {
             Ok(value) => {
                 let payload = json!({ "name": name, "arguments": arguments, "output": value });
-                match self.inner.hooks.run(HookPoint::AfterTool, payload).await {
+                match self
+                    .inner
+                    .hooks
+                    .run(HookPoint::AfterTool, payload, &self.inner.run)
+                    .await
+                {
                     HookOutcome::Proceed(payload) => {
                         Ok(payload.get("output").cloned().unwrap_or(value))
                     }
@@ -346,7 +356,7 @@ impl ToolCtx {
         let name = &entry.info.name;
         match &entry.provider {
             Provider::Builtin(tool) => tool.call(&self.inner.context, arguments).await,
-            Provider::Plugin(plugin) => plugin.call(name, &arguments).await,
+            Provider::Plugin(plugin) => plugin.call(name, &arguments, &self.inner.run).await,
             Provider::Spell => Err(ToolCallError::Failed(format!(
                 "`{name}` is the spell's own tool: call the function directly (agents call it through their run)"
             ))),

@@ -10,6 +10,7 @@ use wasmtime::component::Linker;
 
 use crate::bindings::tool::ToolInfo;
 use crate::bindings::tool_plugin::{ToolPlugin as Bindings, ToolPluginPre};
+use crate::bridges::run::RunCtx;
 use crate::sandbox::RunError;
 use crate::sandbox::plugin::{PluginSandbox, PluginState};
 
@@ -33,7 +34,7 @@ impl ToolPlugin {
             "tool plugin (it must export spellhost:spell/tool-provider)",
             ToolPluginPre::new,
         )?;
-        let mut store = sandbox.store().map_err(RunError::Host)?;
+        let mut store = sandbox.store(None).map_err(RunError::Host)?;
         let tools = sandbox
             .guard(async {
                 let plugin: Bindings = pre.instantiate_async(&mut store).await?;
@@ -59,11 +60,16 @@ impl ToolPlugin {
         &self.tools
     }
 
-    /// Runs tool `name` in a fresh instance.
-    pub async fn call(&self, name: &str, arguments: &Value) -> Result<Value, ToolCallError> {
+    /// Runs tool `name` in a fresh instance, for `run`.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: &Value,
+        run: &RunCtx,
+    ) -> Result<Value, ToolCallError> {
         let mut store = self
             .sandbox
-            .store()
+            .store(Some(run))
             .map_err(|e| ToolCallError::Failed(format!("{e:#}")))?;
         let arguments = arguments.to_string();
         let output = self
