@@ -18,7 +18,10 @@ export PATH="$here/node_modules/.bin:$PATH"
 home=$(mktemp -d)
 server=
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    if [ -n "$server" ]; then
+        kill "$server" 2>/dev/null || true
+        wait "$server" 2>/dev/null || true
+    fi
     rm -rf "$home"
 }
 trap cleanup EXIT
