@@ -41,18 +41,35 @@ demo: build spells
 # Run every test: bridge unit tests, scenario tests with real guests,
 # provider tests against fake servers, CLI tests. The offline model is
 # pulled first (with the test build's own binary) so its test runs too.
-test: test-guests
+test: test-guests services
     cargo test -p spellhost -p spellhost-tools --no-run
     target/debug/spellhost models pull smollm2
     cargo test -p spellhost -p spellhost-tools
     cargo test -p spellhost-sdk --lib
     just mcp-conformance
 
+# The servers the store tests start for themselves on 127.0.0.1 (each test
+# its own, on a free port): Debian's redis-server and postgresql, installed
+# if missing. Nothing is left running.
+services:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    need=()
+    command -v redis-server >/dev/null || test -x /usr/bin/redis-server || need+=(redis-server)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+    command -v setpriv >/dev/null || need+=(util-linux)
+    if [ ${#need[@]} -gt 0 ]; then
+        sudo=$(test "$(id -u)" = 0 || echo sudo)
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    fi
+
 # The official MCP conformance suite against `spellhost mcp --transport
 # http` (Node 22 and the suite from npm; expected failures, each with its
 # reason, in tests/mcp-conformance/expected-failures.yaml).
 mcp-conformance:
-    cargo build -p spellhost
+    @# The test build's binary (a plain `cargo build` would compile again with other features).
+    cargo test -p spellhost -p spellhost-tools --no-run
     tests/mcp-conformance/run.sh target/debug/spellhost
 
 # Regenerate the built-in model catalog (host/catalog/models.json) from a

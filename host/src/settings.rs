@@ -88,6 +88,17 @@ pub struct Settings {
     pub net: NetSettings,
     /// `spellhost serve`'s configuration.
     pub serve: Option<crate::serve::config::ServeSettings>,
+    /// `[state]`: where the persistent state scopes live.
+    #[serde(default)]
+    pub state: StateSettings,
+}
+
+/// `[state]`: `url = "redis://…" | "postgres://…" | a SQLite file path`
+/// (see `bridges::state::backend`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSettings {
+    pub url: Option<String>,
 }
 
 /// `[net]`: how spells' granted network names resolve.

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::bridges::state::SqliteStore;
+use crate::bridges::state::{SqliteStore, StateBackend};
 use crate::cache::CompileCache;
 use crate::runtime::Runtime;
 use crate::settings::Settings;
@@ -78,7 +78,8 @@ struct HostArgs {
     /// Config file (default: ./spellhost.toml, then ~/.config/spellhost/spellhost.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// State database (default: ~/.local/share/spellhost/state.sqlite3, or $SPELLHOST_DATA_DIR).
+    /// State database file (default: [state] url in the config, else
+    /// ~/.local/share/spellhost/state.sqlite3, or $SPELLHOST_DATA_DIR).
     #[arg(long, value_name = "FILE")]
     state_db: Option<PathBuf>,
     /// Compile the spell even if a cached compilation exists, and do not cache it.
@@ -113,15 +114,16 @@ impl HostArgs {
         } else {
             CompileCache::default_location()
         };
-        let store = SqliteStore::new(
-            self.state_db
-                .clone()
-                .unwrap_or_else(SqliteStore::default_path),
-        );
+        let backend = match (&self.state_db, &settings.state.url) {
+            (Some(path), _) => StateBackend::Sqlite(path.clone()),
+            (None, Some(url)) => StateBackend::parse(url)?,
+            (None, None) => StateBackend::Sqlite(SqliteStore::default_path()),
+        };
+        let store = backend.open()?;
         let runtime = Runtime::builder()
             .compile_cache(cache)
             .router(router)
-            .state(store)
+            .shared_state(store)
             .catalog(settings.catalog())
             .instance_pool(pool)
             .build()?;

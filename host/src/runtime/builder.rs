@@ -59,8 +59,16 @@ impl RuntimeBuilder {
     }
 
     /// The store behind the `spell` and `shared` state scopes.
-    pub fn state(mut self, store: impl StateStore) -> Self {
-        self.store = Arc::new(store);
+    pub fn state(self, store: impl StateStore) -> Self {
+        self.shared_state(Arc::new(store))
+    }
+
+    /// The same, from a store already shared (as [`StateBackend::open`]
+    /// gives one).
+    ///
+    /// [`StateBackend::open`]: crate::bridges::state::StateBackend::open
+    pub fn shared_state(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = store;
         self
     }
 

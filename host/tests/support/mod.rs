@@ -9,6 +9,7 @@ pub mod contract;
 pub mod fake_llm;
 pub mod listening;
 pub mod scripts;
+pub mod servers;
 pub mod web;
 
 use std::path::PathBuf;

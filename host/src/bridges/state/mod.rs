@@ -3,9 +3,14 @@
 //! Scopes map to store namespaces: `spell` → `spell/<spell name>` in the
 //! persistent store, `shared(n)` → `shared/<n>` in the persistent store
 //! (only when granted with `--allow-state-ns n`), and `run` → a fresh
-//! in-memory store dropped with the run.
+//! in-memory store dropped with the run. The persistent store is SQLite by
+//! default, or Redis or PostgreSQL (`backend`), shared by every process
+//! that names it.
 
+pub mod backend;
 mod host;
+mod postgres;
+mod redis;
 mod sqlite;
 mod store;
 mod tenant;
@@ -14,6 +19,9 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
+pub use backend::StateBackend;
+pub use postgres::PostgresStore;
+pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 pub use store::{MemoryStore, StateStore, StoreError};
 pub use tenant::TenantStore;

@@ -1,0 +1,117 @@
+//! Which store holds the persistent scopes (`spell`, `shared`): chosen by
+//! configuration, as Spin's runtime config picks a key-value backend —
+//! `[state] url` in spellhost.toml, else `--state-db`, else the embedded
+//! SQLite file:
+//!
+//! | setting | store |
+//! |---|---|
+//! | `redis://…`, `rediss://…` | [`RedisStore`](super::RedisStore) |
+//! | `postgres://…`, `postgresql://…` | [`PostgresStore`](super::PostgresStore) |
+//! | `sqlite://PATH` or a path | [`SqliteStore`](super::SqliteStore) |
+//!
+//! A setting is checked when it is read (scheme, URL syntax); a server is
+//! reached when the first run touches state.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{PostgresStore, RedisStore, SqliteStore, StateStore, StoreError};
+
+/// A persistent store, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBackend {
+    Sqlite(PathBuf),
+    Redis(String),
+    Postgres(String),
+}
+
+impl StateBackend {
+    /// Reads a `[state] url` setting.
+    pub fn parse(setting: &str) -> Result<Self, StoreError> {
+        let setting = setting.trim();
+        let scheme = setting.split_once("://").map(|(scheme, _)| scheme);
+        match scheme {
+            Some("redis" | "rediss") => Ok(Self::Redis(setting.to_owned())),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres(setting.to_owned())),
+            Some("sqlite") => Ok(Self::Sqlite(PathBuf::from(&setting["sqlite://".len()..]))),
+            Some(other) => Err(StoreError(format!(
+                "[state] url {}: spellhost has no `{other}` store; use redis://, rediss://, \
+                 postgres:// or a SQLite file path",
+                redact(setting)
+            ))),
+            None if setting.is_empty() => Err(StoreError(
+                "[state] url is empty: name a redis:// or postgres:// URL or a SQLite file path"
+                    .into(),
+            )),
+            None => Ok(Self::Sqlite(PathBuf::from(setting))),
+        }
+    }
+
+    /// Opens the store (checking the URL; servers are reached on first use).
+    pub fn open(&self) -> Result<Arc<dyn StateStore>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(path) => Arc::new(SqliteStore::new(path.clone())),
+            Self::Redis(url) => Arc::new(RedisStore::open(url)?),
+            Self::Postgres(url) => Arc::new(PostgresStore::open(url)?),
+        })
+    }
+}
+
+/// `url` with its password (the part of `user:password@` after the colon)
+/// replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_pick_a_store_and_bad_ones_say_what_works() {
+        assert_eq!(
+            StateBackend::parse("redis://127.0.0.1:6379/0").unwrap(),
+            StateBackend::Redis("redis://127.0.0.1:6379/0".into())
+        );
+        assert_eq!(
+            StateBackend::parse("postgresql://u@h/db").unwrap(),
+            StateBackend::Postgres("postgresql://u@h/db".into())
+        );
+        assert_eq!(
+            StateBackend::parse("sqlite:///var/lib/s.db").unwrap(),
+            StateBackend::Sqlite("/var/lib/s.db".into())
+        );
+        assert_eq!(
+            StateBackend::parse("state.sqlite3").unwrap(),
+            StateBackend::Sqlite("state.sqlite3".into())
+        );
+        let err = StateBackend::parse("mysql://root:pw@db/x").unwrap_err();
+        assert!(
+            err.0.contains("no `mysql` store") && !err.0.contains("pw@"),
+            "{err}"
+        );
+        assert!(StateBackend::parse(" ").is_err());
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact("redis://:s3cret@h:6379/1"), "redis://:***@h:6379/1");
+        assert_eq!(
+            redact("postgres://me:s3cret@db.internal/app?sslmode=disable"),
+            "postgres://me:***@db.internal/app?sslmode=disable"
+        );
+        assert_eq!(redact("postgres://me@db/app"), "postgres://me@db/app");
+        assert_eq!(redact("state.sqlite3"), "state.sqlite3");
+    }
+}

@@ -1,0 +1,261 @@
+//! Real Redis and PostgreSQL servers for the store tests: each test starts
+//! its own on a free port of 127.0.0.1, with its data in a temporary
+//! directory, and stops it when dropped. The programs come from Debian's
+//! `redis-server` and `postgresql` packages (`just services` installs them;
+//! `just test` runs it first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1 (free when asked; the server binds it next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (bounded) until something accepts connections on `port`.
+fn until_listening(port: u16, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening: {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} never listened on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A `redis-server` of its own.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+    password: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        Self::start_with(None, None)
+    }
+
+    /// With `requirepass`, or on a given port (to come back where it was).
+    pub fn start_with(password: Option<&str>, port: Option<u16>) -> Redis {
+        let program = which("redis-server").unwrap_or_else(|| {
+            panic!(
+                "redis-server is not installed: `just services` installs it (Debian's redis-server)"
+            )
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let port = port.unwrap_or_else(free_port);
+        let mut command = Command::new(program);
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(password) = password {
+            command.args(["--requirepass", password]);
+        }
+        let mut child = command.spawn().expect("starting redis-server");
+        until_listening(port, &mut child, "redis-server");
+        Redis {
+            child,
+            port,
+            password: password.map(str::to_owned),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
+    }
+
+    /// Stops it now (as a crash would: SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A PostgreSQL cluster of its own: user `spellhost`, password `secret`,
+/// database `spellhost`.
+pub struct Postgres {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+    bin: PathBuf,
+    _root: tempfile::TempDir,
+}
+
+pub const POSTGRES_PASSWORD: &str = "secret";
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = postgres_bin().unwrap_or_else(|| {
+            panic!("PostgreSQL is not installed: `just services` installs it (Debian's postgresql)")
+        });
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        let pwfile = root.path().join("pw");
+        std::fs::write(&pwfile, POSTGRES_PASSWORD).unwrap();
+        give_to_postgres(root.path());
+        let status = as_postgres(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&dir)
+            .args(["-U", "spellhost", "--auth=scram-sha-256", "--pwfile"])
+            .arg(&pwfile)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("running initdb");
+        assert!(status.success(), "initdb failed: {status}");
+        let mut postgres = Postgres {
+            child: None,
+            port: free_port(),
+            dir,
+            bin,
+            _root: root,
+        };
+        postgres.resume();
+        // Its database.
+        let status = Command::new(postgres.bin.join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &postgres.port.to_string(),
+                "-U",
+                "spellhost",
+            ])
+            .arg("spellhost")
+            .env("PGPASSWORD", POSTGRES_PASSWORD)
+            .status()
+            .expect("running createdb");
+        assert!(status.success(), "createdb failed: {status}");
+        postgres
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://spellhost:{POSTGRES_PASSWORD}@127.0.0.1:{}/spellhost",
+            self.port
+        )
+    }
+
+    /// Starts (again) on the same port and data.
+    pub fn resume(&mut self) {
+        let mut child = as_postgres(&self.bin.join("postgres"))
+            .arg("-D")
+            .arg(&self.dir)
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ])
+            .arg("-k")
+            .arg(self.dir.parent().unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting postgres");
+        until_listening(self.port, &mut child, "postgres");
+        self.child = Some(child);
+    }
+
+    /// Stops it now (as a crash would: SIGKILL of the postmaster).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // A clean stop, so no backend outlives the test.
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}
+
+/// Debian's server programs: /usr/lib/postgresql/<newest>/bin.
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("bin")))
+        .filter(|bin| bin.join("postgres").is_file() && bin.join("initdb").is_file())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// PostgreSQL refuses to run as root: as root, its files and processes
+/// belong to the `postgres` user Debian's package creates.
+fn give_to_postgres(path: &Path) {
+    if is_root() {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+fn as_postgres(program: &Path) -> Command {
+    if is_root() {
+        // setpriv execs the program (runuser would fork, and killing it
+        // would leave the server running).
+        let mut command = Command::new("setpriv");
+        command
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
+            .arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
