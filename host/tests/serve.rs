@@ -70,6 +70,31 @@ impl Serve {
         (status, response.json().await.unwrap())
     }
 
+    /// Runs `spell` with `Accept: text/event-stream`: each SSE event's
+    /// name and data, and the stream's text (for messages).
+    async fn stream(&self, spell: &str, body: Value) -> (Vec<(String, Value)>, String) {
+        let text = reqwest::Client::new()
+            .post(self.at(&format!("/v1/spells/{spell}/runs")))
+            .header("accept", "text/event-stream")
+            .timeout(Duration::from_secs(60))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let events = text
+            .split("\n\n")
+            .filter_map(|block| {
+                let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+                let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+                Some((name.to_owned(), serde_json::from_str(data).unwrap()))
+            })
+            .collect();
+        (events, text)
+    }
+
     async fn metric(&self, name: &str) -> f64 {
         let text = reqwest::get(self.at("/metrics"))
             .await
@@ -391,20 +416,8 @@ async fn sse_streams_the_runs_events_in_order_then_the_result() {
             ("OPENAI_API_KEY", "sk-test"),
         ],
     );
-    let text = reqwest::Client::new()
-        .post(serve.at("/v1/spells/llm_chat/runs"))
-        .header("accept", "text/event-stream")
-        .json(&json!({ "input": "hello" }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let names: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("event: "))
-        .collect();
+    let (events, text) = serve.stream("llm_chat", json!({ "input": "hello" })).await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -415,11 +428,7 @@ async fn sse_streams_the_runs_events_in_order_then_the_result() {
         ],
         "{text}"
     );
-    let data: Vec<Value> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let data: Vec<Value> = events.into_iter().map(|(_, data)| data).collect();
     let result = data.last().unwrap();
     let output: Value = serde_json::from_str(result["output"].as_str().unwrap()).unwrap();
     assert_eq!(output["text"], "echo: hello");
@@ -462,26 +471,11 @@ return text .. " | " .. err.message
             ("OPENAI_API_KEY", "sk-test"),
         ],
     );
-    let text = reqwest::Client::new()
-        .post(serve.at("/v1/spells/shows/runs"))
-        .header("accept", "text/event-stream")
-        .json(&json!({ "input": "one two three" }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let events: Vec<(&str, Value)> = text
-        .split("\n\n")
-        .filter_map(|block| {
-            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name, serde_json::from_str(data).unwrap()))
-        })
-        .collect();
+    let (events, text) = serve
+        .stream("shows", json!({ "input": "one two three" }))
+        .await;
     let (last, result) = events.last().unwrap();
-    assert_eq!(*last, "result", "{text}");
+    assert_eq!(last, "result", "{text}");
     let of = |kind: &str| -> Vec<&Value> {
         events
             .iter()
