@@ -90,14 +90,18 @@ pub struct Settings {
     pub serve: Option<crate::serve::config::ServeSettings>,
     /// `[state]`: where the persistent state scopes live.
     #[serde(default)]
-    pub state: StateSettings,
+    pub state: BackendSettings,
+    /// `[events]`: `url = "redis://…"` shares events between processes.
+    #[serde(default)]
+    pub events: BackendSettings,
 }
 
-/// `[state]`: `url = "redis://…" | "postgres://…" | a SQLite file path`
-/// (see `bridges::state::backend`).
+/// A table that names a backend by URL: `[state]` (`"redis://…" |
+/// "postgres://…" | a SQLite file path`, see `bridges::state::backend`) and
+/// `[events]` (`"redis://…"`, see `bridges::event::EventsBackend`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StateSettings {
+pub struct BackendSettings {
     pub url: Option<String>,
 }
 

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::bridges::event::EventsBackend;
 use crate::bridges::state::{SqliteStore, StateBackend};
 use crate::cache::CompileCache;
 use crate::runtime::Runtime;
@@ -120,10 +121,17 @@ impl HostArgs {
             (None, None) => StateBackend::Sqlite(SqliteStore::default_path()),
         };
         let store = backend.open()?;
+        let events = match &settings.events.url {
+            Some(url) => EventsBackend::parse(url).map_err(anyhow::Error::msg)?,
+            None => EventsBackend::Local,
+        };
+        let bus = events.bus(None).map_err(anyhow::Error::msg)?;
         let runtime = Runtime::builder()
             .compile_cache(cache)
             .router(router)
             .shared_state(store)
+            .events(bus)
+            .events_backend(events)
             .catalog(settings.catalog())
             .instance_pool(pool)
             .build()?;

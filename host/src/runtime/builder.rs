@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use super::{HostServices, Runtime};
-use crate::bridges::event::EventBus;
+use crate::bridges::event::{EventBus, EventsBackend};
 use crate::bridges::llm::{ModelCatalog, ModelRouter};
 use crate::bridges::state::{MemoryStore, StateStore};
 use crate::cache::CompileCache;
@@ -28,6 +28,7 @@ pub struct RuntimeBuilder {
     router: ModelRouter,
     store: Arc<dyn StateStore>,
     bus: EventBus,
+    events: EventsBackend,
     catalog: Arc<ModelCatalog>,
     pool: Option<InstancePool>,
 }
@@ -39,6 +40,7 @@ impl Default for RuntimeBuilder {
             router: ModelRouter::new(),
             store: Arc::new(MemoryStore::new()),
             bus: EventBus::default(),
+            events: EventsBackend::Local,
             catalog: Arc::default(),
             pool: None,
         }
@@ -73,6 +75,13 @@ impl RuntimeBuilder {
     }
 
     /// The bus host and spell events go through (keep a clone to watch it).
+    /// Where the buses a server makes per tenant go besides in process
+    /// (in process only by default).
+    pub fn events_backend(mut self, events: EventsBackend) -> Self {
+        self.events = events;
+        self
+    }
+
     pub fn events(mut self, bus: EventBus) -> Self {
         self.bus = bus;
         self
@@ -98,6 +107,7 @@ impl RuntimeBuilder {
             router: Arc::new(self.router),
             store: self.store,
             bus: self.bus,
+            events: self.events,
             catalog: self.catalog,
         };
         Runtime::new(engine, services)

@@ -62,6 +62,9 @@ pub struct HostServices {
     /// Store behind the `spell` and `shared` state scopes.
     pub store: Arc<dyn StateStore>,
     pub bus: EventBus,
+    /// Where the buses a server makes for its tenants go besides in
+    /// process.
+    pub events: crate::bridges::event::EventsBackend,
     /// What each model accepts and costs (limits, capabilities, prices).
     pub catalog: Arc<ModelCatalog>,
 }

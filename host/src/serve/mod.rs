@@ -205,7 +205,15 @@ impl Server {
         tenants
             .entry(name.to_owned())
             .or_insert_with(|| {
-                let bus = EventBus::default();
+                let bus = self
+                    .base
+                    .services()
+                    .events
+                    .bus(Some(name))
+                    .unwrap_or_else(|err| {
+                        tracing::warn!("tenant `{name}`'s events stay in this process: {err}");
+                        EventBus::default()
+                    });
                 let store = Arc::new(TenantStore::new(self.base.services().store.clone(), name));
                 Arc::new(Tenant {
                     name: name.to_owned(),

@@ -176,6 +176,20 @@ impl Postgres {
             .spawn()
             .expect("starting postgres");
         until_listening(self.port, &mut child, "postgres");
+        // Listening is not ready: it refuses connections while it starts
+        // up (or recovers from a crash).
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .status()
+                .expect("running pg_isready");
+            if ready.success() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "postgres never became ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         self.child = Some(child);
     }
 

@@ -1,5 +1,7 @@
-//! The in-process event bus: topics, patterns, and the broadcast channel
-//! every subscriber (spells, the CLI's `--events` printer) reads from.
+//! The event bus: topics, patterns, and the broadcast channel every
+//! subscriber (spells, the CLI's `--events` printer, serve's SSE) reads
+//! from. In process by default; linked to other processes through Redis
+//! when `[events] url` says so ([`EventsBackend`], `super::redis`).
 //!
 //! Topic rules: dot-separated segments of `[A-Za-z0-9_-]`, at most 256
 //! bytes. Patterns: an exact topic, a prefix ending in `.*` (matches the
@@ -9,7 +11,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::broadcast;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Prefix of topics only the host may publish.
 pub const HOST_TOPIC_PREFIX: &str = "spellhost.";
@@ -53,22 +57,63 @@ impl Event {
     }
 }
 
+/// What a linked bus hands its writer: an event to share, or a request
+/// to say when everything before it has been shared.
+pub enum Outgoing {
+    Event(Arc<Event>),
+    Flush(oneshot::Sender<()>),
+}
+
 /// A cheap-to-clone handle on the bus.
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
+    /// To other processes, when linked.
+    out: Option<mpsc::UnboundedSender<Outgoing>>,
+    _link: Option<Arc<super::redis::Link>>,
 }
 
 impl EventBus {
     /// Each subscriber may fall `capacity` events behind before it lags.
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity);
-        Self { tx }
+        Self {
+            tx,
+            out: None,
+            _link: None,
+        }
     }
 
-    /// Publishes to every current subscriber (none is fine).
+    /// A bus linked to every other process on the Redis server `url` with
+    /// the same `scope` (a server's tenant, or none). Within a tokio
+    /// runtime.
+    pub fn linked(url: &str, scope: Option<&str>) -> Result<Self, String> {
+        let (tx, _) = broadcast::channel(1024);
+        let (out, outgoing) = mpsc::unbounded_channel();
+        let link = super::redis::start(url, scope, tx.clone(), outgoing)?;
+        Ok(Self {
+            tx,
+            out: Some(out),
+            _link: Some(Arc::new(link)),
+        })
+    }
+
+    /// Publishes to every current subscriber (none is fine), and to other
+    /// processes when linked.
     pub fn publish(&self, event: Event) {
-        let _ = self.tx.send(Arc::new(event));
+        let event = Arc::new(event);
+        if let Some(out) = &self.out {
+            let _ = out.send(Outgoing::Event(event.clone()));
+        }
+        let _ = self.tx.send(event);
+    }
+
+    /// Waits (at most `within`) until what was published so far has
+    /// reached the other processes; at once when not linked.
+    pub async fn flush(&self, within: Duration) {
+        if let Some(out) = &self.out {
+            super::redis::flush(out, within).await;
+        }
     }
 
     /// A host-originated event.
@@ -85,6 +130,47 @@ impl EventBus {
 impl Default for EventBus {
     fn default() -> Self {
         Self::new(1024)
+    }
+}
+
+/// Where events go besides in process (`[events] url`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum EventsBackend {
+    /// In process only (the default).
+    #[default]
+    Local,
+    /// Shared through a Redis stream.
+    Redis(String),
+}
+
+impl EventsBackend {
+    /// Reads an `[events] url` setting.
+    pub fn parse(setting: &str) -> Result<Self, String> {
+        let setting = setting.trim();
+        let shown = crate::bridges::state::backend::redact(setting);
+        match setting.split_once("://").map(|(scheme, _)| scheme) {
+            Some("redis" | "rediss") => {
+                redis::Client::open(setting)
+                    .map_err(|e| format!("[events] url {shown}: not a Redis URL: {e}"))?;
+                Ok(Self::Redis(setting.to_owned()))
+            }
+            Some("postgres" | "postgresql") => Err(format!(
+                "[events] url {shown}: events on PostgreSQL are not there yet; use a redis:// URL \
+                 (state may stay on PostgreSQL)"
+            )),
+            _ => Err(format!(
+                "[events] url {shown}: use a redis:// or rediss:// URL (without one, events stay \
+                 in process)"
+            )),
+        }
+    }
+
+    /// A bus for `scope` (a server's tenant, or none).
+    pub fn bus(&self, scope: Option<&str>) -> Result<EventBus, String> {
+        match self {
+            Self::Local => Ok(EventBus::default()),
+            Self::Redis(url) => EventBus::linked(url, scope),
+        }
     }
 }
 

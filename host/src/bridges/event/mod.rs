@@ -1,15 +1,20 @@
-//! The event bridge: spells publish and subscribe through the in-process
-//! [`EventBus`]; subscriptions are `wasi:io` pollables.
+//! The event bridge: spells publish and subscribe through the
+//! [`EventBus`] (in process, or linked to other processes through Redis);
+//! subscriptions are `wasi:io` pollables.
 
 mod bus;
 mod host;
+mod redis;
 
 use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
-pub use bus::{Event, EventBus, HOST_TOPIC_PREFIX, TopicPattern, validate_topic};
+pub use bus::{
+    Event, EventBus, EventsBackend, HOST_TOPIC_PREFIX, Outgoing, TopicPattern, validate_topic,
+};
+pub use redis::STREAM_LENGTH;
 
 /// Largest payload a spell may publish.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
