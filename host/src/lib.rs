@@ -29,6 +29,7 @@ pub mod inspect;
 pub mod limits;
 pub mod mcp;
 pub mod policy;
+pub mod queue;
 pub mod runtime;
 pub mod sandbox;
 pub mod scripts;

@@ -94,6 +94,10 @@ pub struct Settings {
     /// `[events]`: `url = "redis://…"` shares events between processes.
     #[serde(default)]
     pub events: BackendSettings,
+    /// `[queue]`: `url = "redis://…"`, the run queue of `spellhost worker`
+    /// and `spellhost submit`.
+    #[serde(default)]
+    pub queue: BackendSettings,
 }
 
 /// A table that names a backend by URL: `[state]` (`"redis://…" |

@@ -80,6 +80,20 @@ impl RunCtx {
         )
     }
 
+    /// A new top-level run of `spell` with the id it was given (a queued
+    /// run keeps the id it was submitted with).
+    pub fn with_id(spell: impl Into<String>, run_id: impl Into<String>) -> Self {
+        Self(
+            Arc::new(RunIdentity {
+                run_id: run_id.into(),
+                spell: spell.into(),
+                tenant: None,
+                parent_run_id: None,
+            }),
+            None,
+        )
+    }
+
     /// The same run, for `tenant`.
     pub fn with_tenant(self, tenant: impl Into<String>) -> Self {
         let mut identity = (*self.0).clone();

@@ -8,6 +8,7 @@ mod mcp;
 mod models;
 mod run;
 mod serve;
+mod worker;
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -71,6 +72,10 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Offer spells as the tools of an MCP server on stdio.
     Mcp(Box<mcp::McpArgs>),
+    /// Take runs from the shared queue ([queue] url) and run them.
+    Worker(Box<worker::WorkerArgs>),
+    /// Put a run on the shared queue ([queue] url) for a worker.
+    Submit(worker::SubmitArgs),
 }
 
 /// Options shared by the subcommands that load spells.
@@ -171,6 +176,8 @@ pub fn main() -> ExitCode {
             Command::Models(args) => models::models(args).await,
             Command::Serve(args) => serve::serve(*args).await,
             Command::Mcp(args) => mcp::mcp(*args).await,
+            Command::Worker(args) => worker::worker(*args).await,
+            Command::Submit(args) => worker::submit(args).await,
         }
     });
     exit::exit(code)
@@ -192,7 +199,9 @@ fn emit(text: &str) -> std::io::Result<()> {
 
 fn init_logging(spell_level: &str, hide_run_id: bool) {
     let filter =
-        std::env::var("SPELLHOST_LOG").unwrap_or_else(|_| format!("warn,guest={spell_level}"));
+        // Workers say which runs they take (target `worker`).
+        std::env::var("SPELLHOST_LOG")
+            .unwrap_or_else(|_| format!("warn,guest={spell_level},worker=info"));
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,guest=info"));
     tracing_subscriber::fmt()

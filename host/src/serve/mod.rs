@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-pub use app::{default_input_schema, router};
+pub use app::{default_input_schema, report_json, router};
 pub use load::{SpellSpec, load_spell};
 
 use crate::bridges::event::EventBus;

@@ -1,0 +1,264 @@
+//! `spellhost worker` and `spellhost submit`: runs through a queue that
+//! several processes share (`[queue] url`, see `crate::queue`). A worker
+//! serves spells as `spellhost serve` does — the same loading, grants,
+//! limits and metrics (`crate::serve::Server`), as tenant `local` — but
+//! takes its runs from the queue instead of from HTTP.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::{HostArgs, exit};
+use crate::bridges::run::RunCtx;
+use crate::policy::resolve::LimitOverrides;
+use crate::queue::{Job, QueueBackend, RedisQueue, Taken};
+use crate::serve::{RequestError, Server};
+use crate::settings::Settings;
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// Spells this worker runs: component, Lua or JavaScript files, or
+    /// directories of them; added to the `[serve.spells]` of the config file.
+    #[arg(value_name = "SPELL|DIR")]
+    spells: Vec<PathBuf>,
+    /// Grant the spells given on the command line what their manifests ask for.
+    #[arg(long)]
+    grant_requested: bool,
+    /// Default model for the spells' LLM calls.
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Runs at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    concurrency: usize,
+    /// How long a run stays with a worker that stopped renewing it before
+    /// another worker takes it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    lease: Duration,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+#[derive(clap::Args)]
+pub struct SubmitArgs {
+    /// The spell, by the name workers serve it under.
+    spell: String,
+    /// The spell's input.
+    #[arg(long, default_value = "")]
+    input: String,
+    /// Wait for the result and print the output (else print the run id).
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: print the whole result as JSON (output or error,
+    /// stats, the worker that ran it, retries).
+    #[arg(long)]
+    json: bool,
+    /// How long --wait waits.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Config file (default: ./spellhost.toml, then ~/.config/spellhost/spellhost.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The queue the configuration names.
+fn queue(config: Option<&std::path::Path>, lease: Duration) -> anyhow::Result<RedisQueue> {
+    let (settings, _) = Settings::load(config)?;
+    let url = settings.queue.url.as_deref().context(
+        "no run queue: add [queue] url = \"redis://…\" to spellhost.toml (workers and submitters name the same one)",
+    )?;
+    Ok(QueueBackend::parse(url)?.open(lease)?)
+}
+
+pub async fn worker(args: WorkerArgs) -> u8 {
+    match worker_inner(args).await {
+        Ok(()) => exit::OK,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::HOST
+        }
+    }
+}
+
+async fn worker_inner(args: WorkerArgs) -> anyhow::Result<()> {
+    let queue = Arc::new(queue(args.host.config.as_deref(), args.lease)?);
+    let (server, _, _) = super::serve::build_server(
+        &args.host,
+        &args.spells,
+        args.model.as_deref(),
+        args.grant_requested,
+        false,
+    )
+    .await?;
+    let consumer = format!(
+        "worker-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().to_string()[..8]
+    );
+    let spells: Vec<String> = server.spells().keys().cloned().collect();
+    eprintln!(
+        "spellhost {consumer}: taking runs of {} from the queue ({} at once)",
+        spells.join(", "),
+        args.concurrency
+    );
+    let slots = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let mut failing = false;
+    loop {
+        let permit = slots.clone().acquire_owned().await?;
+        let taken = tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            taken = queue.take(&consumer, Duration::from_secs(2)) => taken,
+        };
+        match taken {
+            Ok(Some(taken)) => {
+                failing = false;
+                let (server, queue, consumer) = (server.clone(), queue.clone(), consumer.clone());
+                tokio::spawn(async move {
+                    run_one(&server, &queue, &consumer, taken, args.lease).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => failing = false,
+            Err(err) => {
+                if !failing {
+                    eprintln!("warning: {err}; retrying");
+                    failing = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    // Runs going finish (their results stored) before the worker exits.
+    let _ = slots.acquire_many(args.concurrency.max(1) as u32).await;
+    Ok(())
+}
+
+/// Runs one job, renewing its lease meanwhile, and stores its result.
+async fn run_one(
+    server: &Server,
+    queue: &Arc<RedisQueue>,
+    consumer: &str,
+    taken: Taken,
+    lease: Duration,
+) {
+    let job = &taken.job;
+    tracing::info!(
+        target: "worker",
+        run_id = %job.run_id,
+        "{consumer}: running `{}`{}",
+        job.spell,
+        if taken.retries > 0 { " (taken again: its worker went silent)" } else { "" }
+    );
+    let renew = {
+        let (queue, consumer, taken) = (queue.clone(), consumer.to_owned(), taken.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                if let Err(err) = queue.renew(&consumer, &taken).await {
+                    tracing::warn!(run_id = %taken.job.run_id, "{err}");
+                }
+            }
+        })
+    };
+    let tenant = server.tenant(crate::mcp::TENANT);
+    let mut result = match server.prepare_run(
+        tenant,
+        &job.spell,
+        job.input.clone(),
+        &BTreeMap::new(),
+        LimitOverrides::default(),
+    ) {
+        Ok(mut pending) => {
+            // The run keeps the id it was submitted with.
+            pending.run = RunCtx::with_id(&job.spell, &job.run_id).with_tenant(crate::mcp::TENANT);
+            let report = server.execute(pending).await;
+            crate::serve::report_json(&job.spell, &report)
+        }
+        Err(RequestError::UnknownSpell(message) | RequestError::VarNotAllowed(message)) => json!({
+            "run_id": job.run_id, "spell": job.spell, "ok": false,
+            "error": { "kind": "unknown-spell", "message": message },
+        }),
+        Err(RequestError::Refused(_)) => {
+            // Not run: left for its lease to run out and be taken again.
+            renew.abort();
+            return;
+        }
+    };
+    renew.abort();
+    result["worker"] = json!(consumer);
+    result["retries"] = json!(taken.retries);
+    result["queued_ms"] = json!(crate::queue::now_ms().saturating_sub(job.submitted_ms));
+    for attempt in 1..=3 {
+        match queue.finish(&taken, &result).await {
+            Ok(()) => return,
+            Err(err) if attempt == 3 => {
+                tracing::error!(run_id = %job.run_id, "{err}; the run will be taken again");
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+pub async fn submit(args: SubmitArgs) -> u8 {
+    match submit_inner(args).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::HOST
+        }
+    }
+}
+
+async fn submit_inner(args: SubmitArgs) -> anyhow::Result<u8> {
+    let queue = queue(args.config.as_deref(), Duration::from_secs(30))?;
+    let job = Job::new(&args.spell, &args.input);
+    queue.submit(&job).await?;
+    if !args.wait {
+        println!("{}", job.run_id);
+        return Ok(exit::OK);
+    }
+    let Some(result) = queue.result(&job.run_id, args.timeout).await? else {
+        anyhow::bail!(
+            "no result for run {} within {}; it is queued or running (is a worker serving `{}` up?)",
+            job.run_id,
+            humantime::format_duration(args.timeout),
+            args.spell
+        );
+    };
+    if args.json {
+        super::emit(&format!("{result}\n"))?;
+    }
+    if result["ok"] == json!(true) && args.json {
+        return Ok(exit::OK);
+    }
+    if result["ok"] == json!(true) {
+        let mut output = result["output"].as_str().unwrap_or_default().to_owned();
+        if !output.ends_with('\n') {
+            output.push('\n');
+        }
+        super::emit(&output)?;
+        return Ok(exit::OK);
+    }
+    let kind = result["error"]["kind"].as_str().unwrap_or("failed");
+    eprintln!(
+        "error: run {} ({kind}): {}",
+        job.run_id,
+        result["error"]["message"].as_str().unwrap_or_default()
+    );
+    Ok(match kind {
+        "failed" => exit::SPELL_FAILED,
+        "crashed" => exit::TRAP,
+        "not-a-spell" => exit::NOT_A_SPELL,
+        "limit" => match result["error"]["limit"].as_str() {
+            Some("fuel") => exit::FUEL,
+            Some("memory") => exit::MEMORY,
+            Some("output") => exit::OUTPUT,
+            _ => exit::TIMEOUT,
+        },
+        _ => exit::HOST,
+    })
+}
