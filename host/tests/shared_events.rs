@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 
 use support::servers::Redis;
@@ -38,20 +37,7 @@ fn listening(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the listener exited before subscribing"
-        );
-        if line.contains("subscribed") {
-            break;
-        }
-    }
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    support::listening::after_line(child.stderr.take().unwrap(), "subscribed");
     child
 }
 

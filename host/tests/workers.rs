@@ -5,9 +5,7 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use support::servers::Redis;
@@ -15,7 +13,7 @@ use support::servers::Redis;
 /// A worker process; killed when dropped.
 struct Worker {
     child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    log: support::listening::Log,
 }
 
 impl Drop for Worker {
@@ -34,25 +32,7 @@ fn worker(home: &std::path::Path, config: &std::path::Path, spell: &str, lease: 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "the worker exited before starting"
-        );
-        if line.contains("taking runs") {
-            break;
-        }
-    }
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
+    let (_, log) = support::listening::after_line(child.stderr.take().unwrap(), "taking runs");
     Worker { child, log }
 }
 

@@ -55,3 +55,15 @@ pub fn code(err: &RunError) -> u8 {
 pub fn exit(code: u8) -> ExitCode {
     ExitCode::from(code)
 }
+
+/// A command's result as its exit code: `OK`, or the error printed and
+/// `HOST`.
+pub fn report(result: anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => OK,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            HOST
+        }
+    }
+}

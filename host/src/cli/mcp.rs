@@ -43,13 +43,7 @@ enum Transport {
 }
 
 pub async fn mcp(args: McpArgs) -> u8 {
-    match mcp_inner(args).await {
-        Ok(()) => exit::OK,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            exit::HOST
-        }
-    }
+    exit::report(mcp_inner(args).await)
 }
 
 async fn mcp_inner(args: McpArgs) -> anyhow::Result<()> {

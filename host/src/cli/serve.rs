@@ -40,13 +40,7 @@ pub struct ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> u8 {
-    match serve_inner(args).await {
-        Ok(()) => exit::OK,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            exit::HOST
-        }
-    }
+    exit::report(serve_inner(args).await)
 }
 
 /// The spells a server or MCP front end offers, loaded and prepared: those

@@ -75,13 +75,7 @@ fn queue(config: Option<&std::path::Path>, lease: Duration) -> anyhow::Result<Re
 }
 
 pub async fn worker(args: WorkerArgs) -> u8 {
-    match worker_inner(args).await {
-        Ok(()) => exit::OK,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            exit::HOST
-        }
-    }
+    exit::report(worker_inner(args).await)
 }
 
 async fn worker_inner(args: WorkerArgs) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
-//! Reading a server process's stderr: the address its "listening on" line
-//! gives, and every line after it, kept for the test to look at. Shared by
-//! the serve and MCP tests and the serve benchmark.
+//! Reading a process's stderr: the line a test waits for (a server's
+//! "listening on" address, a worker's start, a spell's log line), and every
+//! line after it, kept for the test to look at. Shared by the serve, MCP,
+//! event and worker tests and the serve benchmark.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::ChildStderr;
@@ -14,18 +15,29 @@ pub type Log = Arc<Mutex<Vec<String>>>;
 /// later lines go to the returned log. Panics with what the server printed
 /// if it stops before saying where it listens.
 pub fn listening_url(stderr: ChildStderr) -> (String, Log) {
+    let (line, log) = after_line(stderr, "listening on ");
+    let at = line.split("listening on ").nth(1).unwrap_or_default();
+    let url = at.split_whitespace().next().unwrap_or_default().to_owned();
+    (url, log)
+}
+
+/// Waits (up to a minute) for a line of a process's stderr that contains
+/// `marker` and returns it; later lines go to the returned log (read until
+/// the process ends, so it never blocks on a full pipe). Panics with what
+/// the process printed if it ends first.
+pub fn after_line(stderr: ChildStderr, marker: &str) -> (String, Log) {
     let (tx, rx) = std::sync::mpsc::channel();
     let log = Log::default();
     let kept = log.clone();
+    let marker = marker.to_owned();
     std::thread::spawn(move || {
         let mut sent = false;
         let mut before = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if sent {
                 kept.lock().unwrap().push(line);
-            } else if let Some(at) = line.split("listening on ").nth(1) {
-                let url = at.split_whitespace().next().unwrap_or_default().to_owned();
-                let _ = tx.send(Ok(url));
+            } else if line.contains(&marker) {
+                let _ = tx.send(Ok(line));
                 sent = true;
             } else {
                 before.push(line);
@@ -35,9 +47,9 @@ pub fn listening_url(stderr: ChildStderr) -> (String, Log) {
             let _ = tx.send(Err(before.join("\n")));
         }
     });
-    let url = rx
+    let line = rx
         .recv_timeout(Duration::from_secs(60))
-        .expect("the server printed its address")
-        .unwrap_or_else(|stderr| panic!("the server did not start:\n{stderr}"));
-    (url, log)
+        .expect("the process printed the line awaited")
+        .unwrap_or_else(|stderr| panic!("the process ended first:\n{stderr}"));
+    (line, log)
 }
