@@ -75,9 +75,7 @@ pub async fn authenticate(
         }
         Err(refused) => {
             server.metrics.rejected("unauthorized");
-            let message = match refused {
-                crate::serve::Refusal::Unauthorized(m) | crate::serve::Refusal::Busy(m) => m,
-            };
+            let message = refused.message();
             let body = serde_json::json!({
                 "jsonrpc": "2.0",
                 "id": null,
@@ -235,9 +233,7 @@ impl ServerHandler for SpellTools {
                 return Err(McpError::invalid_params(message, None));
             }
             Err(RequestError::Refused(refused)) => {
-                let message = match refused {
-                    crate::serve::Refusal::Busy(m) | crate::serve::Refusal::Unauthorized(m) => m,
-                };
+                let message = refused.message().to_owned();
                 return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
             }
         };

@@ -2,28 +2,19 @@
 //! MCP server on stdio or streamable HTTP (see `crate::mcp`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use rmcp::ServiceExt as _;
 
-use super::{HostArgs, exit};
+use super::exit;
 use crate::mcp::SpellTools;
 
 #[derive(clap::Args)]
 pub struct McpArgs {
-    /// Spells to offer as tools: component, Lua or JavaScript files, or
-    /// directories of them; added to the `[serve.spells]` of the config file.
-    #[arg(value_name = "SPELL|DIR")]
-    spells: Vec<PathBuf>,
-    /// Grant the spells given on the command line what their manifests ask for.
-    #[arg(long)]
-    grant_requested: bool,
-    /// Default model for the spells' LLM calls.
-    #[arg(long, value_name = "NAME")]
-    model: Option<String>,
+    #[command(flatten)]
+    served: super::serve::ServedSpells,
     /// `stdio` (how MCP clients launch servers) or `http` (streamable HTTP
     /// at `/mcp`).
     #[arg(long, value_enum, default_value = "stdio")]
@@ -32,8 +23,6 @@ pub struct McpArgs {
     /// configuration has `[[serve.tokens]]` (then callers need one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8788")]
     listen: String,
-    #[command(flatten)]
-    host: HostArgs,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,14 +38,7 @@ pub async fn mcp(args: McpArgs) -> u8 {
 async fn mcp_inner(args: McpArgs) -> anyhow::Result<()> {
     // On stdio the caller is the local user; over HTTP, the tenant of its
     // token when the configuration has tokens, else the local user.
-    let (server, _, _) = super::serve::build_server(
-        &args.host,
-        &args.spells,
-        args.model.as_deref(),
-        args.grant_requested,
-        false,
-    )
-    .await?;
+    let (server, _, _) = super::serve::build_server(&args.served, false).await?;
     let tools = server
         .spells()
         .keys()

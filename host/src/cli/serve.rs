@@ -13,30 +13,38 @@ use crate::serve::config::{self, ServeSettings};
 use crate::serve::{Server, ServerOptions, SpellSpec, load_spell};
 use crate::settings::Settings;
 
+/// The spells a long-lived front end (`serve`, `mcp`, `worker`) offers, as
+/// its command line names them, and the host options.
 #[derive(clap::Args)]
-pub struct ServeArgs {
-    /// Spells to serve: component, Lua or JavaScript files, or directories
-    /// of them; added to the `[serve.spells]` of the config file.
+pub(super) struct ServedSpells {
+    /// Spells: component, Lua or JavaScript files, or directories of them;
+    /// added to the `[serve.spells]` of the config file.
     #[arg(value_name = "SPELL|DIR")]
     spells: Vec<PathBuf>,
-    /// Address to listen on [default: `[serve] listen`, else 127.0.0.1:8787].
-    #[arg(long, value_name = "ADDR")]
-    listen: Option<String>,
-    /// Serve requests without a token (as tenant `anonymous`).
-    #[arg(long)]
-    anonymous: bool,
     /// Grant the spells given on the command line what their manifests ask for.
     #[arg(long)]
     grant_requested: bool,
     /// Default model for the spells' LLM calls.
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
+    #[command(flatten)]
+    pub(super) host: HostArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    served: ServedSpells,
+    /// Address to listen on [default: `[serve] listen`, else 127.0.0.1:8787].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Serve requests without a token (as tenant `anonymous`).
+    #[arg(long)]
+    anonymous: bool,
     /// Reload a spell when its file or manifest changes (runs already going
     /// finish on the version they started with).
     #[arg(long)]
     watch: bool,
-    #[command(flatten)]
-    host: HostArgs,
 }
 
 pub async fn serve(args: ServeArgs) -> u8 {
@@ -46,12 +54,10 @@ pub async fn serve(args: ServeArgs) -> u8 {
 /// The spells a server or MCP front end offers, loaded and prepared: those
 /// of `[serve.spells]` and those named on the command line.
 pub(super) async fn build_server(
-    host: &HostArgs,
-    paths: &[PathBuf],
-    model: Option<&str>,
-    grant_requested: bool,
+    served: &ServedSpells,
     anonymous: bool,
 ) -> anyhow::Result<(Arc<Server>, ServeSettings, Vec<(String, SpellSpec)>)> {
+    let (host, model) = (&served.host, served.model.as_deref());
     let (settings, path) = Settings::load(host.config.as_deref())?;
     let serve = settings.serve.clone().unwrap_or_default();
     let (runtime, net) = match instance_pool(&serve)? {
@@ -87,11 +93,11 @@ pub(super) async fn build_server(
                 .with_context(|| format!("[serve.spells.{name}]"))?,
         });
     }
-    for path in paths {
+    for path in &served.spells {
         for file in crate::serve::load::spell_files(path)? {
             specs.push(SpellSpec {
                 path: file,
-                grant_requested,
+                grant_requested: served.grant_requested,
                 ..SpellSpec::default()
             });
         }
@@ -177,14 +183,7 @@ async fn watch(
 }
 
 async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
-    let (server, serve, spells) = build_server(
-        &args.host,
-        &args.spells,
-        args.model.as_deref(),
-        args.grant_requested,
-        args.anonymous,
-    )
-    .await?;
+    let (server, serve, spells) = build_server(&args.served, args.anonymous).await?;
     let listen = args
         .listen
         .clone()
@@ -205,7 +204,7 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {addr}"))?;
     let names: Vec<String> = server.spells().keys().cloned().collect();
     if args.watch {
-        let (settings, _) = Settings::load(args.host.config.as_deref())?;
+        let (settings, _) = Settings::load(args.served.host.config.as_deref())?;
         let net = settings.net;
         tokio::spawn(watch(server.clone(), server.runtime().clone(), net, spells));
     }

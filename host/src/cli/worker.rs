@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
-use super::{HostArgs, exit};
+use super::exit;
 use crate::bridges::run::RunCtx;
 use crate::policy::resolve::LimitOverrides;
 use crate::queue::{Job, QueueBackend, RedisQueue, Taken};
@@ -22,16 +22,8 @@ use crate::settings::Settings;
 
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    /// Spells this worker runs: component, Lua or JavaScript files, or
-    /// directories of them; added to the `[serve.spells]` of the config file.
-    #[arg(value_name = "SPELL|DIR")]
-    spells: Vec<PathBuf>,
-    /// Grant the spells given on the command line what their manifests ask for.
-    #[arg(long)]
-    grant_requested: bool,
-    /// Default model for the spells' LLM calls.
-    #[arg(long, value_name = "NAME")]
-    model: Option<String>,
+    #[command(flatten)]
+    served: super::serve::ServedSpells,
     /// Runs at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     concurrency: usize,
@@ -39,8 +31,6 @@ pub struct WorkerArgs {
     /// another worker takes it.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     lease: Duration,
-    #[command(flatten)]
-    host: HostArgs,
 }
 
 #[derive(clap::Args)]
@@ -79,15 +69,8 @@ pub async fn worker(args: WorkerArgs) -> u8 {
 }
 
 async fn worker_inner(args: WorkerArgs) -> anyhow::Result<()> {
-    let queue = Arc::new(queue(args.host.config.as_deref(), args.lease)?);
-    let (server, _, _) = super::serve::build_server(
-        &args.host,
-        &args.spells,
-        args.model.as_deref(),
-        args.grant_requested,
-        false,
-    )
-    .await?;
+    let queue = Arc::new(queue(args.served.host.config.as_deref(), args.lease)?);
+    let (server, _, _) = super::serve::build_server(&args.served, false).await?;
     let consumer = format!(
         "worker-{}-{}",
         std::process::id(),
@@ -223,18 +206,17 @@ async fn submit_inner(args: SubmitArgs) -> anyhow::Result<u8> {
             args.spell
         );
     };
+    let ok = result["ok"] == json!(true);
     if args.json {
         super::emit(&format!("{result}\n"))?;
-    }
-    if result["ok"] == json!(true) && args.json {
-        return Ok(exit::OK);
-    }
-    if result["ok"] == json!(true) {
+    } else if ok {
         let mut output = result["output"].as_str().unwrap_or_default().to_owned();
         if !output.ends_with('\n') {
             output.push('\n');
         }
         super::emit(&output)?;
+    }
+    if ok {
         return Ok(exit::OK);
     }
     let kind = result["error"]["kind"].as_str().unwrap_or("failed");

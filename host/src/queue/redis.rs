@@ -46,6 +46,8 @@ pub struct RedisQueue {
     shown: String,
     lease: Duration,
     group: OnceCell<()>,
+    /// The connection for blocking commands, made on first use.
+    blocking: OnceCell<ConnectionManager>,
 }
 
 impl RedisQueue {
@@ -68,7 +70,38 @@ impl RedisQueue {
             shown,
             lease,
             group: OnceCell::new(),
+            blocking: OnceCell::new(),
         })
+    }
+
+    /// Runs a command that blocks on the server for up to `wait`, on the
+    /// connection kept for those (a blocked command holds up whatever is
+    /// pipelined behind it, so it never shares the main one).
+    async fn blocking<T: redis::FromRedisValue>(
+        &self,
+        wait: Duration,
+        what: &str,
+        command: redis::Cmd,
+    ) -> Result<T, QueueError> {
+        let connection = self
+            .blocking
+            .get_or_try_init(|| async {
+                self.client
+                    .get_connection_manager_lazy(
+                        ConnectionManagerConfig::new()
+                            .set_connection_timeout(Some(Duration::from_secs(5)))
+                            .set_response_timeout(None)
+                            .set_number_of_retries(1),
+                    )
+                    .map_err(|e| self.failed("connecting", e))
+            })
+            .await?;
+        let mut connection = connection.clone();
+        let reply = command.query_async(&mut connection);
+        match tokio::time::timeout(wait + Duration::from_secs(5), reply).await {
+            Ok(reply) => reply.map_err(|e| self.failed(what, e)),
+            Err(_) => Err(self.failed(what, "no answer from the server")),
+        }
     }
 
     fn failed(&self, what: &str, err: impl std::fmt::Display) -> QueueError {
@@ -140,30 +173,24 @@ impl RedisQueue {
         if let Some(entry) = reclaimed.into_iter().next() {
             return self.taken(entry, true).map(Some);
         }
-        // A blocking read holds its connection: one of its own.
-        let mut blocking = self
-            .client
-            .get_multiplexed_async_connection_with_config(
-                &redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(5)))
-                    .set_response_timeout(Some(wait + Duration::from_secs(5))),
+        let read: Option<Vec<(String, Vec<Entry>)>> = self
+            .blocking(
+                wait,
+                "taking a run",
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(GROUP)
+                    .arg(consumer)
+                    .arg("COUNT")
+                    .arg(1)
+                    .arg("BLOCK")
+                    .arg(wait.as_millis().max(1) as u64)
+                    .arg("STREAMS")
+                    .arg(STREAM)
+                    .arg(">")
+                    .to_owned(),
             )
-            .await
-            .map_err(|e| self.failed("connecting", e))?;
-        let read: Option<Vec<(String, Vec<Entry>)>> = redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(1)
-            .arg("BLOCK")
-            .arg(wait.as_millis().max(1) as u64)
-            .arg("STREAMS")
-            .arg(STREAM)
-            .arg(">")
-            .query_async(&mut blocking)
-            .await
-            .map_err(|e| self.failed("taking a run", e))?;
+            .await?;
         let entry = read
             .unwrap_or_default()
             .into_iter()
@@ -255,21 +282,16 @@ impl RedisQueue {
         let json = match stored {
             Some(json) => Some(json),
             None => {
-                let mut blocking = self
-                    .client
-                    .get_multiplexed_async_connection_with_config(
-                        &redis::AsyncConnectionConfig::new()
-                            .set_connection_timeout(Some(Duration::from_secs(5)))
-                            .set_response_timeout(Some(within + Duration::from_secs(5))),
+                let popped: Option<(String, String)> = self
+                    .blocking(
+                        within,
+                        "waiting for a result",
+                        redis::cmd("BLPOP")
+                            .arg(done_key(run_id))
+                            .arg(within.as_secs_f64().max(0.01))
+                            .to_owned(),
                     )
-                    .await
-                    .map_err(|e| self.failed("connecting", e))?;
-                let popped: Option<(String, String)> = redis::cmd("BLPOP")
-                    .arg(done_key(run_id))
-                    .arg(within.as_secs_f64().max(0.01))
-                    .query_async(&mut blocking)
-                    .await
-                    .map_err(|e| self.failed("waiting for a result", e))?;
+                    .await?;
                 popped.map(|(_, json)| json)
             }
         };

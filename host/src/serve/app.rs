@@ -250,23 +250,21 @@ struct Pump {
 impl Pump {
     /// The next SSE event; `None` after the result.
     async fn next(&mut self) -> Option<SseEvent> {
-        if self.result.is_some() {
-            // The run is over: what it published is already queued.
-            if let Some(seen) = self.follow.next_queued() {
-                return Some(seen_sse(&seen));
-            }
-            let result = self.result.take()?.to_string();
-            return Some(SseEvent::default().event("result").data(result));
-        }
-        let task = self.task.as_mut()?;
-        tokio::select! {
-            seen = self.follow.next() => Some(seen_sse(&seen)),
-            result = task => {
-                self.task = None;
-                self.result = Some(result);
-                Box::pin(self.next()).await
+        if let Some(task) = self.task.as_mut() {
+            tokio::select! {
+                seen = self.follow.next() => return Some(seen_sse(&seen)),
+                result = task => {
+                    self.task = None;
+                    self.result = Some(result);
+                }
             }
         }
+        // The run is over: what it published is already queued.
+        if let Some(seen) = self.follow.next_queued() {
+            return Some(seen_sse(&seen));
+        }
+        let result = self.result.take()?.to_string();
+        Some(SseEvent::default().event("result").data(result))
     }
 }
 

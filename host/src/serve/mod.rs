@@ -77,6 +77,15 @@ pub enum Refusal {
     Busy(String),
 }
 
+impl Refusal {
+    /// What to tell the caller.
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Unauthorized(m) | Refusal::Busy(m) => m,
+        }
+    }
+}
+
 /// Why a run request did not run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestError {

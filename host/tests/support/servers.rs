@@ -19,14 +19,27 @@ fn free_port() -> u16 {
 
 /// Waits (bounded) until something accepts connections on `port`.
 fn until_listening(port: u16, child: &mut Child, what: &str) {
+    if let Err(status) = listening_or_exit(port, child, what) {
+        panic!("{what} exited before listening: {status}");
+    }
+}
+
+/// Waits (bounded) until something accepts connections on `port`, or the
+/// process exits (its status).
+fn listening_or_exit(
+    port: u16,
+    child: &mut Child,
+    what: &str,
+) -> Result<(), std::process::ExitStatus> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited before listening: {status}");
+            return Err(status);
         }
         assert!(Instant::now() < deadline, "{what} never listened on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
+    Ok(())
 }
 
 /// A `redis-server` of its own.
@@ -158,24 +171,38 @@ impl Postgres {
         )
     }
 
-    /// Starts (again) on the same port and data.
+    /// Starts (again) on the same port and data. After a crash the killed
+    /// server's backends take a moment to exit; until they have, a new
+    /// server refuses to start, so it is tried again (bounded).
     pub fn resume(&mut self) {
-        let mut child = as_postgres(&self.bin.join("postgres"))
-            .arg("-D")
-            .arg(&self.dir)
-            .args([
-                "-p",
-                &self.port.to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-            ])
-            .arg("-k")
-            .arg(self.dir.parent().unwrap())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting postgres");
-        until_listening(self.port, &mut child, "postgres");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let child = loop {
+            let mut child = as_postgres(&self.bin.join("postgres"))
+                .arg("-D")
+                .arg(&self.dir)
+                .args([
+                    "-p",
+                    &self.port.to_string(),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                ])
+                .arg("-k")
+                .arg(self.dir.parent().unwrap())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting postgres");
+            match listening_or_exit(self.port, &mut child, "postgres") {
+                Ok(()) => break child,
+                Err(status) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "postgres would not start: {status}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
         // Listening is not ready: it refuses connections while it starts
         // up (or recovers from a crash).
         let deadline = Instant::now() + Duration::from_secs(60);
