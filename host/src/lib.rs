@@ -28,6 +28,7 @@ pub mod engine;
 pub mod inspect;
 pub mod limits;
 pub mod mcp;
+pub mod pg;
 pub mod policy;
 pub mod queue;
 pub mod runtime;

@@ -1,14 +1,15 @@
-//! `spellhost worker` and `spellhost submit` over a real Redis: runs
-//! submitted by one process are run by worker processes, at least once,
-//! with state shared by compare-and-swap — two workers count exactly, and a
-//! worker killed mid-run has its run finished by another.
+//! `spellhost worker` and `spellhost submit` over a real Redis and a real
+//! PostgreSQL: runs submitted by one process are run by worker processes,
+//! at least once, with state shared by compare-and-swap — two workers count
+//! exactly, a worker killed mid-run has its run finished by another, and a
+//! database that goes away mid-run costs a retry, not a write.
 
 mod support;
 
 use std::process::{Child, Stdio};
 
 use serde_json::Value;
-use support::servers::Redis;
+use support::servers::{Postgres, Redis, Shared};
 
 /// A worker process; killed when dropped.
 struct Worker {
@@ -60,24 +61,56 @@ fn submit(home: &std::path::Path, config: &std::path::Path, spell: &str, input: 
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn setup(redis: &Redis) -> (tempfile::TempDir, std::path::PathBuf) {
+/// A home whose configuration keeps state and the queue at `url`.
+fn setup(url: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("spellhost.toml");
     std::fs::write(
         &config,
-        format!(
-            "[state]\nurl = \"{0}\"\n\n[queue]\nurl = \"{0}\"\n",
-            redis.url()
-        ),
+        format!("[state]\nurl = \"{url}\"\n\n[queue]\nurl = \"{url}\"\n"),
     )
     .unwrap();
     (home, config)
 }
 
+/// A Lua spell that counts its starts in state, then sleeps its input's
+/// seconds.
+fn slow_spell(home: &std::path::Path) -> String {
+    let slow = home.join("slow.lua");
+    std::fs::write(
+        &slow,
+        "local n = State.update('runs', function(n) return (n or 0) + 1 end)\nlog.info('counted start ' .. n)\nsleep(tonumber((...)))\nreturn 'done after ' .. n .. ' start(s)'\n",
+    )
+    .unwrap();
+    slow.display().to_string()
+}
+
+/// Waits (bounded) until `worker` has logged a line containing `text`.
+fn until_logged(worker: &Worker, text: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !worker.log.lock().unwrap().iter().any(|l| l.contains(text)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never logged `{text}`: {:?}",
+            worker.log.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
-fn two_workers_count_exactly_by_compare_and_swap() {
-    let redis = Redis::start();
-    let (home, config) = setup(&redis);
+fn two_workers_count_exactly_by_compare_and_swap_on_redis() {
+    two_workers_count_exactly("redis");
+}
+
+#[test]
+fn two_workers_count_exactly_by_compare_and_swap_on_postgres() {
+    two_workers_count_exactly("postgres");
+}
+
+fn two_workers_count_exactly(kind: &str) {
+    let server = Shared::start(kind);
+    let (home, config) = setup(&server.url());
     let counter = support::guest("state_counter").display().to_string();
     let _a = worker(home.path(), &config, &counter, "30s");
     let _b = worker(home.path(), &config, &counter, "30s");
@@ -112,36 +145,26 @@ fn two_workers_count_exactly_by_compare_and_swap() {
 }
 
 #[test]
-fn a_run_whose_worker_is_killed_is_finished_by_another() {
-    let redis = Redis::start();
-    let (home, config) = setup(&redis);
-    let slow = home.path().join("slow.lua");
-    std::fs::write(
-        &slow,
-        "local n = State.update('runs', function(n) return (n or 0) + 1 end)\nsleep(tonumber((...)))\nreturn 'done after ' .. n .. ' start(s)'\n",
-    )
-    .unwrap();
-    let slow = slow.display().to_string();
+fn a_run_whose_worker_is_killed_is_finished_by_another_on_redis() {
+    a_run_whose_worker_is_killed_is_finished_by_another("redis");
+}
+
+#[test]
+fn a_run_whose_worker_is_killed_is_finished_by_another_on_postgres() {
+    a_run_whose_worker_is_killed_is_finished_by_another("postgres");
+}
+
+fn a_run_whose_worker_is_killed_is_finished_by_another(kind: &str) {
+    let server = Shared::start(kind);
+    let (home, config) = setup(&server.url());
+    let slow = slow_spell(home.path());
     let mut first = worker(home.path(), &config, &slow, "1s");
     let submitter = {
         let (home, config) = (home.path().to_owned(), config.clone());
         std::thread::spawn(move || submit(&home, &config, "slow", "3"))
     };
-    // Killed once it has started the run.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !first
-        .log
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.contains("running `slow`"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first worker never took the run"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    // Killed once the run has counted its start.
+    until_logged(&first, "counted start 1");
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     let second = worker(home.path(), &config, &slow, "1s");
@@ -177,7 +200,7 @@ fn submit_without_a_queue_or_a_worker_says_what_to_do() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("[queue] url"));
 
     let redis = Redis::start();
-    let (home, config) = setup(&redis);
+    let (home, config) = setup(&redis.url());
     let out = support::spellhost_command(home.path())
         .args([
             "submit",
@@ -196,4 +219,39 @@ fn submit_without_a_queue_or_a_worker_says_what_to_do() {
         stderr.contains("is a worker serving `nobody-serves-this` up?"),
         "{stderr}"
     );
+}
+
+/// The database stopped while a run goes on: the worker says what is wrong
+/// and naming the setting, keeps the run's committed write, and when the
+/// database is back takes the run again and finishes it; the submitter's
+/// wait outlasts the outage.
+#[test]
+fn a_worker_outlasts_its_database_going_away_mid_run() {
+    let mut postgres = Postgres::start();
+    let (home, config) = setup(&postgres.url());
+    let slow = slow_spell(home.path());
+    let worker = worker(home.path(), &config, &slow, "2s");
+    let submitter = {
+        let (home, config) = (home.path().to_owned(), config.clone());
+        std::thread::spawn(move || submit(&home, &config, "slow", "2"))
+    };
+    until_logged(&worker, "counted start 1");
+    postgres.kill();
+    // The run's result cannot be stored: it is left to be taken again.
+    until_logged(&worker, "the run will be taken again");
+    let said = worker.log.lock().unwrap().join("\n");
+    assert!(
+        said.contains("run queue on PostgreSQL, [queue] url postgres://spellhost:***@127.0.0.1")
+            && said.contains("check the setting and that the server is up")
+            && !said.contains(support::servers::POSTGRES_PASSWORD),
+        "{said}"
+    );
+    postgres.resume();
+    let result = submitter.join().unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(
+        result["output"], "done after 2 start(s)",
+        "the first start's write was kept: {result}"
+    );
+    assert_eq!(result["retries"], 1, "{result}");
 }

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use super::exit;
 use crate::bridges::run::RunCtx;
 use crate::policy::resolve::LimitOverrides;
-use crate::queue::{Job, QueueBackend, RedisQueue, Taken};
+use crate::queue::{Job, QueueBackend, RunQueue, Taken};
 use crate::serve::{RequestError, Server};
 use crate::settings::Settings;
 
@@ -56,10 +56,10 @@ pub struct SubmitArgs {
 }
 
 /// The queue the configuration names.
-fn queue(config: Option<&std::path::Path>, lease: Duration) -> anyhow::Result<RedisQueue> {
+fn queue(config: Option<&std::path::Path>, lease: Duration) -> anyhow::Result<Arc<dyn RunQueue>> {
     let (settings, _) = Settings::load(config)?;
     let url = settings.queue.url.as_deref().context(
-        "no run queue: add [queue] url = \"redis://…\" to spellhost.toml (workers and submitters name the same one)",
+        "no run queue: add [queue] url = \"redis://…\" or \"postgres://…\" to spellhost.toml (workers and submitters name the same one)",
     )?;
     Ok(QueueBackend::parse(url)?.open(lease)?)
 }
@@ -69,7 +69,7 @@ pub async fn worker(args: WorkerArgs) -> u8 {
 }
 
 async fn worker_inner(args: WorkerArgs) -> anyhow::Result<()> {
-    let queue = Arc::new(queue(args.served.host.config.as_deref(), args.lease)?);
+    let queue = queue(args.served.host.config.as_deref(), args.lease)?;
     let (server, _, _) = super::serve::build_server(&args.served, false).await?;
     let consumer = format!(
         "worker-{}-{}",
@@ -117,7 +117,7 @@ async fn worker_inner(args: WorkerArgs) -> anyhow::Result<()> {
 /// Runs one job, renewing its lease meanwhile, and stores its result.
 async fn run_one(
     server: &Server,
-    queue: &Arc<RedisQueue>,
+    queue: &Arc<dyn RunQueue>,
     consumer: &str,
     taken: Taken,
     lease: Duration,
@@ -198,7 +198,7 @@ async fn submit_inner(args: SubmitArgs) -> anyhow::Result<u8> {
         println!("{}", job.run_id);
         return Ok(exit::OK);
     }
-    let Some(result) = queue.result(&job.run_id, args.timeout).await? else {
+    let Some(result) = wait_for_result(&*queue, &job.run_id, args.timeout).await? else {
         anyhow::bail!(
             "no result for run {} within {}; it is queued or running (is a worker serving `{}` up?)",
             job.run_id,
@@ -237,4 +237,30 @@ async fn submit_inner(args: SubmitArgs) -> anyhow::Result<u8> {
         },
         _ => exit::HOST,
     })
+}
+
+/// The result of run `run_id`, waiting up to `within` — through outages
+/// of the queue's server: the run goes on meanwhile, so the wait says what
+/// is wrong once and keeps asking until its time is up.
+async fn wait_for_result(
+    queue: &dyn RunQueue,
+    run_id: &str,
+    within: Duration,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut failing = false;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match queue.result(run_id, left).await {
+            Ok(result) => return Ok(result),
+            Err(err) if left.is_zero() => return Err(err.into()),
+            Err(err) => {
+                if !failing {
+                    eprintln!("warning: {err}; still waiting");
+                    failing = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1).min(left)).await;
+            }
+        }
+    }
 }

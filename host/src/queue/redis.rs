@@ -21,12 +21,11 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
-use super::{Job, QueueError, Taken};
+use super::{Job, QueueError, RESULT_TTL, RunQueue, Taken};
 
 const STREAM: &str = "spellhost:queue";
 const GROUP: &str = "workers";
-/// How long results are kept.
-const RESULT_TTL_SECONDS: u64 = 7 * 24 * 3600;
+const RESULT_TTL_SECONDS: u64 = RESULT_TTL.as_secs();
 
 fn result_key(run_id: &str) -> String {
     format!("spellhost:result:{run_id}")
@@ -134,8 +133,26 @@ impl RedisQueue {
             .map(|_| ())
     }
 
+    fn taken(&self, (entry, fields): Entry, reclaimed: bool) -> Result<Taken, QueueError> {
+        let json = fields
+            .iter()
+            .find(|(k, _)| k == "job")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let job: Job = serde_json::from_str(json)
+            .map_err(|e| QueueError(format!("queue entry {entry} is not a run: {e}")))?;
+        Ok(Taken {
+            job,
+            entry,
+            retries: u64::from(reclaimed),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl RunQueue for RedisQueue {
     /// Adds `job` to the queue.
-    pub async fn submit(&self, job: &Job) -> Result<(), QueueError> {
+    async fn submit(&self, job: &Job) -> Result<(), QueueError> {
         self.group().await?;
         let json = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
         redis::cmd("XADD")
@@ -151,7 +168,7 @@ impl RedisQueue {
 
     /// The next job for `consumer`: one whose worker went silent for a
     /// lease, else a new one, waiting up to `wait` for one to come.
-    pub async fn take(&self, consumer: &str, wait: Duration) -> Result<Option<Taken>, QueueError> {
+    async fn take(&self, consumer: &str, wait: Duration) -> Result<Option<Taken>, QueueError> {
         self.group().await?;
         let mut connection = self.connection.clone();
         let reply: Vec<redis::Value> = redis::cmd("XAUTOCLAIM")
@@ -199,24 +216,9 @@ impl RedisQueue {
         entry.map(|entry| self.taken(entry, false)).transpose()
     }
 
-    fn taken(&self, (entry, fields): Entry, reclaimed: bool) -> Result<Taken, QueueError> {
-        let json = fields
-            .iter()
-            .find(|(k, _)| k == "job")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default();
-        let job: Job = serde_json::from_str(json)
-            .map_err(|e| QueueError(format!("queue entry {entry} is not a run: {e}")))?;
-        Ok(Taken {
-            job,
-            entry,
-            retries: u64::from(reclaimed),
-        })
-    }
-
     /// Tells the queue `consumer` still works on `taken` (call within every
     /// lease, or another worker takes it).
-    pub async fn renew(&self, consumer: &str, taken: &Taken) -> Result<(), QueueError> {
+    async fn renew(&self, consumer: &str, taken: &Taken) -> Result<(), QueueError> {
         redis::cmd("XCLAIM")
             .arg(STREAM)
             .arg(GROUP)
@@ -231,11 +233,7 @@ impl RedisQueue {
     }
 
     /// Stores the result of `taken`'s run and removes it from the queue.
-    pub async fn finish(
-        &self,
-        taken: &Taken,
-        result: &serde_json::Value,
-    ) -> Result<(), QueueError> {
+    async fn finish(&self, taken: &Taken, result: &serde_json::Value) -> Result<(), QueueError> {
         let json = result.to_string();
         let run_id = &taken.job.run_id;
         redis::pipe()
@@ -269,7 +267,7 @@ impl RedisQueue {
     }
 
     /// The result of run `run_id`, waiting up to `within` for it.
-    pub async fn result(
+    async fn result(
         &self,
         run_id: &str,
         within: Duration,

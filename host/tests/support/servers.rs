@@ -300,3 +300,28 @@ fn as_postgres(program: &Path) -> Command {
         Command::new(program)
     }
 }
+
+/// A server that can hold state, events and the run queue: the same tests
+/// run on each.
+pub enum Shared {
+    Redis(Redis),
+    Postgres(Postgres),
+}
+
+impl Shared {
+    /// `redis` or `postgres`.
+    pub fn start(kind: &str) -> Shared {
+        match kind {
+            "redis" => Shared::Redis(Redis::start()),
+            "postgres" => Shared::Postgres(Postgres::start()),
+            other => panic!("no server `{other}`"),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Shared::Redis(redis) => redis.url(),
+            Shared::Postgres(postgres) => postgres.url(),
+        }
+    }
+}
