@@ -1,7 +1,8 @@
 //! The event bus: topics, patterns, and the broadcast channel every
 //! subscriber (spells, the CLI's `--events` printer, serve's SSE) reads
 //! from. In process by default; linked to other processes through Redis
-//! when `[events] url` says so ([`EventsBackend`], `super::redis`).
+//! or PostgreSQL when `[events] url` says so ([`EventsBackend`],
+//! `super::link`).
 //!
 //! Topic rules: dot-separated segments of `[A-Za-z0-9_-]`, at most 256
 //! bytes. Patterns: an exact topic, a prefix ending in `.*` (matches the
@@ -70,7 +71,7 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     /// To other processes, when linked.
     out: Option<mpsc::UnboundedSender<Outgoing>>,
-    _link: Option<Arc<super::redis::Link>>,
+    _link: Option<Arc<super::link::Link>>,
 }
 
 impl EventBus {
@@ -84,18 +85,17 @@ impl EventBus {
         }
     }
 
-    /// A bus linked to every other process on the Redis server `url` with
-    /// the same `scope` (a server's tenant, or none). Within a tokio
-    /// runtime.
-    pub fn linked(url: &str, scope: Option<&str>) -> Result<Self, String> {
+    /// A bus linked to every other process that follows `log`. Within a
+    /// tokio runtime.
+    pub fn linked(log: Arc<dyn super::link::SharedLog>) -> Self {
         let (tx, _) = broadcast::channel(1024);
         let (out, outgoing) = mpsc::unbounded_channel();
-        let link = super::redis::start(url, scope, tx.clone(), outgoing)?;
-        Ok(Self {
+        let link = super::link::start(log, tx.clone(), outgoing);
+        Self {
             tx,
             out: Some(out),
             _link: Some(Arc::new(link)),
-        })
+        }
     }
 
     /// Publishes to every current subscriber (none is fine), and to other
@@ -112,7 +112,7 @@ impl EventBus {
     /// reached the other processes; at once when not linked.
     pub async fn flush(&self, within: Duration) {
         if let Some(out) = &self.out {
-            super::redis::flush(out, within).await;
+            super::link::flush(out, within).await;
         }
     }
 
@@ -141,6 +141,8 @@ pub enum EventsBackend {
     Local,
     /// Shared through a Redis stream.
     Redis(String),
+    /// Shared through a PostgreSQL outbox table.
+    Postgres(String),
 }
 
 impl EventsBackend {
@@ -154,13 +156,15 @@ impl EventsBackend {
                     .map_err(|e| format!("[events] url {shown}: not a Redis URL: {e}"))?;
                 Ok(Self::Redis(setting.to_owned()))
             }
-            Some("postgres" | "postgresql") => Err(format!(
-                "[events] url {shown}: events on PostgreSQL are not there yet; use a redis:// URL \
-                 (state may stay on PostgreSQL)"
-            )),
+            Some("postgres" | "postgresql") => {
+                setting
+                    .parse::<tokio_postgres::Config>()
+                    .map_err(|e| format!("[events] url {shown}: not a PostgreSQL URL: {e}"))?;
+                Ok(Self::Postgres(setting.to_owned()))
+            }
             _ => Err(format!(
-                "[events] url {shown}: use a redis:// or rediss:// URL (without one, events stay \
-                 in process)"
+                "[events] url {shown}: use a redis://, rediss:// or postgres:// URL (without one, \
+                 events stay in process)"
             )),
         }
     }
@@ -169,7 +173,13 @@ impl EventsBackend {
     pub fn bus(&self, scope: Option<&str>) -> Result<EventBus, String> {
         match self {
             Self::Local => Ok(EventBus::default()),
-            Self::Redis(url) => EventBus::linked(url, scope),
+            Self::Redis(url) => Ok(EventBus::linked(Arc::new(super::redis::RedisLog::open(
+                url,
+                super::link::stream_name(scope),
+            )?))),
+            Self::Postgres(url) => Ok(EventBus::linked(Arc::new(
+                super::postgres::PostgresLog::open(url, super::link::stream_name(scope))?,
+            ))),
         }
     }
 }

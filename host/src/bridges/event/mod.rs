@@ -1,9 +1,12 @@
 //! The event bridge: spells publish and subscribe through the
-//! [`EventBus`] (in process, or linked to other processes through Redis);
+//! [`EventBus`] (in process, or linked to other processes through Redis or
+//! PostgreSQL);
 //! subscriptions are `wasi:io` pollables.
 
 mod bus;
 mod host;
+mod link;
+mod postgres;
 mod redis;
 
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 pub use bus::{
     Event, EventBus, EventsBackend, HOST_TOPIC_PREFIX, Outgoing, TopicPattern, validate_topic,
 };
-pub use redis::STREAM_LENGTH;
+pub use link::{Batch, Cursor, MISSED_TOPIC, STREAM_LENGTH, SharedLog};
 
 /// Largest payload a spell may publish.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
