@@ -36,3 +36,4 @@ pub mod sandbox;
 pub mod scripts;
 pub mod serve;
 pub mod settings;
+pub mod telemetry;

@@ -98,6 +98,9 @@ pub struct Settings {
     /// and `spellhost submit`.
     #[serde(default)]
     pub queue: BackendSettings,
+    /// `[telemetry]`: where spans are exported over OTLP.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetrySettings,
 }
 
 /// A table that names a backend by URL: `[state]` (`"redis://…" |

@@ -19,10 +19,11 @@ enum State<T> {
 }
 
 impl<T: Send + 'static> Pending<T> {
-    /// Starts `work` on its own task.
+    /// Starts `work` on its own task, within the caller's span.
     pub fn spawn(work: impl Future<Output = T> + Send + 'static) -> Self {
+        use tracing::Instrument as _;
         Self {
-            state: State::Running(wasmtime_wasi::runtime::spawn(work)),
+            state: State::Running(wasmtime_wasi::runtime::spawn(work.in_current_span())),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::mcp::SpellTools;
 #[derive(clap::Args)]
 pub struct McpArgs {
     #[command(flatten)]
-    served: super::serve::ServedSpells,
+    pub(super) served: super::serve::ServedSpells,
     /// `stdio` (how MCP clients launch servers) or `http` (streamable HTTP
     /// at `/mcp`).
     #[arg(long, value_enum, default_value = "stdio")]

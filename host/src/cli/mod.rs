@@ -157,8 +157,13 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    // One run per process: its id is in --stats, not on every line.
-    init_logging(&cli.log_level, matches!(cli.command, Command::Run(_)));
+    let exporting = match init_logging(&cli.log_level, &cli.command) {
+        Ok(exporting) => exporting,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::exit(exit::USAGE);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -180,6 +185,8 @@ pub fn main() -> ExitCode {
             Command::Submit(args) => worker::submit(args).await,
         }
     });
+    // The last spans go out before the process does.
+    drop(exporting);
     exit::exit(code)
 }
 
@@ -197,21 +204,72 @@ fn emit(text: &str) -> std::io::Result<()> {
     }
 }
 
-fn init_logging(spell_level: &str, hide_run_id: bool) {
+impl Command {
+    /// The config file of a command that runs spells (its telemetry
+    /// settings apply from the start): `Some(None)` for the default one.
+    fn runs_spells_with(&self) -> Option<Option<&std::path::Path>> {
+        Some(match self {
+            Command::Run(args) => args.host.config.as_deref(),
+            Command::Serve(args) => args.served.host.config.as_deref(),
+            Command::Mcp(args) => args.served.host.config.as_deref(),
+            Command::Worker(args) => args.served.host.config.as_deref(),
+            Command::Submit(args) => args.config.as_deref(),
+            Command::Inspect(_) | Command::Models(_) => return None,
+        })
+    }
+}
+
+/// Logs to stderr, and exports spans over OTLP when the command runs
+/// spells and `[telemetry]` (or `OTEL_EXPORTER_OTLP_ENDPOINT`) asks for it.
+fn init_logging(
+    spell_level: &str,
+    command: &Command,
+) -> anyhow::Result<Option<crate::telemetry::Exporting>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter =
         // Workers say which runs they take (target `worker`).
         std::env::var("SPELLHOST_LOG")
             .unwrap_or_else(|_| format!("warn,guest={spell_level},worker=info"));
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,guest=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // One run per process: its id is in --stats, not on every line.
+    let hide_run_id = matches!(command, Command::Run(_));
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .with_target(false)
         .fmt_fields(Fields { hide_run_id })
-        .init();
+        .with_filter(filter);
+    let export = match command.runs_spells_with() {
+        // A config that does not load is reported by the command itself.
+        Some(config) => match Settings::load(config) {
+            Ok((settings, _)) => {
+                crate::telemetry::Export::configured(&settings.telemetry, |name| {
+                    std::env::var(name).ok().filter(|v| !v.is_empty())
+                })?
+            }
+            Err(_) => None,
+        },
+        None => None,
+    };
+    match export {
+        Some(export) => {
+            let (otel, exporting) = export.start()?;
+            tracing_subscriber::registry()
+                .with(stderr)
+                .with(otel)
+                .init();
+            Ok(Some(exporting))
+        }
+        None => {
+            tracing_subscriber::registry().with(stderr).init();
+            Ok(None)
+        }
+    }
 }
 
 /// Log fields as `message key=value…`, without empty ones, and without

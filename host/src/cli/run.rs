@@ -118,7 +118,7 @@ pub struct RunArgs {
     stats: bool,
 
     #[command(flatten)]
-    host: HostArgs,
+    pub(super) host: HostArgs,
 }
 
 pub async fn run(args: RunArgs) -> u8 {

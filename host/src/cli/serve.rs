@@ -34,7 +34,7 @@ pub(super) struct ServedSpells {
 #[derive(clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    served: ServedSpells,
+    pub(super) served: ServedSpells,
     /// Address to listen on [default: `[serve] listen`, else 127.0.0.1:8787].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,

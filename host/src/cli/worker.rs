@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use super::exit;
 use crate::bridges::run::RunCtx;
@@ -23,7 +24,7 @@ use crate::settings::Settings;
 #[derive(clap::Args)]
 pub struct WorkerArgs {
     #[command(flatten)]
-    served: super::serve::ServedSpells,
+    pub(super) served: super::serve::ServedSpells,
     /// Runs at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     concurrency: usize,
@@ -52,7 +53,7 @@ pub struct SubmitArgs {
     timeout: Duration,
     /// Config file (default: ./spellhost.toml, then ~/.config/spellhost/spellhost.toml).
     #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(super) config: Option<PathBuf>,
 }
 
 /// The queue the configuration names.
@@ -141,6 +142,19 @@ async fn run_one(
             }
         })
     };
+    // The run joins the submitter's trace.
+    let span = tracing::info_span!(
+        target: crate::telemetry::TARGET,
+        "worker.run",
+        run_id = %job.run_id,
+        spell = %job.spell,
+        worker = consumer,
+        retries = taken.retries,
+        queued_ms = crate::queue::now_ms().saturating_sub(job.submitted_ms),
+    );
+    if let Some(traceparent) = &job.traceparent {
+        crate::telemetry::follow(&span, traceparent);
+    }
     let tenant = server.tenant(crate::mcp::TENANT);
     let mut result = match server.prepare_run(
         tenant,
@@ -152,7 +166,7 @@ async fn run_one(
         Ok(mut pending) => {
             // The run keeps the id it was submitted with.
             pending.run = RunCtx::with_id(&job.spell, &job.run_id).with_tenant(crate::mcp::TENANT);
-            let report = server.execute(pending).await;
+            let report = server.execute(pending).instrument(span).await;
             crate::serve::report_json(&job.spell, &report)
         }
         Err(RequestError::UnknownSpell(message) | RequestError::VarNotAllowed(message)) => json!({
@@ -192,13 +206,30 @@ pub async fn submit(args: SubmitArgs) -> u8 {
 
 async fn submit_inner(args: SubmitArgs) -> anyhow::Result<u8> {
     let queue = queue(args.config.as_deref(), Duration::from_secs(30))?;
-    let job = Job::new(&args.spell, &args.input);
-    queue.submit(&job).await?;
-    if !args.wait {
+    let mut job = Job::new(&args.spell, &args.input);
+    let span = tracing::info_span!(
+        target: crate::telemetry::TARGET,
+        "submit",
+        run_id = %job.run_id,
+        spell = %job.spell,
+    );
+    job.traceparent = crate::telemetry::traceparent(&span);
+    let waited = async {
+        queue.submit(&job).await?;
+        if !args.wait {
+            return Ok(None);
+        }
+        wait_for_result(&*queue, &job.run_id, args.timeout)
+            .await
+            .map(Some)
+    }
+    .instrument(span)
+    .await?;
+    let Some(waited) = waited else {
         println!("{}", job.run_id);
         return Ok(exit::OK);
-    }
-    let Some(result) = wait_for_result(&*queue, &job.run_id, args.timeout).await? else {
+    };
+    let Some(result) = waited else {
         anyhow::bail!(
             "no result for run {} within {}; it is queued or running (is a worker serving `{}` up?)",
             job.run_id,

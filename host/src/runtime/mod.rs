@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument as _;
 use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
 
@@ -481,6 +482,35 @@ impl Runtime {
             Origin::Top(run) => (run, None),
             Origin::Step(parent) => (parent.run.child(&spell.name), Some(parent)),
         };
+        let span = tracing::info_span!(
+            target: crate::telemetry::TARGET,
+            "run",
+            run_id = %run.run_id(),
+            spell = %spell.name,
+            tenant = run.tenant().unwrap_or_default(),
+            ok = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
+        let report = self
+            .run_in(spell, input, limits, run, parent)
+            .instrument(span.clone())
+            .await;
+        span.record("ok", report.result.is_ok());
+        if let Err(err) = &report.result {
+            span.record("error", err.to_string());
+        }
+        report
+    }
+
+    /// [`Self::run_nested`] within its span.
+    async fn run_in(
+        &self,
+        spell: &Spell,
+        input: &str,
+        limits: &Limits,
+        run: RunCtx,
+        parent: Option<Inherited>,
+    ) -> RunReport {
         let run_id = run.run_id().to_owned();
         let recorder = match &parent {
             Some(parent) => parent.recorder.for_run(run.clone()),

@@ -8,6 +8,7 @@
 pub mod contract;
 pub mod fake_llm;
 pub mod listening;
+pub mod otlp;
 pub mod scripts;
 pub mod servers;
 pub mod web;

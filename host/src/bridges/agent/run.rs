@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -153,105 +154,29 @@ async fn run_steps(
     };
     let mut last_text = String::new();
     for index in 0..max_steps {
-        let mut messages = Vec::with_capacity(history.len() + 1);
-        if let Some(system) = &config.system {
-            messages.push(text_message(Role::System, system));
-        }
-        messages.extend(history.iter().cloned());
-        let mut request = ChatRequest {
-            messages,
-            options: Options {
-                model: config.model.clone(),
-                temperature: config.temperature,
-                top_p: None,
-                max_tokens: config.max_tokens,
-                stop: Vec::new(),
-                response_format: None,
-                tools: definitions.clone(),
-                seed: None,
-            },
-        };
-        if config.hooks {
-            let payload = hook_json::request_to_json(&request);
-            match link.hook(HookPoint::BeforeLlm, payload.clone()).await {
-                HookOutcome::Proceed(value) if value == payload => {}
-                HookOutcome::Proceed(value) => hook_json::apply_request_json(&mut request, &value)
-                    .map_err(|why| {
-                        Error::Invalid(format!("the spell's hook changed the request: {why}"))
-                    })?,
-                HookOutcome::Cancel(reason) => return Err(Error::Cancelled(reason)),
-            }
-        }
-        let call = env.llm.route(config.model.as_deref()).map_err(Error::Llm)?;
-        let mut response = call
-            .chat(request)
-            .await
-            .map_err(|e| match hook_cancellation(&e) {
-                Some(reason) => Error::Cancelled(reason.to_owned()),
-                None => Error::Llm(e),
-            })?;
-        if config.hooks {
-            let payload = hook_json::response_to_json(&response);
-            match link.hook(HookPoint::AfterLlm, payload).await {
-                HookOutcome::Proceed(value) => {
-                    hook_json::apply_response_json(&mut response, &value)
-                }
-                HookOutcome::Cancel(reason) => return Err(Error::Cancelled(reason)),
-            }
-        }
-        add(&mut usage, &response.usage);
-        last_text.clone_from(&response.text);
-        history.push(Message {
-            role: Role::Assistant,
-            content: if response.text.is_empty() {
-                Vec::new()
-            } else {
-                vec![ContentPart::Text(response.text.clone())]
-            },
-            tool_calls: response.tool_calls.clone(),
-            tool_call_id: None,
-        });
-        let tool_results = futures::future::join_all(
-            response
-                .tool_calls
-                .iter()
-                .map(|call| run_tool(env, config, link, call.clone())),
-        )
-        .await;
-        for result in &tool_results {
-            let content = match &result.output {
-                Ok(json) => json.clone(),
-                Err(error) => format!("error: {error}"),
-            };
-            history.push(Message {
-                tool_call_id: Some(result.call.id.clone()),
-                ..text_message(Role::Tool, &content)
-            });
-        }
-        let step = Step {
-            index,
-            text: response.text.clone(),
-            tool_results,
-            usage: response.usage,
-        };
-        env.run.publish(
-            &env.events,
-            "spellhost.agent.step",
-            json!({
-                "agent": name,
-                "step": index,
-                "text": step.text,
-                "tool_calls": step.tool_results.iter().map(|r| json!({
-                    "name": r.call.name,
-                    "ok": r.output.is_ok(),
-                    "duration_ms": r.duration_ms,
-                })).collect::<Vec<_>>(),
-                "input_tokens": step.usage.input_tokens,
-                "output_tokens": step.usage.output_tokens,
-            }),
+        let span = tracing::info_span!(
+            target: crate::telemetry::TARGET,
+            "agent.step",
+            run_id = %env.run.run_id(),
+            agent = %name,
+            step = index,
         );
-        let answered = step.tool_results.is_empty();
-        steps.push(step);
+        let answered = one_step(
+            Turn {
+                env,
+                config,
+                link,
+                definitions: &definitions,
+                name: &name,
+                index,
+            },
+            history,
+            &mut usage,
+            &mut last_text,
+            &mut steps,
+        )
+        .instrument(span)
+        .await?;
         if answered {
             return Ok(AgentResult {
                 answer: last_text,
@@ -267,6 +192,133 @@ async fn run_steps(
         usage,
         stop_reason: StopReason::MaxSteps,
     })
+}
+
+/// What one step of an agent works with.
+struct Turn<'a> {
+    env: &'a AgentEnv,
+    config: &'a AgentConfig,
+    link: &'a SpellLink,
+    definitions: &'a [ToolDefinition],
+    name: &'a str,
+    index: u32,
+}
+
+/// One step: a model call and the tool calls it asked for. Returns whether
+/// the model answered (asked for no tool).
+async fn one_step(
+    turn: Turn<'_>,
+    history: &mut Vec<Message>,
+    usage: &mut Usage,
+    last_text: &mut String,
+    steps: &mut Vec<Step>,
+) -> Result<bool, Error> {
+    let Turn {
+        env,
+        config,
+        link,
+        definitions,
+        name,
+        index,
+    } = turn;
+    let mut messages = Vec::with_capacity(history.len() + 1);
+    if let Some(system) = &config.system {
+        messages.push(text_message(Role::System, system));
+    }
+    messages.extend(history.iter().cloned());
+    let mut request = ChatRequest {
+        messages,
+        options: Options {
+            model: config.model.clone(),
+            temperature: config.temperature,
+            top_p: None,
+            max_tokens: config.max_tokens,
+            stop: Vec::new(),
+            response_format: None,
+            tools: definitions.to_vec(),
+            seed: None,
+        },
+    };
+    if config.hooks {
+        let payload = hook_json::request_to_json(&request);
+        match link.hook(HookPoint::BeforeLlm, payload.clone()).await {
+            HookOutcome::Proceed(value) if value == payload => {}
+            HookOutcome::Proceed(value) => hook_json::apply_request_json(&mut request, &value)
+                .map_err(|why| {
+                    Error::Invalid(format!("the spell's hook changed the request: {why}"))
+                })?,
+            HookOutcome::Cancel(reason) => return Err(Error::Cancelled(reason)),
+        }
+    }
+    let call = env.llm.route(config.model.as_deref()).map_err(Error::Llm)?;
+    let mut response = call
+        .chat(request)
+        .await
+        .map_err(|e| match hook_cancellation(&e) {
+            Some(reason) => Error::Cancelled(reason.to_owned()),
+            None => Error::Llm(e),
+        })?;
+    if config.hooks {
+        let payload = hook_json::response_to_json(&response);
+        match link.hook(HookPoint::AfterLlm, payload).await {
+            HookOutcome::Proceed(value) => hook_json::apply_response_json(&mut response, &value),
+            HookOutcome::Cancel(reason) => return Err(Error::Cancelled(reason)),
+        }
+    }
+    add(usage, &response.usage);
+    last_text.clone_from(&response.text);
+    history.push(Message {
+        role: Role::Assistant,
+        content: if response.text.is_empty() {
+            Vec::new()
+        } else {
+            vec![ContentPart::Text(response.text.clone())]
+        },
+        tool_calls: response.tool_calls.clone(),
+        tool_call_id: None,
+    });
+    let tool_results = futures::future::join_all(
+        response
+            .tool_calls
+            .iter()
+            .map(|call| run_tool(env, config, link, call.clone())),
+    )
+    .await;
+    for result in &tool_results {
+        let content = match &result.output {
+            Ok(json) => json.clone(),
+            Err(error) => format!("error: {error}"),
+        };
+        history.push(Message {
+            tool_call_id: Some(result.call.id.clone()),
+            ..text_message(Role::Tool, &content)
+        });
+    }
+    let step = Step {
+        index,
+        text: response.text.clone(),
+        tool_results,
+        usage: response.usage,
+    };
+    env.run.publish(
+        &env.events,
+        "spellhost.agent.step",
+        json!({
+            "agent": name,
+            "step": index,
+            "text": step.text,
+            "tool_calls": step.tool_results.iter().map(|r| json!({
+                "name": r.call.name,
+                "ok": r.output.is_ok(),
+                "duration_ms": r.duration_ms,
+            })).collect::<Vec<_>>(),
+            "input_tokens": step.usage.input_tokens,
+            "output_tokens": step.usage.output_tokens,
+        }),
+    );
+    let answered = step.tool_results.is_empty();
+    steps.push(step);
+    Ok(answered)
 }
 
 /// Runs one tool call; every failure becomes a message for the model.

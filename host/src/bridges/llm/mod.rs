@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
+use tracing::Instrument as _;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::runtime::AbortOnDropJoinHandle;
 
@@ -83,7 +84,19 @@ impl LlmCtx {
         }
         checked?;
         self.recorder.allowed("llm", "use-model", &route.id, None);
+        let span = tracing::info_span!(
+            target: crate::telemetry::TARGET,
+            "llm.call",
+            run_id = %self.run.run_id(),
+            gen_ai.system = route.provider.id(),
+            gen_ai.request.model = %route.id,
+            kind = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
         Ok(Call {
+            span,
             spec: self.catalog.get(&route.id),
             route,
             meter: self.meter.clone(),
@@ -98,6 +111,8 @@ impl LlmCtx {
 /// One routed request with what it needs to account for itself; cheap to
 /// move into a background task.
 pub struct Call {
+    /// The call's span: open from routing until the answer is complete.
+    pub span: tracing::Span,
     pub route: Route,
     /// The model's catalog entry, if the catalog knows it.
     pub spec: Option<ModelSpec>,
@@ -151,7 +166,12 @@ impl Call {
         }
     }
 
-    pub async fn chat(mut self, mut request: ChatRequest) -> Result<ChatResponse, LlmError> {
+    pub async fn chat(self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
+        let span = self.span.clone();
+        self.chat_in_span(request).instrument(span).await
+    }
+
+    async fn chat_in_span(mut self, mut request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let started = Instant::now();
         self.before_hooks(&mut request).await?;
         if let Err(err) = self.admit(&mut request).await {
@@ -223,6 +243,18 @@ impl Call {
     fn finished(&self, kind: &str, started: Instant, outcome: Result<&provider::Usage, &LlmError>) {
         let elapsed_ms = started.elapsed().as_millis() as u64;
         self.meter.record(&self.route.id, kind, elapsed_ms, outcome);
+        self.span.record("kind", kind);
+        match outcome {
+            Ok(usage) => {
+                self.span
+                    .record("gen_ai.usage.input_tokens", usage.input_tokens);
+                self.span
+                    .record("gen_ai.usage.output_tokens", usage.output_tokens);
+            }
+            Err(err) => {
+                self.span.record("error", err.describe());
+            }
+        }
         self.release();
         let mut payload = serde_json::json!({
             "kind": kind,
@@ -320,37 +352,41 @@ impl ChatStream {
     pub fn spawn(call: Call, mut events: EventStream, started: Instant) -> Self {
         use futures::StreamExt as _;
         let (tx, rx) = mpsc::unbounded_channel();
-        let pump = wasmtime_wasi::runtime::spawn(async move {
-            while let Some(item) = events.next().await {
-                let last = match &item {
-                    Ok(StreamEvent::Finish(end)) => {
-                        call.finished("stream", started, Ok(&end.usage));
-                        true
+        let span = call.span.clone();
+        let pump = wasmtime_wasi::runtime::spawn(
+            async move {
+                while let Some(item) = events.next().await {
+                    let last = match &item {
+                        Ok(StreamEvent::Finish(end)) => {
+                            call.finished("stream", started, Ok(&end.usage));
+                            true
+                        }
+                        Err(err) => {
+                            call.finished("stream", started, Err(err));
+                            true
+                        }
+                        Ok(_) => false,
+                    };
+                    if let Ok(StreamEvent::Text(text)) = &item {
+                        call.run.signal(|| RunSignal::Token {
+                            model: call.route.id.clone(),
+                            text: text.clone(),
+                        });
                     }
-                    Err(err) => {
-                        call.finished("stream", started, Err(err));
-                        true
-                    }
-                    Ok(_) => false,
-                };
-                if let Ok(StreamEvent::Text(text)) = &item {
-                    call.run.signal(|| RunSignal::Token {
-                        model: call.route.id.clone(),
-                        text: text.clone(),
+                    let item = item.map(|event| match event {
+                        StreamEvent::Finish(mut end) => {
+                            end.model = call.qualify(&end.model);
+                            StreamEvent::Finish(end)
+                        }
+                        other => other,
                     });
-                }
-                let item = item.map(|event| match event {
-                    StreamEvent::Finish(mut end) => {
-                        end.model = call.qualify(&end.model);
-                        StreamEvent::Finish(end)
+                    if tx.send(item).is_err() || last {
+                        return;
                     }
-                    other => other,
-                });
-                if tx.send(item).is_err() || last {
-                    return;
                 }
             }
-        });
+            .instrument(span),
+        );
         Self {
             rx,
             peeked: None,

@@ -20,6 +20,7 @@ pub mod plugin;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use tracing::Instrument as _;
 
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -325,6 +326,24 @@ impl ToolCtx {
     /// Calls a host-side tool (built-in or plugin) by name, with every
     /// check. The spell's own tools are not callable here.
     pub async fn call(&self, name: &str, arguments: Value) -> Result<Value, ToolCallError> {
+        let span = tracing::info_span!(
+            target: crate::telemetry::TARGET,
+            "tool.call",
+            run_id = %self.inner.run.run_id(),
+            tool = name,
+            error = tracing::field::Empty,
+        );
+        let result = self
+            .call_in_span(name, arguments)
+            .instrument(span.clone())
+            .await;
+        if let Err(err) = &result {
+            span.record("error", err.to_string());
+        }
+        result
+    }
+
+    async fn call_in_span(&self, name: &str, arguments: Value) -> Result<Value, ToolCallError> {
         let started = Instant::now();
         let Some(entry) = self.lookup(name) else {
             return Err(ToolCallError::NotFound(name.to_owned()));

@@ -27,6 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument as _;
 
 use futures::future::{BoxFuture, FutureExt as _, join_all};
 use serde_json::{Map, Value, json};
@@ -206,6 +207,13 @@ fn step(
     path: String,
     scope: Scope,
 ) -> BoxFuture<'static, Result<Value, WorkflowError>> {
+    let span = tracing::info_span!(
+        target: crate::telemetry::TARGET,
+        "workflow.step",
+        run_id = %run.env.agents.run.run_id(),
+        step = tracing::field::Empty,
+        kind = tracing::field::Empty,
+    );
     async move {
         // Compute-only steps never wait on anything; yield so a workflow
         // cannot hold a worker thread (and the run's deadline) hostage.
@@ -248,6 +256,9 @@ fn step(
             None => format!("{path}.{kind}"),
         };
         let body = object[kind].clone();
+        let span = tracing::Span::current();
+        span.record("step", path.as_str());
+        span.record("kind", kind);
         let _permit = match kind {
             "llm" | "tool" | "agent" | "spell" => Some(
                 run.in_flight
@@ -392,6 +403,7 @@ fn step(
         }
         Ok(output)
     }
+    .instrument(span)
     .boxed()
 }
 
