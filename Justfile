@@ -105,10 +105,11 @@ verify-interpreters: setup
 # Benchmarks: whole-process `spellhost run` time (components, Lua and JS
 # spells, CPU-heavy Lua next to native lua5.4), memory, per-run overheads,
 # `spellhost serve` next to `wasmtime serve` (wasmtime-cli 48.0.8, installed
-# here the first time: ~15 minutes on 2 cores).
+# here the first time: ~15 minutes on 2 cores), and state, events and the
+# run queue on Redis and PostgreSQL started here on 127.0.0.1 (scale).
 # `just bench scripts` runs one section (whole, scripts, in-process, llm,
-# agent, local, serve).
-bench *section: build spells test-guests
+# agent, local, serve, scale).
+bench *section: build spells test-guests services
     command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
     wasmtime --version 2>/dev/null | grep -q '^wasmtime 48.0.8' || cargo install wasmtime-cli --version 48.0.8 --locked --quiet
     cargo build --target wasm32-wasip2 --profile spell -p spellhost-http-hello

@@ -16,7 +16,9 @@
 //!    overhead alone);
 //! 5. the offline local model (when installed): load time, time to first
 //!    token and tokens per second;
-//! 6. `spellhost serve` under HTTP load (`bench/serve.rs`).
+//! 6. `spellhost serve` under HTTP load (`bench/serve.rs`);
+//! 7. state, events and the run queue on Redis and PostgreSQL
+//!    (`bench/scale.rs`).
 
 #[path = "../tests/support/contract.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
@@ -26,8 +28,13 @@ mod contract;
 mod fake_llm;
 #[path = "../tests/support/listening.rs"]
 mod listening;
+#[path = "bench/scale.rs"]
+mod scale_bench;
 #[path = "bench/serve.rs"]
 mod serve_bench;
+#[path = "../tests/support/servers.rs"]
+#[allow(dead_code, reason = "shared with the tests")]
+mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -596,6 +603,14 @@ async fn local_model() {
 }
 
 fn main() {
+    // A child of the scale bench: load one store, print what it did.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("__state-load") {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (done, attempts) = rt.block_on(scale_bench::load(&args[2], &args[3]));
+        println!("{done} {attempts}");
+        return;
+    }
     let spellhost = std::env::args()
         .nth(1)
         .map(PathBuf::from)
@@ -606,8 +621,8 @@ fn main() {
         spellhost.display()
     );
     // An optional second argument runs one section: `whole`, `scripts`,
-    // `in-process`, `llm`, `agent`, `local` or `serve`.
-    const SECTIONS: [&str; 7] = [
+    // `in-process`, `llm`, `agent`, `local`, `serve` or `scale`.
+    const SECTIONS: [&str; 8] = [
         "whole",
         "scripts",
         "in-process",
@@ -615,6 +630,7 @@ fn main() {
         "agent",
         "local",
         "serve",
+        "scale",
     ];
     let only = std::env::args().nth(2);
     if let Some(only) = &only {
@@ -648,5 +664,8 @@ fn main() {
     }
     if wanted("serve") {
         rt.block_on(serve_bench::serve(&spellhost));
+    }
+    if wanted("scale") {
+        rt.block_on(scale_bench::scale(&spellhost, &guest("echo")));
     }
 }

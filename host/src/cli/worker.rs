@@ -124,6 +124,7 @@ async fn run_one(
     lease: Duration,
 ) {
     let job = &taken.job;
+    let waited_ms = crate::queue::now_ms().saturating_sub(job.submitted_ms);
     tracing::info!(
         target: "worker",
         run_id = %job.run_id,
@@ -150,7 +151,7 @@ async fn run_one(
         spell = %job.spell,
         worker = consumer,
         retries = taken.retries,
-        queued_ms = crate::queue::now_ms().saturating_sub(job.submitted_ms),
+        waited_ms,
     );
     if let Some(traceparent) = &job.traceparent {
         crate::telemetry::follow(&span, traceparent);
@@ -182,6 +183,8 @@ async fn run_one(
     renew.abort();
     result["worker"] = json!(consumer);
     result["retries"] = json!(taken.retries);
+    // From submit to a worker taking it, and to the result.
+    result["waited_ms"] = json!(waited_ms);
     result["queued_ms"] = json!(crate::queue::now_ms().saturating_sub(job.submitted_ms));
     for attempt in 1..=3 {
         match queue.finish(&taken, &result).await {
