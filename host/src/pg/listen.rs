@@ -65,55 +65,45 @@ async fn listen(
     let mut failing = false;
     let mut connected_before = false;
     loop {
-        match config.connect(NoTls).await {
-            Ok((client, mut connection)) => {
-                // Drives the connection, forwarding notifications; ends
-                // with it.
-                let forward = notices.clone();
-                let mut driver = tokio::spawn(async move {
-                    let mut stream =
-                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-                    while let Some(Ok(message)) = stream.next().await {
-                        if let AsyncMessage::Notification(n) = message {
-                            let _ = forward.send(Notice::Notify {
-                                channel: n.channel().to_owned(),
-                                payload: n.payload().to_owned(),
-                            });
-                        }
+        let listened = async {
+            let (client, mut connection) = config.connect(NoTls).await?;
+            // Drives the connection, forwarding notifications; ends with it.
+            let forward = notices.clone();
+            let mut driver = tokio::spawn(async move {
+                let mut stream = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(Ok(message)) = stream.next().await {
+                    if let AsyncMessage::Notification(n) = message {
+                        let _ = forward.send(Notice::Notify {
+                            channel: n.channel().to_owned(),
+                            payload: n.payload().to_owned(),
+                        });
                     }
-                });
-                match client.batch_execute(&statement).await {
-                    Ok(()) => {
-                        if failing {
-                            tracing::info!("listening to {setting} again");
-                        }
-                        failing = false;
-                        if connected_before {
-                            let _ = notices.send(Notice::Reconnected);
-                        }
-                        connected_before = true;
-                        let _ = (&mut driver).await;
-                    }
-                    Err(err) if !failing => {
-                        tracing::warn!(
-                            "cannot listen to {setting}: {}; retrying",
-                            super::describe(&err)
-                        );
-                        failing = true;
-                    }
-                    Err(_) => {}
                 }
+            });
+            if let Err(err) = client.batch_execute(&statement).await {
                 driver.abort();
-                drop(client);
+                return Err(err);
             }
-            Err(err) if !failing => {
-                tracing::warn!(
-                    "cannot listen to {setting}: {}; retrying",
-                    super::describe(&err)
-                );
-                failing = true;
+            if failing {
+                tracing::info!("listening to {setting} again");
             }
-            Err(_) => {}
+            failing = false;
+            if connected_before {
+                let _ = notices.send(Notice::Reconnected);
+            }
+            connected_before = true;
+            let _ = (&mut driver).await;
+            drop(client);
+            Ok(())
+        };
+        if let Err(err) = listened.await
+            && !failing
+        {
+            tracing::warn!(
+                "cannot listen to {setting}: {}; retrying",
+                super::describe(&err)
+            );
+            failing = true;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

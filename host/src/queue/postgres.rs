@@ -118,12 +118,36 @@ impl PostgresQueue {
     }
 }
 
+/// Asks `check` until it finds something or `within` has passed, waking
+/// up to ask again when `wanted` is heard (or at least every
+/// [`RECHECK`]).
+async fn poll_until<T, F>(
+    notices: &mut tokio::sync::broadcast::Receiver<Notice>,
+    within: Duration,
+    wanted: impl Fn(&str, &str) -> bool,
+    mut check: impl FnMut() -> F,
+) -> Result<Option<T>, QueueError>
+where
+    F: std::future::Future<Output = Result<Option<T>, QueueError>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(found) = check().await? {
+            return Ok(Some(found));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        wake(notices, deadline, &wanted).await;
+    }
+}
+
 /// Waits until `wanted` is heard, the listener reconnects, or `until`
 /// (capped at [`RECHECK`]) passes; then the caller reads again.
 async fn wake(
     notices: &mut tokio::sync::broadcast::Receiver<Notice>,
     until: tokio::time::Instant,
-    wanted: impl Fn(&str, &str) -> bool,
+    wanted: &impl Fn(&str, &str) -> bool,
 ) {
     let until = until.min(tokio::time::Instant::now() + RECHECK);
     let heard = async {
@@ -156,17 +180,14 @@ impl RunQueue for PostgresQueue {
     }
 
     async fn take(&self, consumer: &str, wait: Duration) -> Result<Option<Taken>, QueueError> {
-        let deadline = tokio::time::Instant::now() + wait;
         let mut notices = self.notices().await;
-        loop {
-            if let Some(taken) = self.take_now(consumer).await? {
-                return Ok(Some(taken));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            wake(&mut notices, deadline, |channel, _| channel == WAKE_WORKERS).await;
-        }
+        poll_until(
+            &mut notices,
+            wait,
+            |channel, _| channel == WAKE_WORKERS,
+            || self.take_now(consumer),
+        )
+        .await
     }
 
     async fn renew(&self, consumer: &str, taken: &Taken) -> Result<(), QueueError> {
@@ -225,19 +246,13 @@ impl RunQueue for PostgresQueue {
         run_id: &str,
         within: Duration,
     ) -> Result<Option<serde_json::Value>, QueueError> {
-        let deadline = tokio::time::Instant::now() + within;
         let mut notices = self.notices().await;
-        loop {
-            if let Some(result) = self.stored_result(run_id).await? {
-                return Ok(Some(result));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            wake(&mut notices, deadline, |channel, payload| {
-                channel == DONE && payload == run_id
-            })
-            .await;
-        }
+        poll_until(
+            &mut notices,
+            within,
+            |channel, payload| channel == DONE && payload == run_id,
+            || self.stored_result(run_id),
+        )
+        .await
     }
 }

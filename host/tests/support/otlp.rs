@@ -47,28 +47,11 @@ pub struct Collector {
 impl Collector {
     pub fn start() -> Self {
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let addr = std_listener.local_addr().unwrap();
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let kept = spans.clone();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let app = Router::new()
-                    .route("/v1/traces", post(traces))
-                    .with_state(kept);
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let (addr, shutdown) = super::web::serve_in_thread(move |_| {
+            Router::new()
+                .route("/v1/traces", post(traces))
+                .with_state(kept)
         });
         Self {
             addr,

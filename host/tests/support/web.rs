@@ -25,32 +25,43 @@ struct Shared {
     hits: Arc<Mutex<Vec<String>>>,
 }
 
+/// Serves the app `make` builds (given its address) on a free port of
+/// 127.0.0.1, on a thread and runtime of its own, until the returned sender
+/// is dropped.
+pub fn serve_in_thread(
+    make: impl FnOnce(SocketAddr) -> Router + Send + 'static,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+            axum::serve(listener, make(addr))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+    });
+    (addr, shutdown)
+}
+
 impl WebServer {
     pub fn start() -> Self {
         let hits = Arc::new(Mutex::new(Vec::new()));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        std_listener.set_nonblocking(true).unwrap();
-        let addr = std_listener.local_addr().unwrap();
-        let shared = Shared {
-            port: addr.port(),
-            hits: hits.clone(),
-        };
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let app = Router::new().fallback(answer).with_state(shared);
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let kept = hits.clone();
+        let (addr, shutdown) = serve_in_thread(move |addr| {
+            Router::new().fallback(answer).with_state(Shared {
+                port: addr.port(),
+                hits: kept,
+            })
         });
         Self {
             addr,
