@@ -255,3 +255,130 @@ fn a_worker_outlasts_its_database_going_away_mid_run() {
     );
     assert_eq!(result["retries"], 1, "{result}");
 }
+
+/// `spellhost serve` with a queue configured sends runs to the workers:
+/// a plain request gets the worker's result, `Prefer: respond-async` gets
+/// `202` and the result later at `/v1/runs/{id}`, and SSE streams the
+/// run's events (shared through `[events] url`) then the result.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sends_runs_to_the_workers() {
+    let redis = Redis::start();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("spellhost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[queue]\nurl = \"{0}\"\n\n[events]\nurl = \"{0}\"\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let echo = support::guest("echo").display().to_string();
+    let worker = worker(home.path(), &config, &echo, "30s");
+    let mut serve = support::spellhost_command(home.path())
+        .args([
+            "serve",
+            "--anonymous",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .arg(&echo)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (url, log) = support::listening::listening_url(serve.stderr.take().unwrap());
+    let _serve = Worker { child: serve, log };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let runs = format!("{url}/v1/spells/echo/runs");
+
+    let answer: Value = client
+        .post(&runs)
+        .json(&serde_json::json!({ "input": "hello" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["tenant"], "anonymous", "{answer}");
+    assert!(
+        worker
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(answer["run_id"].as_str().unwrap())),
+        "the worker ran it: {answer}"
+    );
+
+    let accepted = client
+        .post(&runs)
+        .header("Prefer", "respond-async")
+        .json(&serde_json::json!({ "input": "later" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let location = accepted.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = accepted.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/v1/runs/{}", body["run_id"].as_str().unwrap())
+    );
+    let result: Value = client
+        .get(format!("{url}{location}?wait=30s"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(result["run_id"], body["run_id"], "{result}");
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(
+        result["output"],
+        answer["output"].as_str().unwrap().replace("hello", "later")
+    );
+
+    let unknown = client
+        .get(format!("{url}/v1/runs/{}", uuid_like()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let bad = client
+        .get(format!("{url}/v1/runs/a:b"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let streamed = client
+        .post(&runs)
+        .header("Accept", "text/event-stream")
+        .json(&serde_json::json!({ "input": "streamed" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let started = streamed.find("event: spellhost.run.started");
+    let finished = streamed.find("event: spellhost.run.finished");
+    let result = streamed.find("event: result");
+    assert!(
+        started.is_some() && started < finished && finished < result,
+        "{streamed}"
+    );
+}
+
+fn uuid_like() -> String {
+    "00000000-0000-4000-8000-000000000000".to_owned()
+}

@@ -203,10 +203,23 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let names: Vec<String> = server.spells().keys().cloned().collect();
+    let (settings, _) = Settings::load(args.served.host.config.as_deref())?;
+    if let Some(queue) = super::worker::configured_queue(&settings, Duration::from_secs(30))? {
+        server.send_runs_to(queue);
+        eprintln!(
+            "spellhost serve: runs go to the queue at [queue] url {}, for spellhost worker to run",
+            crate::bridges::state::backend::redact(
+                settings.queue.url.as_deref().unwrap_or_default()
+            )
+        );
+    }
     if args.watch {
-        let (settings, _) = Settings::load(args.served.host.config.as_deref())?;
-        let net = settings.net;
-        tokio::spawn(watch(server.clone(), server.runtime().clone(), net, spells));
+        tokio::spawn(watch(
+            server.clone(),
+            server.runtime().clone(),
+            settings.net.clone(),
+            spells,
+        ));
     }
     eprintln!(
         "spellhost serve: listening on http://{} ({} spells: {})",

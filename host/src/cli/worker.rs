@@ -4,7 +4,6 @@
 //! limits and metrics (`crate::serve::Server`), as tenant `local` — but
 //! takes its runs from the queue instead of from HTTP.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,6 @@ use tracing::Instrument as _;
 
 use super::exit;
 use crate::bridges::run::RunCtx;
-use crate::policy::resolve::LimitOverrides;
 use crate::queue::{Job, QueueBackend, RunQueue, Taken};
 use crate::serve::{RequestError, Server};
 use crate::settings::Settings;
@@ -59,10 +57,22 @@ pub struct SubmitArgs {
 /// The queue the configuration names.
 fn queue(config: Option<&std::path::Path>, lease: Duration) -> anyhow::Result<Arc<dyn RunQueue>> {
     let (settings, _) = Settings::load(config)?;
-    let url = settings.queue.url.as_deref().context(
+    configured_queue(&settings, lease)?.context(
         "no run queue: add [queue] url = \"redis://…\" or \"postgres://…\" to spellhost.toml (workers and submitters name the same one)",
-    )?;
-    Ok(QueueBackend::parse(url)?.open(lease)?)
+    )
+}
+
+/// The queue `[queue] url` names, if it names one.
+pub(super) fn configured_queue(
+    settings: &Settings,
+    lease: Duration,
+) -> anyhow::Result<Option<Arc<dyn RunQueue>>> {
+    settings
+        .queue
+        .url
+        .as_deref()
+        .map(|url| Ok(QueueBackend::parse(url)?.open(lease)?))
+        .transpose()
 }
 
 pub async fn worker(args: WorkerArgs) -> u8 {
@@ -156,31 +166,45 @@ async fn run_one(
     if let Some(traceparent) = &job.traceparent {
         crate::telemetry::follow(&span, traceparent);
     }
-    let tenant = server.tenant(crate::mcp::TENANT);
-    let mut result = match server.prepare_run(
-        tenant,
-        &job.spell,
-        job.input.clone(),
-        &BTreeMap::new(),
-        LimitOverrides::default(),
-    ) {
-        Ok(mut pending) => {
-            // The run keeps the id it was submitted with.
-            pending.run = RunCtx::with_id(&job.spell, &job.run_id).with_tenant(crate::mcp::TENANT);
-            let report = server.execute(pending).instrument(span).await;
-            crate::serve::report_json(&job.spell, &report)
-        }
-        Err(RequestError::UnknownSpell(message) | RequestError::VarNotAllowed(message)) => json!({
+    // As the tenant that asked (serve's caller), with its vars and limits.
+    let tenant = job.tenant.as_deref().unwrap_or(crate::mcp::TENANT);
+    let refused = |kind: &str, message: String| {
+        json!({
             "run_id": job.run_id, "spell": job.spell, "ok": false,
-            "error": { "kind": "unknown-spell", "message": message },
-        }),
-        Err(RequestError::Refused(_)) => {
-            // Not run: left for its lease to run out and be taken again.
-            renew.abort();
-            return;
-        }
+            "error": { "kind": kind, "message": message },
+        })
+    };
+    let asked = job
+        .limits
+        .as_ref()
+        .map(crate::policy::manifest::ManifestLimits::overrides)
+        .transpose();
+    let mut result = match asked {
+        Err(err) => refused("bad-request", format!("{err:#}")),
+        Ok(asked) => match server.prepare_run(
+            server.tenant(tenant),
+            &job.spell,
+            job.input.clone(),
+            &job.vars,
+            asked.unwrap_or_default(),
+        ) {
+            Ok(mut pending) => {
+                // The run keeps the id it was submitted with.
+                pending.run = RunCtx::with_id(&job.spell, &job.run_id).with_tenant(tenant);
+                let report = server.execute(pending).instrument(span).await;
+                crate::serve::report_json(&job.spell, &report)
+            }
+            Err(RequestError::UnknownSpell(message)) => refused("unknown-spell", message),
+            Err(RequestError::VarNotAllowed(message)) => refused("var-not-allowed", message),
+            Err(RequestError::Refused(_)) => {
+                // Not run: left for its lease to run out and be taken again.
+                renew.abort();
+                return;
+            }
+        },
     };
     renew.abort();
+    result["tenant"] = json!(tenant);
     result["worker"] = json!(consumer);
     result["retries"] = json!(taken.retries);
     // From submit to a worker taking it, and to the result.

@@ -54,15 +54,21 @@ pub struct SpellInfo {
 /// Limits as written in a file — a manifest's `[limits]`, a served spell's
 /// `limits`, a run request's `limits` — sizes and durations as text
 /// (`"64MiB"`, `"30s"`); each is optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_llm_tokens: Option<u64>,
     /// US dollars.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_llm_cost: Option<f64>,
 }
 

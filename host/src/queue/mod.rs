@@ -8,6 +8,7 @@
 mod postgres;
 mod redis;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ pub use self::postgres::PostgresQueue;
 pub use self::redis::RedisQueue;
 
 /// A run to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub run_id: String,
     /// The spell, by the name the workers serve it under.
@@ -29,6 +30,16 @@ pub struct Job {
     /// spans join the submitter's trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// The tenant it runs as (`spellhost serve`'s caller); `local` when
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Vars the request set (the spell's `allowed_vars`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
+    /// Limits the request lowered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::policy::manifest::ManifestLimits>,
 }
 
 impl Job {
@@ -39,6 +50,9 @@ impl Job {
             input: input.into(),
             submitted_ms: now_ms(),
             traceparent: None,
+            tenant: None,
+            vars: BTreeMap::new(),
+            limits: None,
         }
     }
 }

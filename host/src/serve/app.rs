@@ -5,7 +5,8 @@
 //! | `GET /healthz` | `ok` |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /v1/spells` | the spells: name, description, grants, input schema |
-//! | `POST /v1/spells/{name}/runs` | run one: `{input, vars, limits}` → the result; with `Accept: text/event-stream`, the run's events as SSE, then the result |
+//! | `POST /v1/spells/{name}/runs` | run one: `{input, vars, limits}` → the result; with `Accept: text/event-stream`, the run's events as SSE, then the result; queued for workers when `[queue] url` is set (`super::queued`) |
+//! | `GET /v1/runs/{id}` | a queued run's result (`?wait=30s`) |
 //!
 //! A run that finished answers 200 with `ok` true or false; what stopped a
 //! request from running answers 4xx with `{"error": {"kind", "message"}}`.
@@ -37,18 +38,19 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/spells", get(list_spells))
         .route("/v1/spells/{name}/runs", post(run_spell))
+        .route("/v1/runs/{id}", get(super::queued::run_result))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(server)
 }
 
 /// A request turned away: status and `{"error": {kind, message}}`.
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
     let body = json!({ "error": { "kind": kind, "message": message.into() } });
     (status, axum::Json(body)).into_response()
 }
 
 /// Counts a refusal and renders it.
-fn refusal(server: &Server, refused: Refusal) -> Response {
+pub(super) fn refusal(server: &Server, refused: Refusal) -> Response {
     server.metrics.rejected(match refused {
         Refusal::Unauthorized(_) => "unauthorized",
         Refusal::Busy(_) => "busy",
@@ -84,7 +86,7 @@ async fn metrics(State(server): State<Arc<Server>>) -> Response {
         .into_response()
 }
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -201,6 +203,17 @@ async fn run_spell(
         // Counted by `prepare_run`.
         Err(RequestError::Refused(refused)) => return refusal_response(refused),
     };
+    if let Some(queue) = server.queue().cloned() {
+        return super::queued::enqueue(
+            server,
+            queue,
+            pending,
+            request.vars,
+            request.limits,
+            &headers,
+        )
+        .await;
+    }
     let streaming = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -226,6 +239,15 @@ fn stream_run(server: Arc<Server>, mut pending: super::PendingRun) -> Response {
         let report = server.execute(pending).await;
         report_json(&name, &report)
     });
+    sse(follow, task)
+}
+
+/// Streams what `follow` sees until `task` gives the result, then the
+/// result (`event: result`).
+pub(super) fn sse(
+    follow: Follow,
+    task: wasmtime_wasi::runtime::AbortOnDropJoinHandle<Value>,
+) -> Response {
     let pump = Pump {
         follow,
         task: Some(task),

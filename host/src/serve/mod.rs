@@ -13,6 +13,7 @@ pub mod config;
 pub mod follow;
 pub mod load;
 pub mod metrics;
+mod queued;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -107,6 +108,11 @@ pub struct PendingRun {
 }
 
 impl PendingRun {
+    /// The tenant it runs as.
+    pub fn tenant(&self) -> &str {
+        &self.admission.tenant.name
+    }
+
     /// The bus the run publishes on (its tenant's).
     pub fn bus(&self) -> &EventBus {
         &self.admission.tenant.bus
@@ -137,6 +143,8 @@ pub struct Server {
     options: ServerOptions,
     slots: Arc<Semaphore>,
     pub metrics: Metrics,
+    /// Where HTTP runs go when a queue is configured (workers run them).
+    queue: std::sync::OnceLock<Arc<dyn crate::queue::RunQueue>>,
 }
 
 impl Server {
@@ -150,7 +158,19 @@ impl Server {
             tenants: Mutex::default(),
             options,
             metrics: Metrics::default(),
+            queue: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sends the runs HTTP requests ask for to `queue`, for workers to run
+    /// (set once, before serving).
+    pub fn send_runs_to(&self, queue: Arc<dyn crate::queue::RunQueue>) {
+        let _ = self.queue.set(queue);
+    }
+
+    /// The queue runs go to, if any.
+    pub fn queue(&self) -> Option<&Arc<dyn crate::queue::RunQueue>> {
+        self.queue.get()
     }
 
     /// The runtime spells are loaded with.

@@ -116,6 +116,11 @@ impl EventBus {
         }
     }
 
+    /// Whether other processes' events come through this bus.
+    pub fn is_linked(&self) -> bool {
+        self.out.is_some()
+    }
+
     /// A host-originated event.
     pub fn publish_host(&self, topic: &str, payload: serde_json::Value) {
         self.publish(Event::new(topic, payload, "host"));
