@@ -98,6 +98,10 @@ pub struct Settings {
     /// and `spellhost submit`.
     #[serde(default)]
     pub queue: BackendSettings,
+    /// `[audit]`: `url = "redis://…" | "postgres://…" | a file`, the audit
+    /// trail of every run (`policy::audit_log`).
+    #[serde(default)]
+    pub audit: BackendSettings,
     /// `[telemetry]`: where spans are exported over OTLP.
     #[serde(default)]
     pub telemetry: crate::telemetry::TelemetrySettings,

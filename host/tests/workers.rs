@@ -382,3 +382,67 @@ async fn serve_sends_runs_to_the_workers() {
 fn uuid_like() -> String {
     "00000000-0000-4000-8000-000000000000".to_owned()
 }
+
+/// `[audit] url`: the capability decisions of runs in different processes
+/// — a worker's and a `spellhost run`'s — land in one PostgreSQL table,
+/// each naming its run.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_process_audits_into_one_table() {
+    let postgres = Postgres::start();
+    let (home, config) = setup(&postgres.url());
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[audit]\nurl = \"{}\"\n",
+            std::fs::read_to_string(&config).unwrap(),
+            postgres.url()
+        ),
+    )
+    .unwrap();
+    let spell = support::guest("hostile_http_unlisted")
+        .display()
+        .to_string();
+    let _worker = worker(home.path(), &config, &spell, "30s");
+    let queued = {
+        let (home, config) = (home.path().to_owned(), config.clone());
+        tokio::task::spawn_blocking(move || submit(&home, &config, "hostile_http_unlisted", "9"))
+            .await
+            .unwrap()
+    };
+    let local = support::spellhost_command(home.path())
+        .args(["run", "--stats", "--input", "9", "--config"])
+        .arg(&config)
+        .arg(&spell)
+        .output()
+        .unwrap();
+    let stats: Value = String::from_utf8_lossy(&local.stderr)
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(&local.stderr)));
+    let (client, connection) = tokio_postgres::connect(&postgres.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for run_id in [
+        queued["run_id"].as_str().unwrap(),
+        stats["run_id"].as_str().unwrap(),
+    ] {
+        let rows = client
+            .query(
+                "SELECT record->>'capability', record->>'allowed', record->>'target'
+                 FROM spellhost_audit WHERE record->>'run_id' = $1",
+                &[&run_id],
+            )
+            .await
+            .unwrap();
+        assert!(
+            rows.iter().any(|row| {
+                row.get::<_, String>(0) == "net" && row.get::<_, String>(1) == "false"
+            }),
+            "run {run_id}'s denial is in the trail: {:?}",
+            rows.iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, String>(2)))
+                .collect::<Vec<_>>()
+        );
+    }
+}

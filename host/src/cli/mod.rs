@@ -131,6 +131,16 @@ impl HostArgs {
             None => EventsBackend::Local,
         };
         let bus = events.bus(None).map_err(anyhow::Error::msg)?;
+        let audit = settings
+            .audit
+            .url
+            .as_deref()
+            .map(|url| {
+                crate::policy::audit_log::AuditBackend::parse(url)
+                    .map_err(anyhow::Error::msg)?
+                    .open()
+            })
+            .transpose()?;
         let runtime = Runtime::builder()
             .compile_cache(cache)
             .router(router)
@@ -138,6 +148,7 @@ impl HostArgs {
             .events(bus)
             .events_backend(events)
             .catalog(settings.catalog())
+            .audit(audit)
             .instance_pool(pool)
             .build()?;
         Ok((runtime, settings.net))

@@ -186,11 +186,10 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     if let Some(printer) = printer {
         printer.finish().await;
     }
-    // Events other processes should see leave before this one does.
+    // Events and audit records other processes should see leave before
+    // this one does.
     runtime
-        .services()
-        .bus
-        .flush(std::time::Duration::from_secs(5))
+        .flush_shared(std::time::Duration::from_secs(5))
         .await;
     if args.stats {
         eprintln!("{}", serde_json::to_string(&report.stats)?);

@@ -253,6 +253,7 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
             server.metrics.runs_in_flight()
         ),
     }
+    server.flush_shared(Duration::from_secs(5)).await;
     Ok(())
 }
 

@@ -120,8 +120,10 @@ async fn worker_inner(args: WorkerArgs) -> anyhow::Result<()> {
             }
         }
     }
-    // Runs going finish (their results stored) before the worker exits.
+    // Runs going finish (their results stored) before the worker exits,
+    // and what they published and audited leaves with them.
     let _ = slots.acquire_many(args.concurrency.max(1) as u32).await;
+    server.flush_shared(Duration::from_secs(5)).await;
     Ok(())
 }
 
@@ -191,7 +193,14 @@ async fn run_one(
             Ok(mut pending) => {
                 // The run keeps the id it was submitted with.
                 pending.run = RunCtx::with_id(&job.spell, &job.run_id).with_tenant(tenant);
+                let bus = pending.bus().clone();
                 let report = server.execute(pending).instrument(span).await;
+                // What the run published and audited is out before its
+                // result: whoever reads the result can find them.
+                bus.flush(Duration::from_secs(5)).await;
+                if let Some(audit) = &server.runtime().services().audit {
+                    audit.flush(Duration::from_secs(5)).await;
+                }
                 crate::serve::report_json(&job.spell, &report)
             }
             Err(RequestError::UnknownSpell(message)) => refused("unknown-spell", message),

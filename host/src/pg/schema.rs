@@ -39,6 +39,12 @@ const MIGRATIONS: &[&str] = &[
         event TEXT NOT NULL
     );
     CREATE INDEX spellhost_events_follow ON spellhost_events (stream, tx, id)",
+    // 4: the audit trail.
+    "CREATE TABLE spellhost_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        record JSONB NOT NULL
+    )",
 ];
 
 /// Any number: the advisory lock migrations hold.

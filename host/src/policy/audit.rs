@@ -12,13 +12,27 @@ use anyhow::Context as _;
 use crate::bridges::run::RunCtx;
 use crate::policy::{Grant, GrantWording};
 
-/// A shared, append-only audit sink.
-#[derive(Clone)]
-pub struct Audit {
-    file: Arc<Mutex<std::fs::File>>,
+/// Where audit records go: one JSON object per capability use or denial,
+/// appended in order. A file by default (`FileSink`); a Redis stream or a
+/// PostgreSQL table shared by every process (`super::audit_log`).
+pub trait AuditSink: Send + Sync {
+    /// Appends one record. Must not block on the network: a remote sink
+    /// queues it.
+    fn append(&self, record: serde_json::Value);
+
+    /// Waits (at most `within`) until what was appended has been written.
+    fn flush(&self, within: std::time::Duration) -> futures::future::BoxFuture<'_, ()> {
+        let _ = within;
+        Box::pin(async {})
+    }
 }
 
-impl Audit {
+/// Audit records appended to a JSON-lines file.
+pub struct FileSink {
+    file: Mutex<std::fs::File>,
+}
+
+impl FileSink {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -26,8 +40,42 @@ impl Audit {
             .open(path)
             .with_context(|| format!("opening audit log {}", path.display()))?;
         Ok(Self {
-            file: Arc::new(Mutex::new(file)),
+            file: Mutex::new(file),
         })
+    }
+}
+
+impl AuditSink for FileSink {
+    fn append(&self, record: serde_json::Value) {
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        // An audit write that fails must not be silent, but must not crash
+        // the run either: report it on stderr.
+        if let Err(err) = writeln!(file, "{record}") {
+            eprintln!("warning: cannot write the audit log: {err}");
+        }
+    }
+}
+
+/// A shared, append-only audit trail. Cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    sink: Arc<dyn AuditSink>,
+}
+
+impl Audit {
+    /// A trail in the JSON-lines file at `path`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Ok(Self::to(Arc::new(FileSink::open(path)?)))
+    }
+
+    /// A trail in `sink`.
+    pub fn to(sink: Arc<dyn AuditSink>) -> Self {
+        Self { sink }
+    }
+
+    /// Waits (at most `within`) until the records so far are written.
+    pub async fn flush(&self, within: std::time::Duration) {
+        self.sink.flush(within).await;
     }
 
     /// Records one use (`allowed`) or denial of `capability` on `target`
@@ -41,7 +89,7 @@ impl Audit {
         allowed: bool,
         detail: Option<&str>,
     ) {
-        let mut line = serde_json::json!({
+        let mut record = serde_json::json!({
             "time_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             "capability": capability,
             "action": action,
@@ -50,14 +98,9 @@ impl Audit {
             "detail": detail,
         });
         if let Some(run) = run {
-            run.tag(&mut line);
+            run.tag(&mut record);
         }
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        // An audit write that fails must not be silent, but must not crash
-        // the run either: report it on stderr.
-        if let Err(err) = writeln!(file, "{line}") {
-            eprintln!("warning: cannot write the audit log: {err}");
-        }
+        self.sink.append(record);
     }
 }
 

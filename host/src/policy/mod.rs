@@ -19,6 +19,7 @@
 //! asks for), or with a policy file ([`PolicyFile`]) for non-interactive use.
 
 pub mod audit;
+pub mod audit_log;
 mod grant;
 pub mod manifest;
 pub mod net;

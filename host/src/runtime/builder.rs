@@ -10,6 +10,7 @@
 //! | state store | in memory ([`MemoryStore`]) |
 //! | event bus | in process |
 //! | model catalog | the built-in one |
+//! | audit trail | none (a spell may bring its own) |
 //! | instances | allocated on demand (a server may pool them) |
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub struct RuntimeBuilder {
     bus: EventBus,
     events: EventsBackend,
     catalog: Arc<ModelCatalog>,
+    audit: Option<crate::policy::audit::Audit>,
     pool: Option<InstancePool>,
 }
 
@@ -42,6 +44,7 @@ impl Default for RuntimeBuilder {
             bus: EventBus::default(),
             events: EventsBackend::Local,
             catalog: Arc::default(),
+            audit: None,
             pool: None,
         }
     }
@@ -93,6 +96,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The deployment's audit trail, for every spell loaded without one of
+    /// its own.
+    pub fn audit(mut self, audit: Option<crate::policy::audit::Audit>) -> Self {
+        self.audit = audit;
+        self
+    }
+
     /// Instances from a pool of slots reserved up front, for a server
     /// (on demand by default).
     pub fn instance_pool(mut self, pool: Option<InstancePool>) -> Self {
@@ -109,6 +119,7 @@ impl RuntimeBuilder {
             bus: self.bus,
             events: self.events,
             catalog: self.catalog,
+            audit: self.audit,
         };
         Runtime::new(engine, services)
     }

@@ -68,6 +68,9 @@ pub struct HostServices {
     pub events: crate::bridges::event::EventsBackend,
     /// What each model accepts and costs (limits, capabilities, prices).
     pub catalog: Arc<ModelCatalog>,
+    /// The deployment's audit trail (`[audit] url`), for spells loaded
+    /// without one of their own.
+    pub audit: Option<Audit>,
 }
 
 pub use crate::policy::Grants;
@@ -426,7 +429,7 @@ impl Runtime {
             net: Arc::new(net),
             tools: Arc::new(tools),
             hooks: HookSet::new(config.hook_plugins),
-            audit: config.audit,
+            audit: config.audit.or_else(|| self.services.audit.clone()),
             grant_wording: config.grant_wording,
             script,
         })
@@ -447,6 +450,16 @@ impl Runtime {
             config,
             Some((language, Arc::new(source))),
         )
+    }
+
+    /// Waits (at most `within` each) until the events published and the
+    /// audit records written so far have reached the servers that share
+    /// them; at once when nothing is shared.
+    pub async fn flush_shared(&self, within: Duration) {
+        self.services.bus.flush(within).await;
+        if let Some(audit) = &self.services.audit {
+            audit.flush(within).await;
+        }
     }
 
     /// Runs `spell` once on `input` within `limits`.

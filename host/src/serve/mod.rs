@@ -228,6 +228,23 @@ impl Server {
         Ok(self.tenant(&tenant))
     }
 
+    /// Waits (at most `within` each) until what the tenants' runs
+    /// published, and the audit records so far, have reached the servers
+    /// that share them.
+    pub async fn flush_shared(&self, within: std::time::Duration) {
+        let buses: Vec<EventBus> = self
+            .tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|tenant| tenant.bus.clone())
+            .collect();
+        for bus in buses {
+            bus.flush(within).await;
+        }
+        self.base.flush_shared(within).await;
+    }
+
     /// The tenant `name` (created on first use).
     pub fn tenant(&self, name: &str) -> Arc<Tenant> {
         let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
