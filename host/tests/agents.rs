@@ -707,3 +707,102 @@ async fn spells_run_by_a_workflow_share_its_llm_budget() {
     );
     assert_eq!(host.fake.requests().len(), 1);
 }
+
+/// Spans a run opens, as a subscriber sees them: name, parent's name, and
+/// the `run_id` field.
+#[derive(Clone, Default)]
+struct Spans(Arc<std::sync::Mutex<Vec<(String, String, String)>>>);
+
+impl<S> tracing_subscriber::Layer<S> for Spans
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct RunId(String);
+        impl tracing::field::Visit for RunId {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "run_id" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut run_id = RunId(String::new());
+        attrs.record(&mut run_id);
+        let span = ctx.span(id).unwrap();
+        let parent = span
+            .parent()
+            .map(|p| p.name().to_owned())
+            .unwrap_or_default();
+        self.0
+            .lock()
+            .unwrap()
+            .push((span.name().to_owned(), parent, run_id.0));
+    }
+}
+
+#[tokio::test]
+async fn agent_steps_tools_llm_calls_and_workflow_steps_are_spans_of_their_run() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let spans = Spans::default();
+    let _default = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(
+            spans.clone().with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target(spellhost::telemetry::TARGET, tracing::Level::TRACE),
+            ),
+        ),
+    );
+    use tracing_subscriber::Layer as _;
+    let host = host();
+    let out = agent(
+        &host,
+        json!({
+            "prompt": r#"agent: call calculator {"expression":"6*7"}; say done"#,
+            "tools": ["calculator"],
+        }),
+    )
+    .await;
+    assert_eq!(out["stop"], "answered", "{out}");
+    let seen = spans.0.lock().unwrap().clone();
+    let run_id = &seen.iter().find(|(name, ..)| name == "run").unwrap().2;
+    for (name, parent) in [
+        ("agent.step", "run"),
+        ("llm.call", "agent.step"),
+        ("tool.call", "agent.step"),
+    ] {
+        assert!(
+            seen.iter()
+                .any(|(n, p, id)| n == name && p == parent && id == run_id),
+            "a `{name}` span under `{parent}` with the run's id: {seen:?}"
+        );
+    }
+
+    spans.0.lock().unwrap().clear();
+    let report = run(
+        &host,
+        "workflow_run",
+        &json!({
+            "definition": { "tool": { "name": "calculator", "arguments": { "expression": "1+1" } } },
+            "input": "",
+        })
+        .to_string(),
+        SpellConfig::default(),
+        Limits::default(),
+    )
+    .await;
+    assert!(report.result.is_ok(), "{:?}", report.result);
+    let seen = spans.0.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|(n, p, id)| n == "workflow.step" && p == "run" && *id == report.stats.run_id)
+            && seen
+                .iter()
+                .any(|(n, p, _)| n == "tool.call" && p == "workflow.step"),
+        "{seen:?}"
+    );
+}

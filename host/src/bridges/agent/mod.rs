@@ -12,6 +12,7 @@ pub mod run;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument as _;
 
 use tokio::sync::mpsc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
@@ -105,13 +106,18 @@ impl AgentHandle {
         } else {
             Vec::new()
         };
-        let task = wasmtime_wasi::runtime::spawn(async move {
-            let (result, conversation) = run_agent(&env, &config, start_from, input, &link).await;
-            if config.memory {
-                *history.lock().unwrap_or_else(|e| e.into_inner()) = conversation;
+        // The agent's steps are spans of the run that started it.
+        let task = wasmtime_wasi::runtime::spawn(
+            async move {
+                let (result, conversation) =
+                    run_agent(&env, &config, start_from, input, &link).await;
+                if config.memory {
+                    *history.lock().unwrap_or_else(|e| e.into_inner()) = conversation;
+                }
+                let _ = link.events.send(AgentEvent::Done(result));
             }
-            let _ = link.events.send(AgentEvent::Done(result));
-        });
+            .in_current_span(),
+        );
         AgentRun {
             rx,
             ready: None,

@@ -329,7 +329,13 @@ async fn run_tool(
     call: ToolCall,
 ) -> ToolResult {
     let started = Instant::now();
-    let output = tool_output(env, config, link, &call, started).await;
+    let span = env.tools.span(&call.name);
+    let output = tool_output(env, config, link, &call, started)
+        .instrument(span.clone())
+        .await;
+    if let Err(err) = &output {
+        span.record("error", err.as_str());
+    }
     ToolResult {
         call,
         output,

@@ -326,13 +326,7 @@ impl ToolCtx {
     /// Calls a host-side tool (built-in or plugin) by name, with every
     /// check. The spell's own tools are not callable here.
     pub async fn call(&self, name: &str, arguments: Value) -> Result<Value, ToolCallError> {
-        let span = tracing::info_span!(
-            target: crate::telemetry::TARGET,
-            "tool.call",
-            run_id = %self.inner.run.run_id(),
-            tool = name,
-            error = tracing::field::Empty,
-        );
+        let span = self.span(name);
         let result = self
             .call_in_span(name, arguments)
             .instrument(span.clone())
@@ -341,6 +335,17 @@ impl ToolCtx {
             span.record("error", err.to_string());
         }
         result
+    }
+
+    /// The span of a call to `name` (`error` recorded by the caller).
+    pub fn span(&self, name: &str) -> tracing::Span {
+        tracing::info_span!(
+            target: crate::telemetry::TARGET,
+            "tool.call",
+            run_id = %self.inner.run.run_id(),
+            tool = name,
+            error = tracing::field::Empty,
+        )
     }
 
     async fn call_in_span(&self, name: &str, arguments: Value) -> Result<Value, ToolCallError> {
