@@ -745,44 +745,69 @@ where
     }
 }
 
+/// Every span of this test binary, recorded by a process-wide subscriber
+/// (a thread's own would race with the other tests over tracing's
+/// per-callsite interest cache).
+fn recorded_spans() -> &'static Spans {
+    static SPANS: std::sync::OnceLock<Spans> = std::sync::OnceLock::new();
+    SPANS.get_or_init(|| {
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let spans = Spans::default();
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(
+                spans.clone().with_filter(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target(spellhost::telemetry::TARGET, tracing::Level::TRACE),
+                ),
+            ),
+        )
+        .expect("no other subscriber in this test binary");
+        spans
+    })
+}
+
 #[tokio::test]
 async fn agent_steps_tools_llm_calls_and_workflow_steps_are_spans_of_their_run() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let spans = Spans::default();
-    let _default = tracing::subscriber::set_default(
-        tracing_subscriber::registry().with(
-            spans.clone().with_filter(
-                tracing_subscriber::filter::Targets::new()
-                    .with_target(spellhost::telemetry::TARGET, tracing::Level::TRACE),
-            ),
-        ),
-    );
-    use tracing_subscriber::Layer as _;
+    let spans = recorded_spans();
     let host = host();
-    let out = agent(
+    let of_run = |run_id: &str| -> Vec<(String, String, String)> {
+        spans
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(.., id)| id == run_id)
+            .cloned()
+            .collect()
+    };
+    let spec = json!({
+        "prompt": r#"agent: call calculator {"expression":"6*7"}; say done"#,
+        "tools": ["calculator"],
+    });
+    let report = run(
         &host,
-        json!({
-            "prompt": r#"agent: call calculator {"expression":"6*7"}; say done"#,
-            "tools": ["calculator"],
-        }),
+        "agent_run",
+        &spec.to_string(),
+        SpellConfig::default(),
+        Limits::default(),
     )
     .await;
+    let out: Value = serde_json::from_str(&report.result.unwrap()).unwrap();
     assert_eq!(out["stop"], "answered", "{out}");
-    let seen = spans.0.lock().unwrap().clone();
-    let run_id = &seen.iter().find(|(name, ..)| name == "run").unwrap().2;
+    let seen = of_run(&report.stats.run_id);
     for (name, parent) in [
+        ("run", ""),
         ("agent.step", "run"),
         ("llm.call", "agent.step"),
         ("tool.call", "agent.step"),
     ] {
         assert!(
-            seen.iter()
-                .any(|(n, p, id)| n == name && p == parent && id == run_id),
+            seen.iter().any(|(n, p, _)| n == name && p == parent),
             "a `{name}` span under `{parent}` with the run's id: {seen:?}"
         );
     }
 
-    spans.0.lock().unwrap().clear();
     let report = run(
         &host,
         "workflow_run",
@@ -796,10 +821,10 @@ async fn agent_steps_tools_llm_calls_and_workflow_steps_are_spans_of_their_run()
     )
     .await;
     assert!(report.result.is_ok(), "{:?}", report.result);
-    let seen = spans.0.lock().unwrap().clone();
+    let seen = of_run(&report.stats.run_id);
     assert!(
         seen.iter()
-            .any(|(n, p, id)| n == "workflow.step" && p == "run" && *id == report.stats.run_id)
+            .any(|(n, p, _)| n == "workflow.step" && p == "run")
             && seen
                 .iter()
                 .any(|(n, p, _)| n == "tool.call" && p == "workflow.step"),

@@ -25,8 +25,26 @@ impl Drop for Worker {
 }
 
 fn worker(home: &std::path::Path, config: &std::path::Path, spell: &str, lease: &str) -> Worker {
+    worker_running(home, config, spell, lease, 4)
+}
+
+/// A worker running up to `concurrency` runs at once.
+fn worker_running(
+    home: &std::path::Path,
+    config: &std::path::Path,
+    spell: &str,
+    lease: &str,
+    concurrency: usize,
+) -> Worker {
     let mut child = support::spellhost_command(home)
-        .args(["worker", "--concurrency", "4", "--lease", lease, "--config"])
+        .args([
+            "worker",
+            "--concurrency",
+            &concurrency.to_string(),
+            "--lease",
+            lease,
+            "--config",
+        ])
         .arg(config)
         .arg(spell)
         .stdout(Stdio::null())
@@ -112,8 +130,9 @@ fn two_workers_count_exactly(kind: &str) {
     let server = Shared::start(kind);
     let (home, config) = setup(&server.url());
     let counter = support::guest("state_counter").display().to_string();
-    let _a = worker(home.path(), &config, &counter, "30s");
-    let _b = worker(home.path(), &config, &counter, "30s");
+    // Two workers of 16 runs at once, all 32 runs going together.
+    let _a = worker_running(home.path(), &config, &counter, "30s", 16);
+    let _b = worker_running(home.path(), &config, &counter, "30s", 16);
     const RUNS: usize = 32;
     let results: Vec<Value> = std::thread::scope(|scope| {
         let runs: Vec<_> = (0..RUNS)

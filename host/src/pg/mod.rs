@@ -12,6 +12,8 @@
 pub mod listen;
 mod schema;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -23,8 +25,12 @@ pub use listen::{Listener, Notice};
 /// How long one operation waits for a connection (connecting included).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections per process and use.
+/// Connections per process and setting.
 const POOL_SIZE: usize = 16;
+
+/// Every channel spellhost notifies on; one listener per database hears
+/// them all.
+pub const CHANNELS: &[&str] = &["spellhost_queue", "spellhost_done", "spellhost_events"];
 
 /// A database, as one setting names it.
 pub struct Database {
@@ -36,9 +42,30 @@ pub struct Database {
     /// What it holds here (`state`, `the run queue`), for errors.
     role: &'static str,
     migrated: OnceCell<()>,
+    listener: OnceLock<Listener>,
 }
 
 impl Database {
+    /// The database `url` names, shared by everything in this process
+    /// that reads it from `setting`: one pool and one listener, however
+    /// many tenants' event logs or queues use it.
+    pub fn shared(url: &str, setting: &str, role: &'static str) -> Result<Arc<Self>, String> {
+        /// Databases open in this process, by URL and setting.
+        type Open = Mutex<HashMap<(String, String), Arc<Database>>>;
+        static OPEN: OnceLock<Open> = OnceLock::new();
+        let mut open = OPEN
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let key = (url.to_owned(), setting.to_owned());
+        if let Some(db) = open.get(&key) {
+            return Ok(db.clone());
+        }
+        let db = Arc::new(Self::open(url, setting, role)?);
+        open.insert(key, db.clone());
+        Ok(db)
+    }
+
     /// The database `url` names (`postgres://user:password@host[:port]/db`
     /// or key=value settings), read from `setting` (`[state] url`) to hold
     /// `role`. The URL is checked now; the server is reached on first use.
@@ -69,6 +96,7 @@ impl Database {
             setting,
             role,
             migrated: OnceCell::new(),
+            listener: OnceLock::new(),
         })
     }
 
@@ -105,10 +133,14 @@ impl Database {
         Ok(client)
     }
 
-    /// Starts listening on `channels` on a connection of its own (within a
-    /// tokio runtime); stops when the listener is dropped.
-    pub fn listen(&self, channels: &[&str]) -> Listener {
-        Listener::start(self.config.clone(), channels, self.setting.clone())
+    /// Notifications on spellhost's [`CHANNELS`] from now on, heard on one
+    /// connection of this database's own (started on first use, within a
+    /// tokio runtime). Subscribe before reading the tables, so a
+    /// notification in between is not missed.
+    pub fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
+        self.listener
+            .get_or_init(|| Listener::start(self.config.clone(), CHANNELS, self.setting.clone()))
+            .subscribe()
     }
 }
 

@@ -89,13 +89,16 @@ impl Audit {
         allowed: bool,
         detail: Option<&str>,
     ) {
+        // A spell chooses targets (a URL, a tool's name): NUL, which some
+        // stores refuse (PostgreSQL's jsonb), is kept as U+FFFD.
+        let clean = |text: &str| text.replace('\0', "\u{fffd}");
         let mut record = serde_json::json!({
             "time_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-            "capability": capability,
-            "action": action,
-            "target": target,
+            "capability": clean(capability),
+            "action": clean(action),
+            "target": clean(target),
             "allowed": allowed,
-            "detail": detail,
+            "detail": detail.map(clean),
         });
         if let Some(run) = run {
             run.tag(&mut record);

@@ -249,15 +249,26 @@ impl Appender for PostgresAppender {
     }
 
     async fn append(&self, records: &[String]) -> Result<(), String> {
+        const INSERT: &str = "INSERT INTO spellhost_audit (record)
+                              SELECT r::jsonb FROM unnest($1::text[]) AS r";
         let client = self.db.client().await?;
-        client
-            .execute(
-                "INSERT INTO spellhost_audit (record)
-                 SELECT r::jsonb FROM unnest($1::text[]) AS r",
-                &[&records],
-            )
-            .await
-            .map_err(|e| self.db.failed_db("writing audit records", &e))?;
+        let Err(err) = client.execute(INSERT, &[&records]).await else {
+            return Ok(());
+        };
+        // A record the database refuses (a data error, class 22) must not
+        // hold up the others: they go one by one, and it is dropped.
+        let refused = err.code().is_some_and(|code| code.code().starts_with("22"));
+        if !refused {
+            return Err(self.db.failed_db("writing audit records", &err));
+        }
+        for record in records {
+            if let Err(err) = client.execute(INSERT, &[&vec![record.clone()]]).await {
+                tracing::warn!(
+                    "an audit record was refused and dropped: {}",
+                    crate::pg::describe(&err)
+                );
+            }
+        }
         Ok(())
     }
 }

@@ -8,9 +8,13 @@
 //!   once never get the same row and never wait on each other; the row
 //!   gets the worker and a lease end, and counts the take;
 //! - a worker keeps its claim by moving its lease end (`renew`);
-//! - `finish` stores the result under the run id, deletes the row and
-//!   wakes whoever waits for it (`NOTIFY spellhost_done, run_id`), in one
-//!   transaction; results older than a week go then too.
+//! - `finish` stores the result under the run id — the first one stored
+//!   stands — deletes the row if this take still holds it, and wakes
+//!   whoever waits for it (`NOTIFY spellhost_done, run_id`), in one
+//!   transaction; results older than a week go then too. A worker whose
+//!   lease ran out learns it when it renews;
+//! - a row that is not a run, or was taken [`MAX_TAKES`] times without
+//!   finishing, leaves the queue with a failed result.
 //!
 //! Notifications are only wake-ups: a waiter reads the tables again, and
 //! also after a bounded wait, so one lost on a dropped connection delays
@@ -21,19 +25,21 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{Job, QueueError, RESULT_TTL, RunQueue, Taken};
-use crate::pg::{Database, Listener, Notice};
+use crate::pg::{Database, Notice};
 
 const WAKE_WORKERS: &str = "spellhost_queue";
 const DONE: &str = "spellhost_done";
+
+/// Takes after which a run that never finished is given up.
+const MAX_TAKES: i32 = 5;
 
 /// The longest a waiter goes without reading the tables again.
 const RECHECK: Duration = Duration::from_secs(1);
 
 /// A run queue in a PostgreSQL database.
 pub struct PostgresQueue {
-    db: Database,
+    db: std::sync::Arc<Database>,
     lease: Duration,
-    listener: tokio::sync::OnceCell<Listener>,
 }
 
 impl PostgresQueue {
@@ -41,9 +47,8 @@ impl PostgresQueue {
     /// use.
     pub fn open(url: &str, lease: Duration) -> Result<Self, QueueError> {
         Ok(Self {
-            db: Database::open(url, "[queue] url", "run queue").map_err(QueueError)?,
+            db: Database::shared(url, "[queue] url", "run queue").map_err(QueueError)?,
             lease,
-            listener: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -57,41 +62,62 @@ impl PostgresQueue {
 
     /// Notices from now on (the listener starts on first use).
     async fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
-        self.listener
-            .get_or_init(|| async { self.db.listen(&[WAKE_WORKERS, DONE]) })
-            .await
-            .subscribe()
+        self.db.notices()
     }
 
-    /// Hands `consumer` the oldest row nobody holds, if any.
+    /// Hands `consumer` the oldest row nobody holds, if any. A row that is
+    /// not a run, or was taken [`MAX_TAKES`] times without finishing, gets
+    /// a failed result instead and leaves the queue.
     async fn take_now(&self, consumer: &str) -> Result<Option<Taken>, QueueError> {
         let client = self.client().await?;
         let lease_ms = self.lease.as_secs_f64() * 1000.0;
-        let row = client
-            .query_opt(
-                "UPDATE spellhost_queue AS q
-                 SET worker = $1,
-                     lease_until = clock_timestamp() + $2::float8 * interval '1 millisecond',
-                     takes = q.takes + 1
-                 FROM (SELECT seq FROM spellhost_queue
-                       WHERE lease_until IS NULL OR lease_until < clock_timestamp()
-                       ORDER BY seq LIMIT 1
-                       FOR UPDATE SKIP LOCKED) AS next
-                 WHERE q.seq = next.seq
-                 RETURNING q.seq, q.job, q.takes",
-                &[&consumer, &lease_ms],
-            )
-            .await
-            .map_err(|e| self.failed("taking a run", &e))?;
-        let Some(row) = row else { return Ok(None) };
-        let (seq, json, takes): (i64, String, i32) = (row.get(0), row.get(1), row.get(2));
-        let job: Job = serde_json::from_str(&json)
-            .map_err(|e| QueueError(format!("queue entry {seq} is not a run: {e}")))?;
-        Ok(Some(Taken {
-            job,
-            entry: seq.to_string(),
-            retries: u64::try_from(takes - 1).unwrap_or(0),
-        }))
+        loop {
+            let row = client
+                .query_opt(
+                    "UPDATE spellhost_queue AS q
+                     SET worker = $1,
+                         lease_until = clock_timestamp() + $2::float8 * interval '1 millisecond',
+                         takes = q.takes + 1
+                     FROM (SELECT seq FROM spellhost_queue
+                           WHERE lease_until IS NULL OR lease_until < clock_timestamp()
+                           ORDER BY seq LIMIT 1
+                           FOR UPDATE SKIP LOCKED) AS next
+                     WHERE q.seq = next.seq
+                     RETURNING q.seq, q.run_id, q.job, q.takes",
+                    &[&consumer, &lease_ms],
+                )
+                .await
+                .map_err(|e| self.failed("taking a run", &e))?;
+            let Some(row) = row else { return Ok(None) };
+            let (seq, run_id, json, takes): (i64, String, String, i32) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let taken = Taken {
+                job: Job::new("", ""),
+                entry: format!("{seq}:{takes}"),
+                retries: u64::try_from(takes - 1).unwrap_or(0),
+            };
+            let given_up = match serde_json::from_str::<Job>(&json) {
+                Err(err) => format!("queue entry {seq} is not a run: {err}"),
+                Ok(_) if takes > MAX_TAKES => format!(
+                    "taken {MAX_TAKES} times by workers that stopped before finishing it; \
+                     given up (a spell that crashes its worker?)"
+                ),
+                Ok(job) => return Ok(Some(Taken { job, ..taken })),
+            };
+            tracing::warn!(run_id = %run_id, "{given_up}");
+            let failed = serde_json::json!({
+                "run_id": run_id, "ok": false, "retries": takes - 1,
+                "error": { "kind": "abandoned", "message": given_up },
+            });
+            let taken = Taken {
+                job: Job {
+                    run_id,
+                    ..taken.job
+                },
+                ..taken
+            };
+            self.finish(&taken, &failed).await?;
+        }
     }
 
     async fn stored_result(&self, run_id: &str) -> Result<Option<serde_json::Value>, QueueError> {
@@ -110,11 +136,13 @@ impl PostgresQueue {
         .transpose()
     }
 
-    fn seq(taken: &Taken) -> Result<i64, QueueError> {
+    /// The row and the take a [`Taken`] names (`seq:takes`).
+    fn entry(taken: &Taken) -> Result<(i64, i32), QueueError> {
         taken
             .entry
-            .parse()
-            .map_err(|_| QueueError(format!("`{}` is not a PostgreSQL queue entry", taken.entry)))
+            .split_once(':')
+            .and_then(|(seq, takes)| Some((seq.parse().ok()?, takes.parse().ok()?)))
+            .ok_or_else(|| QueueError(format!("`{}` is not a PostgreSQL queue entry", taken.entry)))
     }
 }
 
@@ -191,22 +219,30 @@ impl RunQueue for PostgresQueue {
     }
 
     async fn renew(&self, consumer: &str, taken: &Taken) -> Result<(), QueueError> {
+        let (seq, takes) = Self::entry(taken)?;
         let client = self.client().await?;
         let lease_ms = self.lease.as_secs_f64() * 1000.0;
-        client
+        let renewed = client
             .execute(
                 "UPDATE spellhost_queue
-                 SET lease_until = clock_timestamp() + $3::float8 * interval '1 millisecond'
-                 WHERE seq = $1 AND worker = $2",
-                &[&Self::seq(taken)?, &consumer, &lease_ms],
+                 SET lease_until = clock_timestamp() + $4::float8 * interval '1 millisecond'
+                 WHERE seq = $1 AND takes = $2 AND worker = $3",
+                &[&seq, &takes, &consumer, &lease_ms],
             )
             .await
             .map_err(|e| self.failed("renewing a lease", &e))?;
+        if renewed == 0 {
+            return Err(QueueError(format!(
+                "run {}: its lease ran out and another worker took it (or it is done); this \
+                 attempt's result will not replace the first one stored",
+                taken.job.run_id
+            )));
+        }
         Ok(())
     }
 
     async fn finish(&self, taken: &Taken, result: &serde_json::Value) -> Result<(), QueueError> {
-        let seq = Self::seq(taken)?;
+        let (seq, takes) = Self::entry(taken)?;
         let json = result.to_string();
         let run_id = &taken.job.run_id;
         let keep_s = RESULT_TTL.as_secs_f64();
@@ -216,13 +252,15 @@ impl RunQueue for PostgresQueue {
             transaction
                 .execute(
                     "INSERT INTO spellhost_results (run_id, result) VALUES ($1, $2)
-                     ON CONFLICT (run_id) DO UPDATE
-                     SET result = EXCLUDED.result, finished_at = now()",
+                     ON CONFLICT (run_id) DO NOTHING",
                     &[run_id, &json],
                 )
                 .await?;
             transaction
-                .execute("DELETE FROM spellhost_queue WHERE seq = $1", &[&seq])
+                .execute(
+                    "DELETE FROM spellhost_queue WHERE seq = $1 AND takes = $2",
+                    &[&seq, &takes],
+                )
                 .await?;
             transaction
                 .execute(

@@ -7,7 +7,8 @@
 //!   the wait asked for;
 //! - a worker keeps its claim alive while the run goes on (`renew`:
 //!   `XCLAIM … JUSTID`, which resets the entry's idle time);
-//! - `finish` stores the result under the run id for a week
+//! - `finish` stores the result under the run id for a week — the first
+//!   one stored stands —
 //!   (`spellhost:result:<id>`), wakes whoever waits for it
 //!   (`spellhost:done:<id>`), and acknowledges and deletes the entry — in
 //!   one `MULTI`.
@@ -219,16 +220,28 @@ impl RunQueue for RedisQueue {
     /// Tells the queue `consumer` still works on `taken` (call within every
     /// lease, or another worker takes it).
     async fn renew(&self, consumer: &str, taken: &Taken) -> Result<(), QueueError> {
-        redis::cmd("XCLAIM")
-            .arg(STREAM)
-            .arg(GROUP)
-            .arg(consumer)
-            .arg(0)
-            .arg(&taken.entry)
-            .arg("JUSTID")
-            .query_async::<Vec<String>>(&mut self.connection.clone())
-            .await
-            .map_err(|e| self.failed("renewing a lease", e))?;
+        // Only while it is still this consumer's: a lease that ran out may
+        // have been reclaimed by another worker, which then keeps it.
+        let renewed: i64 = redis::Script::new(
+            "local held = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+             if #held == 0 then return 0 end
+             redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+             return 1",
+        )
+        .key(STREAM)
+        .arg(GROUP)
+        .arg(&taken.entry)
+        .arg(consumer)
+        .invoke_async(&mut self.connection.clone())
+        .await
+        .map_err(|e| self.failed("renewing a lease", e))?;
+        if renewed == 0 {
+            return Err(QueueError(format!(
+                "run {}: its lease ran out and another worker took it (or it is done); this \
+                 attempt's result will not replace the first one stored",
+                taken.job.run_id
+            )));
+        }
         Ok(())
     }
 
@@ -243,6 +256,9 @@ impl RunQueue for RedisQueue {
             .arg(&json)
             .arg("EX")
             .arg(RESULT_TTL_SECONDS)
+            // The first result stored stands (a worker that outlived its
+            // lease may finish second).
+            .arg("NX")
             .ignore()
             .cmd("RPUSH")
             .arg(done_key(run_id))

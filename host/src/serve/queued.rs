@@ -67,11 +67,7 @@ pub async fn enqueue(
     let follow = wants_stream(headers).then(|| pending.follow());
     if let Err(err) = queue.submit(&job).instrument(span.clone()).await {
         server.metrics.rejected("queue-unavailable");
-        return super::app::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "queue-unavailable",
-            err.to_string(),
-        );
+        return unavailable(&err, "the run was not queued; try again");
     }
     let within = pending.limits.timeout + QUEUE_WAIT;
     if let Some(follow) = follow {
@@ -101,10 +97,16 @@ pub async fn enqueue(
                         result
                     }
                     Ok(None) => accepted_body(&run_id),
-                    Err(err) => json!({
-                        "run_id": run_id, "ok": false,
-                        "error": { "kind": "queue-unavailable", "message": err.to_string() },
-                    }),
+                    Err(err) => {
+                        tracing::warn!(run_id = %run_id, "{err}");
+                        json!({
+                            "run_id": run_id, "ok": false,
+                            "error": {
+                                "kind": "queue-unavailable",
+                                "message": format!("the run queue is unavailable; the run may still finish: GET /v1/runs/{run_id}"),
+                            },
+                        })
+                    }
                 }
             }
             .instrument(span),
@@ -119,15 +121,25 @@ pub async fn enqueue(
     match waited {
         Ok(Some(result)) => Json(result).into_response(),
         Ok(None) => accepted(&job.run_id),
-        Err(err) => super::app::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "queue-unavailable",
-            format!(
-                "{err}; run {} was queued and may still run: GET /v1/runs/{}",
+        Err(err) => unavailable(
+            &err,
+            &format!(
+                "run {} was queued and may still finish: GET /v1/runs/{}",
                 job.run_id, job.run_id
             ),
         ),
     }
+}
+
+/// `503`: the queue failed. The caller learns what to do; the details
+/// (which name the server's settings) go to the server's log.
+fn unavailable(err: &crate::queue::QueueError, what_now: &str) -> Response {
+    tracing::warn!("{err}");
+    super::app::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "queue-unavailable",
+        format!("the run queue is unavailable; {what_now}"),
+    )
 }
 
 fn wants_stream(headers: &HeaderMap) -> bool {
@@ -222,10 +234,6 @@ pub async fn run_result(
                  (results are kept a week)"
             ),
         ),
-        Err(err) => super::app::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "queue-unavailable",
-            err.to_string(),
-        ),
+        Err(err) => unavailable(&err, "try again"),
     }
 }

@@ -14,13 +14,12 @@
 //! stream keeps its newest [`STREAM_LENGTH`] rows: every thousandth append
 //! deletes older ones.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
 use super::link::{Batch, Cursor, STREAM_LENGTH, SharedLog};
-use crate::pg::{Database, Listener, Notice};
+use crate::pg::{Database, Notice};
 
 const CHANNEL: &str = "spellhost_events";
 
@@ -30,16 +29,14 @@ const READ_BLOCK: Duration = Duration::from_secs(1);
 /// Rows one read returns at most.
 const READ_COUNT: i64 = 512;
 
-/// Appends between two trims.
+/// Appends between two trims, on average.
 const TRIM_EVERY: u64 = 1000;
 
 /// The event log of one scope in a PostgreSQL database.
 pub struct PostgresLog {
-    db: Database,
+    db: std::sync::Arc<Database>,
     stream: String,
     shown: String,
-    listener: tokio::sync::OnceCell<Listener>,
-    appended: AtomicU64,
 }
 
 impl PostgresLog {
@@ -47,14 +44,12 @@ impl PostgresLog {
     /// reached on first use.
     pub fn open(url: &str, stream: String) -> Result<Self, String> {
         Ok(Self {
-            db: Database::open(url, "[events] url", "events")?,
+            db: Database::shared(url, "[events] url", "events")?,
             shown: format!(
                 "[events] url {}",
                 crate::bridges::state::backend::redact(url)
             ),
             stream,
-            listener: tokio::sync::OnceCell::new(),
-            appended: AtomicU64::new(0),
         })
     }
 
@@ -97,7 +92,12 @@ impl SharedLog for PostgresLog {
             )
             .await
             .map_err(|e| self.db.failed_db("sharing an event", &e))?;
-        if self.appended.fetch_add(1, Ordering::Relaxed) % TRIM_EVERY == TRIM_EVERY - 1 {
+        // Any process may trim, short-lived ones too: about every
+        // thousandth append does.
+        if uuid::Uuid::new_v4()
+            .as_u128()
+            .is_multiple_of(u128::from(TRIM_EVERY))
+        {
             let keep = STREAM_LENGTH as i64;
             client
                 .execute(
@@ -123,11 +123,7 @@ impl SharedLog for PostgresLog {
     }
 
     async fn read(&self, cursor: &mut Cursor) -> Result<Batch, String> {
-        let mut notices = self
-            .listener
-            .get_or_init(|| async { self.db.listen(&[CHANNEL]) })
-            .await
-            .subscribe();
+        let mut notices = self.db.notices();
         let (tx, id) = split(cursor);
         let mut rows = self.rows(tx, id).await?;
         if rows.is_empty() {
@@ -135,7 +131,11 @@ impl SharedLog for PostgresLog {
             let heard = async {
                 loop {
                     match notices.recv().await {
-                        Ok(Notice::Notify { payload, .. }) if payload == stream => return,
+                        Ok(Notice::Notify { channel, payload })
+                            if channel == CHANNEL && payload == stream =>
+                        {
+                            return;
+                        }
                         Ok(Notice::Notify { .. }) => {}
                         Ok(Notice::Reconnected) | Err(RecvError::Lagged(_)) => return,
                         Err(RecvError::Closed) => std::future::pending::<()>().await,

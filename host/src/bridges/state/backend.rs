@@ -57,21 +57,40 @@ impl StateBackend {
     }
 }
 
-/// `url` with its password (the part of `user:password@` after the colon)
-/// replaced by `***`, for messages and logs.
+/// `url` with its passwords replaced by `***`, for messages and logs: the
+/// part of `user:password@` after the colon, and any `password=` setting
+/// (a query parameter, or a PostgreSQL key=value connection string).
 pub fn redact(url: &str) -> String {
+    let url = hide_password_settings(url);
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+        return url;
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            None => url.clone(),
         },
-        None => url.to_owned(),
+        None => url.clone(),
     }
+}
+
+/// Replaces the value of every `password=` setting with `***`.
+fn hide_password_settings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.to_ascii_lowercase().find("password=") {
+        let value = at + "password=".len();
+        out.push_str(&rest[..value]);
+        out.push_str("***");
+        let end = rest[value..]
+            .find(['&', ' ', '#'])
+            .map_or(rest.len(), |n| value + n);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -113,5 +132,13 @@ mod tests {
         );
         assert_eq!(redact("postgres://me@db/app"), "postgres://me@db/app");
         assert_eq!(redact("state.sqlite3"), "state.sqlite3");
+        assert_eq!(
+            redact("postgres://me@db/app?password=s3cret&sslmode=disable"),
+            "postgres://me@db/app?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact("host=db user=me password=s3cret dbname=app"),
+            "host=db user=me password=*** dbname=app"
+        );
     }
 }
