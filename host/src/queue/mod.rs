@@ -78,6 +78,16 @@ pub struct Taken {
 #[error("{0}")]
 pub struct QueueError(pub String);
 
+impl QueueError {
+    /// A worker renewed a run it no longer holds.
+    pub fn lease_lost(run_id: &str) -> Self {
+        Self(format!(
+            "run {run_id}: its lease ran out and another worker took it (or it is done); this \
+             attempt's result will not replace the first one stored"
+        ))
+    }
+}
+
 /// A queue of runs shared by submitters and workers.
 #[async_trait::async_trait]
 pub trait RunQueue: Send + Sync {

@@ -236,11 +236,7 @@ impl RunQueue for RedisQueue {
         .await
         .map_err(|e| self.failed("renewing a lease", e))?;
         if renewed == 0 {
-            return Err(QueueError(format!(
-                "run {}: its lease ran out and another worker took it (or it is done); this \
-                 attempt's result will not replace the first one stored",
-                taken.job.run_id
-            )));
+            return Err(QueueError::lease_lost(&taken.job.run_id));
         }
         Ok(())
     }
