@@ -27,6 +27,7 @@ mod contract;
 #[allow(dead_code, reason = "shared with the tests")]
 mod fake_llm;
 #[path = "../tests/support/listening.rs"]
+#[allow(dead_code, reason = "shared with the tests")]
 mod listening;
 #[path = "bench/scale.rs"]
 mod scale_bench;

@@ -173,15 +173,7 @@ fn a_reader_that_fell_behind_is_told_what_it_missed() {
     // event) …
     std::fs::write(home.path().join("emit.lua"), EMIT).unwrap();
     emit(home.path(), &config);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !log.lock().unwrap().iter().any(|l| l.contains("following")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{:?}",
-            log.lock().unwrap()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    support::listening::until_logged(&log, "following");
     // Stopped while another process appends 25 000 events: the stream
     // keeps about 10 000 of them.
     let pid = child.id().to_string();

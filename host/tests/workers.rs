@@ -105,15 +105,7 @@ fn slow_spell(home: &std::path::Path) -> String {
 
 /// Waits (bounded) until `worker` has logged a line containing `text`.
 fn until_logged(worker: &Worker, text: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !worker.log.lock().unwrap().iter().any(|l| l.contains(text)) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker never logged `{text}`: {:?}",
-            worker.log.lock().unwrap()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    support::listening::until_logged(&worker.log, text);
 }
 
 #[test]

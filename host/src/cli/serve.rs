@@ -56,7 +56,7 @@ pub async fn serve(args: ServeArgs) -> u8 {
 pub(super) async fn build_server(
     served: &ServedSpells,
     anonymous: bool,
-) -> anyhow::Result<(Arc<Server>, ServeSettings, Vec<(String, SpellSpec)>)> {
+) -> anyhow::Result<(Arc<Server>, Settings, Vec<(String, SpellSpec)>)> {
     let (host, model) = (&served.host, served.model.as_deref());
     let (settings, path) = Settings::load(host.config.as_deref())?;
     let serve = settings.serve.clone().unwrap_or_default();
@@ -119,7 +119,7 @@ pub(super) async fn build_server(
     let options = options(&serve, anonymous)?;
     Ok((
         Arc::new(Server::new(runtime.clone(), spells, options)),
-        serve,
+        settings,
         named,
     ))
 }
@@ -183,7 +183,8 @@ async fn watch(
 }
 
 async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
-    let (server, serve, spells) = build_server(&args.served, args.anonymous).await?;
+    let (server, settings, spells) = build_server(&args.served, args.anonymous).await?;
+    let serve = settings.serve.clone().unwrap_or_default();
     let listen = args
         .listen
         .clone()
@@ -203,7 +204,6 @@ async fn serve_inner(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let names: Vec<String> = server.spells().keys().cloned().collect();
-    let (settings, _) = Settings::load(args.served.host.config.as_deref())?;
     if let Some(queue) = super::worker::configured_queue(&settings, Duration::from_secs(30))? {
         server.send_runs_to(queue);
         eprintln!(

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::audit::{Audit, AuditSink};
+use crate::bridges::state::backend::{ServerUrl, server_url};
 
 /// Records a remote sink keeps while its server is away.
 pub const BACKLOG: usize = 100_000;
@@ -42,25 +43,18 @@ impl AuditBackend {
     pub fn parse(setting: &str) -> Result<Self, String> {
         let setting = setting.trim();
         let shown = crate::bridges::state::backend::redact(setting);
-        match setting.split_once("://").map(|(scheme, _)| scheme) {
-            Some("redis" | "rediss") => {
-                redis::Client::open(setting)
-                    .map_err(|e| format!("[audit] url {shown}: not a Redis URL: {e}"))?;
-                Ok(Self::Redis(setting.to_owned()))
+        match server_url("[audit] url", setting)? {
+            ServerUrl::Redis(url) => Ok(Self::Redis(url.to_owned())),
+            ServerUrl::Postgres(url) => Ok(Self::Postgres(url.to_owned())),
+            ServerUrl::Other(Some("file")) => {
+                Ok(Self::File(PathBuf::from(&setting["file://".len()..])))
             }
-            Some("postgres" | "postgresql") => {
-                setting
-                    .parse::<tokio_postgres::Config>()
-                    .map_err(|e| format!("[audit] url {shown}: not a PostgreSQL URL: {e}"))?;
-                Ok(Self::Postgres(setting.to_owned()))
-            }
-            Some("file") => Ok(Self::File(PathBuf::from(&setting["file://".len()..]))),
-            Some(other) => Err(format!(
+            ServerUrl::Other(Some(other)) => Err(format!(
                 "[audit] url {shown}: spellhost has no `{other}` audit sink; use redis://, \
                  postgres:// or a file path"
             )),
-            None if setting.is_empty() => Err("[audit] url is empty".to_owned()),
-            None => Ok(Self::File(PathBuf::from(setting))),
+            ServerUrl::Other(None) if setting.is_empty() => Err("[audit] url is empty".to_owned()),
+            ServerUrl::Other(None) => Ok(Self::File(PathBuf::from(setting))),
         }
     }
 

@@ -60,11 +60,6 @@ impl PostgresQueue {
         self.db.client().await.map_err(QueueError)
     }
 
-    /// Notices from now on (the listener starts on first use).
-    async fn notices(&self) -> tokio::sync::broadcast::Receiver<Notice> {
-        self.db.notices()
-    }
-
     /// Hands `consumer` the oldest row nobody holds, if any. A row that is
     /// not a run, or was taken [`MAX_TAKES`] times without finishing, gets
     /// a failed result instead and leaves the queue.
@@ -91,32 +86,40 @@ impl PostgresQueue {
             let Some(row) = row else { return Ok(None) };
             let (seq, run_id, json, takes): (i64, String, String, i32) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
-            let taken = Taken {
-                job: Job::new("", ""),
-                entry: format!("{seq}:{takes}"),
-                retries: u64::try_from(takes - 1).unwrap_or(0),
-            };
+            let entry = format!("{seq}:{takes}");
+            let retries = u64::try_from(takes - 1).unwrap_or(0);
             let given_up = match serde_json::from_str::<Job>(&json) {
                 Err(err) => format!("queue entry {seq} is not a run: {err}"),
                 Ok(_) if takes > MAX_TAKES => format!(
                     "taken {MAX_TAKES} times by workers that stopped before finishing it; \
                      given up (a spell that crashes its worker?)"
                 ),
-                Ok(job) => return Ok(Some(Taken { job, ..taken })),
+                Ok(job) => {
+                    return Ok(Some(Taken {
+                        job,
+                        entry,
+                        retries,
+                    }));
+                }
             };
             tracing::warn!(run_id = %run_id, "{given_up}");
             let failed = serde_json::json!({
-                "run_id": run_id, "ok": false, "retries": takes - 1,
+                "run_id": run_id, "ok": false, "retries": retries,
                 "error": { "kind": "abandoned", "message": given_up },
             });
-            let taken = Taken {
-                job: Job {
-                    run_id,
-                    ..taken.job
-                },
-                ..taken
+            let job = Job {
+                run_id,
+                ..Job::new("", "")
             };
-            self.finish(&taken, &failed).await?;
+            self.finish(
+                &Taken {
+                    job,
+                    entry,
+                    retries,
+                },
+                &failed,
+            )
+            .await?;
         }
     }
 
@@ -208,7 +211,7 @@ impl RunQueue for PostgresQueue {
     }
 
     async fn take(&self, consumer: &str, wait: Duration) -> Result<Option<Taken>, QueueError> {
-        let mut notices = self.notices().await;
+        let mut notices = self.db.notices();
         poll_until(
             &mut notices,
             wait,
@@ -280,7 +283,7 @@ impl RunQueue for PostgresQueue {
         run_id: &str,
         within: Duration,
     ) -> Result<Option<serde_json::Value>, QueueError> {
-        let mut notices = self.notices().await;
+        let mut notices = self.db.notices();
         poll_until(
             &mut notices,
             within,

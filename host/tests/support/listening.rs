@@ -11,6 +11,19 @@ use std::time::Duration;
 /// The lines a server printed after its address.
 pub type Log = Arc<Mutex<Vec<String>>>;
 
+/// Waits (up to a minute) until `log` has a line containing `text`.
+pub fn until_logged(log: &Log, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !log.lock().unwrap().iter().any(|l| l.contains(text)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never logged `{text}`: {:?}",
+            log.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits (up to a minute) for the "listening on URL" line and returns URL;
 /// later lines go to the returned log. Panics with what the server printed
 /// if it stops before saying where it listens.

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::bridges::state::backend::ServerUrl;
+
 /// Prefix of topics only the host may publish.
 pub const HOST_TOPIC_PREFIX: &str = "spellhost.";
 
@@ -155,19 +157,10 @@ impl EventsBackend {
     pub fn parse(setting: &str) -> Result<Self, String> {
         let setting = setting.trim();
         let shown = crate::bridges::state::backend::redact(setting);
-        match setting.split_once("://").map(|(scheme, _)| scheme) {
-            Some("redis" | "rediss") => {
-                redis::Client::open(setting)
-                    .map_err(|e| format!("[events] url {shown}: not a Redis URL: {e}"))?;
-                Ok(Self::Redis(setting.to_owned()))
-            }
-            Some("postgres" | "postgresql") => {
-                setting
-                    .parse::<tokio_postgres::Config>()
-                    .map_err(|e| format!("[events] url {shown}: not a PostgreSQL URL: {e}"))?;
-                Ok(Self::Postgres(setting.to_owned()))
-            }
-            _ => Err(format!(
+        match crate::bridges::state::backend::server_url("[events] url", setting)? {
+            ServerUrl::Redis(url) => Ok(Self::Redis(url.to_owned())),
+            ServerUrl::Postgres(url) => Ok(Self::Postgres(url.to_owned())),
+            ServerUrl::Other(_) => Err(format!(
                 "[events] url {shown}: use a redis://, rediss:// or postgres:// URL (without one, \
                  events stay in process)"
             )),

@@ -57,6 +57,34 @@ impl StateBackend {
     }
 }
 
+/// What a `[…] url` setting names, its syntax checked.
+pub enum ServerUrl<'a> {
+    Redis(&'a str),
+    Postgres(&'a str),
+    /// Something else: its scheme, if it has one.
+    Other(Option<&'a str>),
+}
+
+/// Reads `setting` (trimmed), the value of `name` (`[events] url`): a
+/// Redis or PostgreSQL URL must parse; anything else is the caller's.
+pub fn server_url<'a>(name: &str, setting: &'a str) -> Result<ServerUrl<'a>, String> {
+    let shown = redact(setting);
+    match setting.split_once("://").map(|(scheme, _)| scheme) {
+        Some("redis" | "rediss") => {
+            redis::Client::open(setting)
+                .map_err(|e| format!("{name} {shown}: not a Redis URL: {e}"))?;
+            Ok(ServerUrl::Redis(setting))
+        }
+        Some("postgres" | "postgresql") => {
+            setting
+                .parse::<tokio_postgres::Config>()
+                .map_err(|e| format!("{name} {shown}: not a PostgreSQL URL: {e}"))?;
+            Ok(ServerUrl::Postgres(setting))
+        }
+        scheme => Ok(ServerUrl::Other(scheme)),
+    }
+}
+
 /// `url` with its passwords replaced by `***`, for messages and logs: the
 /// part of `user:password@` after the colon, and any `password=` setting
 /// (a query parameter, or a PostgreSQL key=value connection string).
