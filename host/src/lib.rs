@@ -27,6 +27,7 @@ pub mod cli;
 pub mod engine;
 pub mod inspect;
 pub mod limits;
+pub mod market;
 pub mod mcp;
 pub mod pg;
 pub mod policy;

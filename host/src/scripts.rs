@@ -95,6 +95,15 @@ impl Language {
         cell.get_or_init(|| crate::runtime::prepared::digest(self.interpreter()))
     }
 
+    /// The interpreter a package names, `LANGUAGE/VERSION`: what its
+    /// scripts may rely on. A package naming another does not run.
+    pub fn interpreter_id(self) -> &'static str {
+        match self {
+            Language::Lua => "lua/5.4",
+            Language::JavaScript => "javascript/es2023",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Language::Lua => "Lua",

@@ -105,6 +105,12 @@ pub struct Settings {
     /// `[telemetry]`: where spans are exported over OTLP.
     #[serde(default)]
     pub telemetry: crate::telemetry::TelemetrySettings,
+    /// `[trust]`: the keys that may sign pulled packages (`market::trust`).
+    #[serde(default)]
+    pub trust: crate::market::trust::TrustSettings,
+    /// `[registries]`: how OCI registries are reached.
+    #[serde(default)]
+    pub registries: crate::market::RegistrySettings,
 }
 
 /// A table that names a backend by URL: `[state]` (`"redis://…" |

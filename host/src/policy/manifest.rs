@@ -49,6 +49,57 @@ pub struct SpellInfo {
     /// JSON Schema of the spell's input (a TOML table), for `serve` and
     /// `mcp`; without one, the input is a string.
     pub input_schema: Option<serde_json::Value>,
+    /// What follows is for packages (`spellhost package`): the version
+    /// published, who wrote it, under which license, what it is, and the
+    /// README shown by `spellhost info` (relative to the manifest).
+    pub version: Option<String>,
+    #[serde(default)]
+    pub authors: Vec<String>,
+    pub license: Option<String>,
+    pub kind: Option<PackageKind>,
+    pub readme: Option<PathBuf>,
+    /// Where the source lives (a URL).
+    pub source: Option<String>,
+}
+
+/// What a package is: a spell, a tool plugin or a hook plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageKind {
+    #[default]
+    Spell,
+    #[serde(alias = "tool-plugin")]
+    Tool,
+    #[serde(alias = "hook-plugin")]
+    Hook,
+}
+
+impl PackageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackageKind::Spell => "spell",
+            PackageKind::Tool => "tool",
+            PackageKind::Hook => "hook",
+        }
+    }
+}
+
+impl Manifest {
+    /// Parses and checks a manifest's text. Paths in `[requests]` stay as
+    /// written (see [`Grants::resolve_paths`]).
+    pub fn parse(text: &str) -> anyhow::Result<Manifest> {
+        let manifest: Manifest = toml::from_str(text)?;
+        manifest
+            .limits
+            .memory_bytes()
+            .context("[limits] memory")?;
+        manifest
+            .limits
+            .max_output_bytes()
+            .context("[limits] max_output")?;
+        manifest.limits.timeout()?;
+        Ok(manifest)
+    }
 }
 
 /// Limits as written in a file — a manifest's `[limits]`, a served spell's
@@ -127,16 +178,8 @@ pub fn load_for(component: &Path) -> anyhow::Result<Option<(Manifest, PathBuf)>>
             return Err(err).with_context(|| format!("reading manifest {}", path.display()));
         }
     };
-    let mut manifest: Manifest =
-        toml::from_str(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
-    manifest
-        .limits
-        .memory_bytes()
-        .with_context(|| format!("manifest {}: [limits] memory", path.display()))?;
-    manifest
-        .limits
-        .timeout()
-        .with_context(|| format!("manifest {}", path.display()))?;
+    let mut manifest = Manifest::parse(&text)
+        .with_context(|| format!("invalid manifest {}", path.display()))?;
     manifest.requests.resolve_paths(&path);
     Ok(Some((manifest, path)))
 }

@@ -1,0 +1,128 @@
+//! A package as it travels: the OCI manifest, its config and its one layer,
+//! and what spellhost reads out of them (kind, manifest, payload).
+
+use std::collections::BTreeMap;
+
+use crate::policy::manifest::{Manifest, PackageKind};
+use crate::scripts::Language;
+
+use super::oci::{self, ImageManifest};
+
+/// A package's documents and blobs, complete and consistent: the manifest
+/// digest names `manifest_bytes`, and the config and layer match the
+/// manifest's descriptors.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub manifest: ImageManifest,
+    pub manifest_bytes: Vec<u8>,
+    pub digest: String,
+    pub config: Vec<u8>,
+    pub layer: Vec<u8>,
+}
+
+/// What runs: a component, or a script and the interpreter it names.
+#[derive(Debug, Clone)]
+pub enum Payload<'a> {
+    Component(&'a [u8]),
+    Script { language: Language, source: &'a [u8] },
+}
+
+impl Artifact {
+    /// Assembles an artifact from its parts (the manifest serialized here).
+    pub fn assemble(manifest: ImageManifest, config: Vec<u8>, layer: Vec<u8>) -> Self {
+        let manifest_bytes = manifest.to_bytes();
+        Self {
+            digest: oci::digest(&manifest_bytes),
+            manifest,
+            manifest_bytes,
+            config,
+            layer,
+        }
+    }
+
+    /// The one layer spellhost runs: the first `application/wasm` or script
+    /// layer.
+    pub fn payload_descriptor(manifest: &ImageManifest) -> Result<&oci::Descriptor, String> {
+        manifest
+            .layers
+            .iter()
+            .find(|l| {
+                matches!(
+                    l.media_type.as_str(),
+                    oci::WASM_LAYER | oci::LUA_LAYER | oci::JS_LAYER
+                )
+            })
+            .ok_or_else(|| {
+                let types: Vec<&str> = manifest.layers.iter().map(|l| l.media_type.as_str()).collect();
+                format!(
+                    "not a Wasm component or spellhost script artifact: no `{}` layer (its layers: {})",
+                    oci::WASM_LAYER,
+                    if types.is_empty() { "none".to_owned() } else { types.join(", ") }
+                )
+            })
+    }
+
+    pub fn payload(&self) -> Result<Payload<'_>, String> {
+        let descriptor = Self::payload_descriptor(&self.manifest)?;
+        Ok(match descriptor.media_type.as_str() {
+            oci::LUA_LAYER => Payload::Script {
+                language: Language::Lua,
+                source: &self.layer,
+            },
+            oci::JS_LAYER => Payload::Script {
+                language: Language::JavaScript,
+                source: &self.layer,
+            },
+            _ => Payload::Component(&self.layer),
+        })
+    }
+
+    /// The spellhost manifest the package carries (none for an artifact
+    /// another tool pushed).
+    pub fn spell_manifest(&self) -> Result<Option<Manifest>, String> {
+        self.manifest
+            .annotation(oci::MANIFEST)
+            .map(|text| Manifest::parse(text).map_err(|e| format!("the package's manifest: {e:#}")))
+            .transpose()
+    }
+
+    /// The package kind: from its annotation, else a spell.
+    pub fn kind(&self) -> PackageKind {
+        match self.manifest.annotation(oci::KIND) {
+            Some("tool") => PackageKind::Tool,
+            Some("hook") => PackageKind::Hook,
+            _ => PackageKind::Spell,
+        }
+    }
+
+    /// A name to run it under: the manifest's, else the title annotation,
+    /// else the repository's last component.
+    pub fn name(&self, repository: &str) -> String {
+        self.spell_manifest()
+            .ok()
+            .flatten()
+            .and_then(|m| m.spell.name)
+            .or_else(|| self.manifest.annotation(oci::TITLE).map(str::to_owned))
+            .unwrap_or_else(|| repository.rsplit('/').next().unwrap_or(repository).to_owned())
+    }
+
+    /// The annotations worth showing (`spellhost info`).
+    pub fn summary(&self) -> BTreeMap<&'static str, String> {
+        let mut out = BTreeMap::new();
+        for (label, key) in [
+            ("title", oci::TITLE),
+            ("version", oci::VERSION),
+            ("description", oci::DESCRIPTION),
+            ("authors", oci::AUTHORS),
+            ("license", oci::LICENSES),
+            ("created", oci::CREATED),
+            ("source", oci::SOURCE),
+            ("interpreter", oci::INTERPRETER),
+        ] {
+            if let Some(value) = self.manifest.annotation(key) {
+                out.insert(label, value.to_owned());
+            }
+        }
+        out
+    }
+}
