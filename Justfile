@@ -48,9 +48,10 @@ test: test-guests services
     cargo test -p spellhost-sdk --lib
     just mcp-conformance
 
-# The servers the store tests start for themselves on 127.0.0.1 (each test
-# its own, on a free port): Debian's redis-server and postgresql, installed
-# if missing. Nothing is left running.
+# The servers the tests start for themselves on 127.0.0.1 (each test its
+# own, on a free port): Debian's redis-server, postgresql and
+# docker-registry (CNCF distribution), and skopeo as an independent OCI
+# client; installed if missing. Nothing is left running.
 services:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -58,6 +59,8 @@ services:
     command -v redis-server >/dev/null || test -x /usr/bin/redis-server || need+=(redis-server)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
     command -v setpriv >/dev/null || need+=(util-linux)
+    test -x /usr/bin/docker-registry || need+=(docker-registry)
+    command -v skopeo >/dev/null || need+=(skopeo)
     if [ ${#need[@]} -gt 0 ]; then
         sudo=$(test "$(id -u)" = 0 || echo sudo)
         $sudo apt-get update -qq

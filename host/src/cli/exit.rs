@@ -8,7 +8,8 @@
 //! | 2    | bad command line (unknown flag, malformed value)          |
 //! | 3    | not a runnable spell (not a component, invalid, missing import, no `run` export) |
 //! | 4    | the spell crashed (trap: panic, out-of-bounds access, …)  |
-//! | 5    | host error (file unreadable, bad config, state store failure) |
+//! | 5    | host error (file unreadable, bad config, state store failure, registry unreachable) |
+//! | 6    | refused: a package not verified (unsigned, untrusted key, altered, not what the lock pins) or its grants not approved |
 //! | 10   | fuel exhausted (`--fuel`)                                 |
 //! | 11   | memory limit reached (`--memory`)                         |
 //! | 12   | wall-clock timeout (`--timeout`)                          |
@@ -26,6 +27,7 @@ pub const USAGE: u8 = 2;
 pub const NOT_A_SPELL: u8 = 3;
 pub const TRAP: u8 = 4;
 pub const HOST: u8 = 5;
+pub const REFUSED: u8 = 6;
 pub const FUEL: u8 = 10;
 pub const MEMORY: u8 = 11;
 pub const TIMEOUT: u8 = 12;

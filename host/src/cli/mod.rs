@@ -1,9 +1,11 @@
 //! The `spellhost` command line: argument parsing and the glue between the
 //! library's pieces. Subcommands live in their own modules.
 
+mod artifacts;
 mod events;
 pub mod exit;
 mod inspect;
+mod market;
 mod mcp;
 mod models;
 mod run;
@@ -39,6 +41,7 @@ Examples:
   spellhost run summarize.wasm --input-file notes.txt --stats
   spellhost run watch.wasm --events --timeout 30s
   spellhost inspect hello.wasm
+  spellhost run oci://127.0.0.1:5000/acme/hello:1.0   # pulled, verified, reviewed
 
   spellhost models pull smollm2      # an offline model: the default from then on
 
@@ -76,6 +79,32 @@ enum Command {
     Worker(Box<worker::WorkerArgs>),
     /// Put a run on the shared queue ([queue] url) for a worker.
     Submit(worker::SubmitArgs),
+    /// Check a spell or plugin and its manifest and write it as a package
+    /// (an OCI image layout).
+    Package(market::PackageArgs),
+    /// Publish a spell or plugin to an OCI registry.
+    Publish(Box<market::PublishArgs>),
+    /// Pull a package into the local store, verify it and pin it in
+    /// ./spellhost.lock.
+    Pull(market::RefArgs),
+    /// Show a package in a registry: digest, size, signer, requested grants.
+    Info(market::RefArgs),
+    /// Search a registry's packages by name and description.
+    Search(market::SearchArgs),
+    /// Move the pins of ./spellhost.lock to what the tags point to now.
+    Update(market::UpdateArgs),
+    /// Make a signing key pair (cosign's format): NAME.key and NAME.pub.
+    Keygen(market::KeygenArgs),
+    /// Sign a published package (a cosign signature beside it).
+    Sign(market::SignArgs),
+    /// Check a package's signature against a key or the [trust] policy.
+    Verify(market::VerifyArgs),
+    /// Save credentials for a registry.
+    Login(market::LoginArgs),
+    /// Forget the credentials for a registry.
+    Logout(market::LogoutArgs),
+    /// The grants you approved for pulled packages: list or revoke.
+    Grants(market::GrantsArgs),
 }
 
 /// Options shared by the subcommands that load spells.
@@ -194,6 +223,18 @@ pub fn main() -> ExitCode {
             Command::Mcp(args) => mcp::mcp(*args).await,
             Command::Worker(args) => worker::worker(*args).await,
             Command::Submit(args) => worker::submit(args).await,
+            Command::Package(args) => market::package(args).await,
+            Command::Publish(args) => market::publish(*args).await,
+            Command::Pull(args) => market::pull(args).await,
+            Command::Info(args) => market::info(args).await,
+            Command::Search(args) => market::search(args).await,
+            Command::Update(args) => market::update(args).await,
+            Command::Keygen(args) => market::keygen(args).await,
+            Command::Sign(args) => market::sign(args).await,
+            Command::Verify(args) => market::verify(args).await,
+            Command::Login(args) => market::login(args).await,
+            Command::Logout(args) => market::logout(args).await,
+            Command::Grants(args) => market::grants(args).await,
         }
     });
     // The last spans go out before the process does.
@@ -225,7 +266,7 @@ impl Command {
             Command::Mcp(args) => args.served.host.config.as_deref(),
             Command::Worker(args) => args.served.host.config.as_deref(),
             Command::Submit(args) => args.config.as_deref(),
-            Command::Inspect(_) | Command::Models(_) => return None,
+            _ => return None,
         })
     }
 }

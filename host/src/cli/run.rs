@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use super::artifacts::{self, LoadError, Loaded, MarketArgs, ReviewContext};
 use super::events::EventPrinter;
 use super::{HostArgs, exit};
 use crate::limits::{Limits, parse_size};
+use crate::market::ArtifactRef;
 use crate::policy::audit::{Audit, Recorder};
-use crate::policy::manifest::{self, Manifest};
+use crate::policy::manifest::Manifest;
+use crate::policy::manifest::PackageKind;
 use crate::policy::resolve::{self, LimitOverrides};
 use crate::policy::{Grant, Grants, PolicyFile};
 use crate::runtime::plugin::{PluginConfig, default_plugin_limits};
@@ -21,16 +24,18 @@ pub const AFTER_HELP: &str = "\
 Exit codes:
   0 ok · 1 the spell returned an error · 2 bad command line
   3 not a runnable spell · 4 the spell crashed · 5 host error
+  6 refused: a package not verified or its grants not approved
   10 out of fuel · 11 memory limit · 12 timeout · 13 output too large · 14 stack overflow
 
 Sizes take KiB/MiB/GiB (256MiB); durations take ms/s/m/h (30s, 2m).";
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The spell: a WebAssembly component (.wasm), a Lua script (.lua) or a
-    /// JavaScript module (.js, .mjs).
+    /// The spell: a WebAssembly component (.wasm), a Lua script (.lua), a
+    /// JavaScript module (.js, .mjs), or a package in an OCI registry
+    /// (oci://HOST/NS/NAME:TAG — pulled, verified and reviewed).
     #[arg(value_name = "SPELL")]
-    spell: PathBuf,
+    spell: ArtifactRef,
 
     /// Input text passed to the spell's `run`.
     #[arg(long, value_name = "TEXT", conflicts_with = "input_file")]
@@ -88,12 +93,12 @@ pub struct RunArgs {
     /// Load a tool plugin (a component exporting tool-provider) for the spell
     /// and its agents. It runs in its own sandbox with only the grants its
     /// manifest requests and you approve (--grant-requested, --policy). Repeatable.
-    #[arg(long = "tool", value_name = "PLUGIN.wasm")]
-    tools: Vec<PathBuf>,
+    #[arg(long = "tool", value_name = "PLUGIN.wasm|oci://…")]
+    tools: Vec<ArtifactRef>,
     /// Load a hook plugin (a component exporting hook-handler) that sees,
     /// may change or cancel every LLM and tool call. Repeatable.
-    #[arg(long = "hook", value_name = "PLUGIN.wasm")]
-    hooks: Vec<PathBuf>,
+    #[arg(long = "hook", value_name = "PLUGIN.wasm|oci://…")]
+    hooks: Vec<ArtifactRef>,
     /// Grant everything the spell's manifest (<name>.spell.toml) requests.
     #[arg(long)]
     grant_requested: bool,
@@ -118,6 +123,9 @@ pub struct RunArgs {
     stats: bool,
 
     #[command(flatten)]
+    pub(super) market: MarketArgs,
+
+    #[command(flatten)]
     pub(super) host: HostArgs,
 }
 
@@ -133,34 +141,79 @@ pub async fn run(args: RunArgs) -> u8 {
 
 async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let (runtime, net) = args.host.runtime_and_settings(args.model.as_deref())?;
-    let bytes = std::fs::read(&args.spell)
-        .with_context(|| format!("reading spell {}", args.spell.display()))?;
     let input = read_input(&args)?;
-    let manifest = manifest::load_for(&args.spell)?;
-    let manifest = manifest.as_ref().map(|(m, _)| m);
+    let policy = args.policy.as_deref().map(PolicyFile::load).transpose()?;
+    let review = |expect| ReviewContext {
+        grant_requested: args.grant_requested,
+        policy: policy.as_ref(),
+        expect,
+    };
+    let config_file = args.host.config.as_deref();
+    let loaded = match artifacts::load(
+        &args.spell,
+        &args.market,
+        config_file,
+        &review(PackageKind::Spell),
+    )
+    .await
+    {
+        Ok(loaded) => loaded,
+        Err(err) => return Ok(report_load_error(&args.spell, err)),
+    };
+    let manifest = loaded.manifest.as_ref();
     let name = args
         .name
         .clone()
         .or_else(|| manifest.and_then(|m| m.spell.name.clone()))
-        .unwrap_or_else(|| spell_name(&args.spell));
-    let policy = args.policy.as_deref().map(PolicyFile::load).transpose()?;
-    let grants = effective_grants(&args, &name, manifest, policy.as_ref());
+        .unwrap_or_else(|| loaded.name.clone());
+    let grants = effective_grants(
+        &args,
+        &name,
+        manifest,
+        policy.as_ref(),
+        loaded.grant_requested,
+    );
     let audit = args.audit.as_deref().map(Audit::open).transpose()?;
     let vars = args.vars.iter().cloned().collect::<BTreeMap<_, _>>();
     let mut tool_plugins = Vec::new();
-    for path in &args.tools {
-        let (name, bytes, config) = plugin_config(&args, path, policy.as_ref(), &audit)?;
-        match runtime.load_tool_plugin(&name, &bytes, config).await {
+    for reference in &args.tools {
+        let plugin = match artifacts::load(
+            reference,
+            &args.market,
+            config_file,
+            &review(PackageKind::Tool),
+        )
+        .await
+        {
+            Ok(plugin) => plugin,
+            Err(err) => return Ok(report_load_error(reference, err)),
+        };
+        let config = plugin_config(&plugin, policy.as_ref(), &audit);
+        match runtime
+            .load_tool_plugin(&plugin.name, &plugin.bytes, config)
+            .await
+        {
             Ok(plugin) => tool_plugins.push(plugin),
-            Err(err) => return Ok(report_error(path, &err)),
+            Err(err) => return Ok(report_error(&plugin.shown, &err)),
         }
     }
     let mut hook_plugins = Vec::new();
-    for path in &args.hooks {
-        let (name, bytes, config) = plugin_config(&args, path, policy.as_ref(), &audit)?;
-        match runtime.load_hook_plugin(&name, &bytes, config) {
+    for reference in &args.hooks {
+        let plugin = match artifacts::load(
+            reference,
+            &args.market,
+            config_file,
+            &review(PackageKind::Hook),
+        )
+        .await
+        {
+            Ok(plugin) => plugin,
+            Err(err) => return Ok(report_load_error(reference, err)),
+        };
+        let config = plugin_config(&plugin, policy.as_ref(), &audit);
+        match runtime.load_hook_plugin(&plugin.name, &plugin.bytes, config) {
             Ok(plugin) => hook_plugins.push(plugin),
-            Err(err) => return Ok(report_error(path, &err)),
+            Err(err) => return Ok(report_error(&plugin.shown, &err)),
         }
     }
     let config = SpellConfig {
@@ -173,9 +226,9 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         hook_plugins,
         grant_wording: Default::default(),
     };
-    let spell = match runtime.load_file(&name, &args.spell, bytes, config) {
+    let spell = match runtime.load_file(&name, &loaded.path, loaded.bytes, config) {
         Ok(spell) => spell,
-        Err(err) => return Ok(report_error(&args.spell, &err)),
+        Err(err) => return Ok(report_error(&loaded.shown, &err)),
     };
     let limits = effective_limits(&args, manifest)?;
 
@@ -205,7 +258,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
             super::emit(&output)?;
             exit::OK
         }
-        Err(err) => report_error(&args.spell, &err),
+        Err(err) => report_error(&loaded.shown, &err),
     })
 }
 
@@ -216,6 +269,7 @@ fn effective_grants(
     name: &str,
     manifest: Option<&Manifest>,
     policy: Option<&PolicyFile>,
+    grant_requested: bool,
 ) -> Grants {
     let flags = Grants {
         models: args.allow_model.clone(),
@@ -225,7 +279,7 @@ fn effective_grants(
         env: args.allow_env.clone(),
         net: args.allow_net.clone(),
     };
-    let approval = resolve::approve(flags, args.grant_requested, policy, name, manifest);
+    let approval = resolve::approve(flags, grant_requested, policy, name, manifest);
     if !approval.ungranted.is_empty() {
         let flags: Vec<String> = approval.ungranted.iter().map(Grant::flag).collect();
         eprintln!(
@@ -236,27 +290,25 @@ fn effective_grants(
     approval.grants
 }
 
-/// A plugin's name, bytes and sandbox (see [`resolve::plugin_grants`]).
+/// A plugin's sandbox (see [`resolve::plugin_grants`]).
 fn plugin_config(
-    args: &RunArgs,
-    path: &Path,
+    plugin: &Loaded,
     policy: Option<&PolicyFile>,
     audit: &Option<Audit>,
-) -> anyhow::Result<(String, Vec<u8>, PluginConfig)> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
-    let manifest = manifest::load_for(path)?;
-    let manifest = manifest.as_ref().map(|(m, _)| m);
-    let name = spell_name(path);
-    let grants = resolve::plugin_grants(&name, args.grant_requested, policy, manifest);
+) -> PluginConfig {
+    let grants = resolve::plugin_grants(
+        &plugin.name,
+        plugin.grant_requested,
+        policy,
+        plugin.manifest.as_ref(),
+    );
     // The spell's --vars are the spell's: a third-party plugin gets none.
-    let config = PluginConfig {
+    PluginConfig {
         grants,
         vars: BTreeMap::new(),
         limits: default_plugin_limits(),
         recorder: Recorder::new(audit.clone()),
-    };
-    Ok((name, bytes, config))
+    }
 }
 
 /// Each limit from its flag, else the manifest, else the default.
@@ -277,6 +329,19 @@ fn report_error(path: &Path, err: &RunError) -> u8 {
     exit::code(err)
 }
 
+fn report_load_error(reference: &ArtifactRef, err: LoadError) -> u8 {
+    match err {
+        LoadError::Refused(why) => {
+            eprintln!("refused: {why}");
+            exit::REFUSED
+        }
+        LoadError::Other(err) => {
+            eprintln!("error: {reference}: {err:#}");
+            exit::HOST
+        }
+    }
+}
+
 fn read_input(args: &RunArgs) -> anyhow::Result<String> {
     if let Some(text) = &args.input {
         return Ok(text.clone());
@@ -293,13 +358,6 @@ fn read_input(args: &RunArgs) -> anyhow::Result<String> {
             .with_context(|| format!("reading input file {}", path.display())),
         None => Ok(String::new()),
     }
-}
-
-fn spell_name(path: &Path) -> String {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("spell")
-        .to_owned()
 }
 
 fn parse_count(text: &str) -> Result<u64, String> {

@@ -24,7 +24,10 @@ pub struct Artifact {
 #[derive(Debug, Clone)]
 pub enum Payload<'a> {
     Component(&'a [u8]),
-    Script { language: Language, source: &'a [u8] },
+    Script {
+        language: Language,
+        source: &'a [u8],
+    },
 }
 
 impl Artifact {
@@ -103,7 +106,13 @@ impl Artifact {
             .flatten()
             .and_then(|m| m.spell.name)
             .or_else(|| self.manifest.annotation(oci::TITLE).map(str::to_owned))
-            .unwrap_or_else(|| repository.rsplit('/').next().unwrap_or(repository).to_owned())
+            .unwrap_or_else(|| {
+                repository
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(repository)
+                    .to_owned()
+            })
     }
 
     /// The annotations worth showing (`spellhost info`).

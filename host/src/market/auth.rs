@@ -187,7 +187,10 @@ mod tests {
         .unwrap();
         let mut credentials = Credentials::none();
         credentials.add_file(&path);
-        assert_eq!(credentials.for_registry("reg.example:5000"), Some(("alice", "s3cr3t")));
+        assert_eq!(
+            credentials.for_registry("reg.example:5000"),
+            Some(("alice", "s3cr3t"))
+        );
         assert_eq!(credentials.for_registry("other"), None);
         assert!(!format!("{credentials:?}").contains("s3cr3t"));
     }

@@ -27,7 +27,9 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, appli
 /// What went wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach the registry {registry}: {why} (is it running, and is the address right?)")]
+    #[error(
+        "cannot reach the registry {registry}: {why} (is it running, and is the address right?)"
+    )]
     Unreachable { registry: String, why: String },
     #[error("{what} was not found in {registry}")]
     NotFound { registry: String, what: String },
@@ -43,7 +45,7 @@ pub enum RegistryError {
         body: String,
     },
     #[error(
-        "{what} from {registry} does not match its digest: expected {expected}, got {actual}; the artifact was altered or the transfer broke — nothing was stored"
+        "{what} from {registry} does not match its digest: expected {expected}, got {actual}; the artifact was altered or the transfer broke — nothing was stored; pull again, and if it persists tell the publisher"
     )]
     Tampered {
         registry: String,
@@ -51,17 +53,15 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
-    #[error("{what} from {registry} is truncated or oversized: expected {expected} bytes, got {actual}; nothing was stored")]
+    #[error(
+        "{what} from {registry} is truncated or oversized: expected {expected} bytes, got {actual}; nothing was stored"
+    )]
     Size {
         registry: String,
         what: String,
         expected: u64,
         actual: u64,
     },
-    #[error(
-        "{registry} is not on this machine and would be reached over plain HTTP; use HTTPS, or allow it with --insecure-registry {registry}"
-    )]
-    Insecure { registry: String },
 }
 
 /// A manifest as fetched: its bytes (what the digest names) and type.
@@ -100,10 +100,10 @@ impl RegistryClient {
     /// `http://` for loopback and allowed registries, else `https://`.
     fn base(&self, reference: &Reference) -> String {
         let insecure = reference.is_loopback()
-            || self
-                .insecure
-                .iter()
-                .any(|h| h.eq_ignore_ascii_case(&reference.registry) || h.eq_ignore_ascii_case(reference.host()));
+            || self.insecure.iter().any(|h| {
+                h.eq_ignore_ascii_case(&reference.registry)
+                    || h.eq_ignore_ascii_case(reference.host())
+            });
         let scheme = if insecure { "http" } else { "https" };
         format!("{scheme}://{}", reference.registry)
     }
@@ -132,7 +132,10 @@ impl RegistryClient {
         if let Some(auth) = &cached {
             request = request.header(header::AUTHORIZATION, auth);
         }
-        let response = request.send().await.map_err(|e| self.unreachable(reference, e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.unreachable(reference, e))?;
         if response.status() != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
@@ -152,7 +155,10 @@ impl RegistryClient {
             .send()
             .await
             .map_err(|e| self.unreachable(reference, e))?;
-        if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        if matches!(
+            response.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
             return Err(RegistryError::Denied {
                 registry: reference.registry.clone(),
                 status: response.status().as_u16(),
@@ -172,12 +178,15 @@ impl RegistryClient {
             registry: reference.registry.clone(),
             status: 401,
         };
-        let basic = self.credentials.for_registry(&reference.registry).map(|(user, password)| {
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-            )
-        });
+        let basic = self
+            .credentials
+            .for_registry(&reference.registry)
+            .map(|(user, password)| {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                )
+            });
         let Some(params) = challenge.strip_prefix("Bearer ") else {
             // Basic (or no) challenge: credentials or nothing.
             return basic.ok_or_else(denied);
@@ -196,7 +205,10 @@ impl RegistryClient {
         if let Some(basic) = &basic {
             request = request.header(header::AUTHORIZATION, basic);
         }
-        let response = request.send().await.map_err(|e| self.unreachable(reference, e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.unreachable(reference, e))?;
         if !response.status().is_success() {
             return Err(RegistryError::Denied {
                 registry: reference.registry.clone(),
@@ -220,13 +232,23 @@ impl RegistryClient {
             why = inner.to_string();
             source = inner.source();
         }
+        if !self.allows_plain_http(reference) {
+            why.push_str(&format!(
+                "; over HTTPS — if the registry speaks plain HTTP, allow it with --insecure-registry {}",
+                reference.registry
+            ));
+        }
         RegistryError::Unreachable {
             registry: reference.registry.clone(),
             why,
         }
     }
 
-    async fn status_error(reference: &Reference, what: &str, response: reqwest::Response) -> RegistryError {
+    async fn status_error(
+        reference: &Reference,
+        what: &str,
+        response: reqwest::Response,
+    ) -> RegistryError {
         let status = response.status().as_u16();
         let mut body = response.text().await.unwrap_or_default();
         body.truncate(300);
@@ -268,7 +290,12 @@ impl RegistryClient {
             });
         }
         if !response.status().is_success() {
-            return Err(Self::status_error(reference, &format!("the manifest of {what}"), response).await);
+            return Err(Self::status_error(
+                reference,
+                &format!("the manifest of {what}"),
+                response,
+            )
+            .await);
         }
         let media_type = response
             .headers()
@@ -276,7 +303,14 @@ impl RegistryClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or(oci::OCI_MANIFEST)
             .to_owned();
-        let bytes = read_capped(reference, &format!("the manifest of {what}"), response, MAX_MANIFEST, None).await?;
+        let bytes = read_capped(
+            reference,
+            &format!("the manifest of {what}"),
+            response,
+            MAX_MANIFEST,
+            None,
+        )
+        .await?;
         let digest = oci::digest(&bytes);
         if oci::is_digest(selector) && digest != selector {
             return Err(RegistryError::Tampered {
@@ -294,7 +328,11 @@ impl RegistryClient {
     }
 
     /// The blob `descriptor` points to, checked against its size and digest.
-    pub async fn blob(&self, reference: &Reference, descriptor: &Descriptor) -> Result<Vec<u8>, RegistryError> {
+    pub async fn blob(
+        &self,
+        reference: &Reference,
+        descriptor: &Descriptor,
+    ) -> Result<Vec<u8>, RegistryError> {
         let url = format!(
             "{}/v2/{}/blobs/{}",
             self.base(reference),
@@ -312,7 +350,14 @@ impl RegistryClient {
         if !response.status().is_success() {
             return Err(Self::status_error(reference, &what, response).await);
         }
-        let bytes = read_capped(reference, &what, response, descriptor.size, Some(descriptor.size)).await?;
+        let bytes = read_capped(
+            reference,
+            &what,
+            response,
+            descriptor.size,
+            Some(descriptor.size),
+        )
+        .await?;
         let actual = oci::digest(&bytes);
         if actual != descriptor.digest {
             return Err(RegistryError::Tampered {
@@ -326,7 +371,11 @@ impl RegistryClient {
     }
 
     /// Uploads `bytes` as a blob unless the registry has it already.
-    pub async fn push_blob(&self, reference: &Reference, bytes: &[u8]) -> Result<String, RegistryError> {
+    pub async fn push_blob(
+        &self,
+        reference: &Reference,
+        bytes: &[u8],
+    ) -> Result<String, RegistryError> {
         let digest = oci::digest(bytes);
         let base = self.base(reference);
         let head = format!("{base}/v2/{}/blobs/{digest}", reference.repository);
@@ -362,7 +411,12 @@ impl RegistryClient {
             })
             .await?;
         if response.status() != StatusCode::CREATED {
-            return Err(Self::status_error(reference, &format!("uploading blob {digest}"), response).await);
+            return Err(Self::status_error(
+                reference,
+                &format!("uploading blob {digest}"),
+                response,
+            )
+            .await);
         }
         Ok(digest)
     }
@@ -389,14 +443,23 @@ impl RegistryClient {
             })
             .await?;
         if response.status() != StatusCode::CREATED {
-            return Err(Self::status_error(reference, &format!("storing the manifest {selector}"), response).await);
+            return Err(Self::status_error(
+                reference,
+                &format!("storing the manifest {selector}"),
+                response,
+            )
+            .await);
         }
         Ok(oci::digest(bytes))
     }
 
     /// The tags of `reference`'s repository.
     pub async fn tags(&self, reference: &Reference) -> Result<Vec<String>, RegistryError> {
-        let url = format!("{}/v2/{}/tags/list", self.base(reference), reference.repository);
+        let url = format!(
+            "{}/v2/{}/tags/list",
+            self.base(reference),
+            reference.repository
+        );
         let response = self.send(reference, false, |http| http.get(&url)).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
@@ -408,7 +471,10 @@ impl RegistryClient {
         struct Tags {
             tags: Option<Vec<String>>,
         }
-        let tags: Tags = response.json().await.map_err(|e| self.unreachable(reference, e))?;
+        let tags: Tags = response
+            .json()
+            .await
+            .map_err(|e| self.unreachable(reference, e))?;
         Ok(tags.tags.unwrap_or_default())
     }
 
@@ -431,7 +497,10 @@ impl RegistryClient {
             struct Catalog {
                 repositories: Option<Vec<String>>,
             }
-            let page: Catalog = response.json().await.map_err(|e| self.unreachable(registry, e))?;
+            let page: Catalog = response
+                .json()
+                .await
+                .map_err(|e| self.unreachable(registry, e))?;
             let page = page.repositories.unwrap_or_default();
             let done = !more || page.is_empty();
             last = page.last().cloned();
@@ -497,7 +566,11 @@ fn parse_challenge(params: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut rest = params.trim();
     while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.split_once('"') {

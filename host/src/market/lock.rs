@@ -62,7 +62,11 @@ impl Lock {
                     );
                 }
                 if let Some(bad) = file.packages.iter().find(|p| !is_digest(&p.digest)) {
-                    anyhow::bail!("{}: `{}` is not a sha256 digest", path.display(), bad.digest);
+                    anyhow::bail!(
+                        "{}: `{}` is not a sha256 digest",
+                        path.display(),
+                        bad.digest
+                    );
                 }
                 file
             }
@@ -108,7 +112,9 @@ impl Lock {
                     reference: key,
                     digest: digest.to_owned(),
                 });
-                self.file.packages.sort_by(|a, b| a.reference.cmp(&b.reference));
+                self.file
+                    .packages
+                    .sort_by(|a, b| a.reference.cmp(&b.reference));
                 true
             }
         }
@@ -161,7 +167,16 @@ mod tests {
         assert_eq!(again.pinned(&r.with_digest(B)), Some(A));
         assert!(again.pin(&r, B));
         assert_eq!(again.pinned(&r), Some(B));
-        std::fs::write(&path, "version = 1\n[[package]]\nreference = \"x/y:1\"\ndigest = \"md5:1\"\n").unwrap();
-        assert!(Lock::load(&path).unwrap_err().to_string().contains("not a sha256 digest"));
+        std::fs::write(
+            &path,
+            "version = 1\n[[package]]\nreference = \"x/y:1\"\ndigest = \"md5:1\"\n",
+        )
+        .unwrap();
+        assert!(
+            Lock::load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("not a sha256 digest")
+        );
     }
 }

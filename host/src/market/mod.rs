@@ -101,6 +101,21 @@ pub enum MarketError {
     Other(#[from] anyhow::Error),
 }
 
+impl MarketError {
+    /// Whether the artifact was refused (not verified, altered, not what
+    /// the lock pins) rather than not reached.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            MarketError::Registry(err) => matches!(
+                err,
+                RegistryError::Tampered { .. } | RegistryError::Size { .. }
+            ),
+            MarketError::Other(_) => false,
+            _ => true,
+        }
+    }
+}
+
 /// A verified artifact, ready to run.
 #[derive(Debug, Clone)]
 pub struct Verified {
@@ -184,7 +199,11 @@ impl Market {
 
     /// Pushes `artifact` to `reference` (its tag): blobs first, then the
     /// manifest. Returns the manifest digest.
-    pub async fn publish(&self, artifact: &Artifact, reference: &Reference) -> Result<String, MarketError> {
+    pub async fn publish(
+        &self,
+        artifact: &Artifact,
+        reference: &Reference,
+    ) -> Result<String, MarketError> {
         self.client.push_blob(reference, &artifact.config).await?;
         self.client.push_blob(reference, &artifact.layer).await?;
         let media_type = artifact
@@ -264,10 +283,17 @@ impl Market {
             Err(RegistryError::NotFound { .. }) => return Ok(Vec::new()),
             Err(err) => return Err(err.into()),
         };
-        let manifest: ImageManifest = serde_json::from_slice(&manifest.bytes)
-            .map_err(|e| MarketError::Invalid(format!("the signature manifest {tag} is not an image manifest: {e}")))?;
+        let manifest: ImageManifest = serde_json::from_slice(&manifest.bytes).map_err(|e| {
+            MarketError::Invalid(format!(
+                "the signature manifest {tag} is not an image manifest: {e}"
+            ))
+        })?;
         let mut signatures = Vec::new();
-        for layer in manifest.layers.iter().filter(|l| l.media_type == sign::SIMPLE_SIGNING) {
+        for layer in manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == sign::SIMPLE_SIGNING)
+        {
             let Some(signature) = layer.annotations.get(sign::SIGNATURE_ANNOTATION) else {
                 continue;
             };
@@ -307,7 +333,10 @@ impl Market {
                     "{} signature{} by keys not trusted for {}",
                     signatures.len(),
                     if signatures.len() == 1 { "" } else { "s" },
-                    trust.scope.as_deref().unwrap_or("every registry ([trust] keys)")
+                    trust
+                        .scope
+                        .as_deref()
+                        .unwrap_or("every registry ([trust] keys)")
                 ),
             }
         };
@@ -322,7 +351,11 @@ impl Market {
     /// Pulls `reference` from its registry: manifest, signatures checked
     /// against the trust policy and the lock, then the blobs, checked, then
     /// stored and pinned. Nothing is stored unless all of it passed.
-    pub async fn pull(&self, reference: &Reference, mode: PinMode) -> Result<Verified, MarketError> {
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        mode: PinMode,
+    ) -> Result<Verified, MarketError> {
         let fetched = self.client.manifest(reference).await?;
         let digest = fetched.digest.clone();
         let mut lock = self.lock()?;
@@ -345,8 +378,9 @@ impl Market {
                 "{reference} is an image index (a multi-platform image), not a Wasm component artifact"
             )));
         }
-        let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
-            .map_err(|e| MarketError::Invalid(format!("{reference}: not an image manifest ({e})")))?;
+        let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes).map_err(|e| {
+            MarketError::Invalid(format!("{reference}: not an image manifest ({e})"))
+        })?;
         let layer = Artifact::payload_descriptor(&manifest)
             .map_err(|e| MarketError::Invalid(format!("{reference}: {e}")))?
             .clone();
@@ -390,7 +424,9 @@ impl Market {
     pub async fn resolve(&self, reference: &Reference) -> Result<Verified, MarketError> {
         let pinned = match &reference.digest {
             Some(digest) => Some(digest.clone()),
-            None => self.lock()?.and_then(|l| l.pinned(reference).map(str::to_owned)),
+            None => self
+                .lock()?
+                .and_then(|l| l.pinned(reference).map(str::to_owned)),
         };
         if let Some(digest) = pinned
             && let Some(artifact) = self.store.artifact(&digest)?
@@ -410,8 +446,9 @@ impl Market {
     /// What `reference` is, without pulling its layer.
     pub async fn info(&self, reference: &Reference) -> Result<Info, MarketError> {
         let fetched = self.client.manifest(reference).await?;
-        let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
-            .map_err(|e| MarketError::Invalid(format!("{reference}: not an image manifest ({e})")))?;
+        let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes).map_err(|e| {
+            MarketError::Invalid(format!("{reference}: not an image manifest ({e})"))
+        })?;
         let signatures = self.remote_signatures(reference, &fetched.digest).await?;
         let signer = self
             .check_signatures(&self.trust, reference, &fetched.digest, &signatures)
@@ -430,7 +467,11 @@ impl Market {
     }
 
     /// Verifies `reference` against `policy` (`spellhost verify --key`).
-    pub async fn verify(&self, reference: &Reference, policy: &TrustPolicy) -> Result<(String, Signer), MarketError> {
+    pub async fn verify(
+        &self,
+        reference: &Reference,
+        policy: &TrustPolicy,
+    ) -> Result<(String, Signer), MarketError> {
         let digest = self.client.manifest(reference).await?.digest;
         let signatures = self.remote_signatures(reference, &digest).await?;
         let strict = Market {
@@ -494,7 +535,10 @@ impl Market {
 /// The tag to show for a repository: `latest`, else the last in version
 /// order, skipping cosign's signature tags.
 fn pick_tag(tags: &[String]) -> Option<String> {
-    let tags: Vec<&String> = tags.iter().filter(|t| !t.ends_with(".sig") && !t.ends_with(".att")).collect();
+    let tags: Vec<&String> = tags
+        .iter()
+        .filter(|t| !t.ends_with(".sig") && !t.ends_with(".att"))
+        .collect();
     if tags.iter().any(|t| *t == "latest") {
         return Some("latest".into());
     }

@@ -49,7 +49,10 @@ pub fn digest(bytes: &[u8]) -> String {
 /// Whether `text` is a well-formed `sha256:<64 hex>` digest.
 pub fn is_digest(text: &str) -> bool {
     text.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -159,7 +162,9 @@ mod tests {
         );
         assert!(is_digest(&d));
         assert!(!is_digest("sha256:E3B0"));
-        assert!(!is_digest("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+        assert!(!is_digest(
+            "md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        ));
     }
 
     #[test]

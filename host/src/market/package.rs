@@ -51,17 +51,24 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
     let manifest = Manifest::parse(&manifest_text)
         .with_context(|| format!("invalid manifest {}", manifest_path.display()))?;
     let info = &manifest.spell;
-    let name = info
-        .name
-        .clone()
-        .with_context(|| format!("{}: [spell] name is required in a package", manifest_path.display()))?;
+    let name = info.name.clone().with_context(|| {
+        format!(
+            "{}: [spell] name is required in a package",
+            manifest_path.display()
+        )
+    })?;
     check_name(&name).with_context(|| format!("{}: [spell] name", manifest_path.display()))?;
-    let version = info
-        .version
-        .clone()
-        .with_context(|| format!("{}: [spell] version is required in a package (e.g. \"1.0.0\")", manifest_path.display()))?;
+    let version = info.version.clone().with_context(|| {
+        format!(
+            "{}: [spell] version is required in a package (e.g. \"1.0.0\")",
+            manifest_path.display()
+        )
+    })?;
     if version.is_empty() || version.chars().any(char::is_whitespace) {
-        bail!("{}: [spell] version `{version}` must be one word, e.g. 1.0.0", manifest_path.display());
+        bail!(
+            "{}: [spell] version `{version}` must be one word, e.g. 1.0.0",
+            manifest_path.display()
+        );
     }
     check_requests(&manifest.requests)
         .with_context(|| format!("{}: [requests]", manifest_path.display()))?;
@@ -93,7 +100,10 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
     annotations.insert(oci::CREATED.to_owned(), created.clone());
     annotations.insert(oci::KIND.to_owned(), kind.as_str().to_owned());
     annotations.insert(oci::MANIFEST.to_owned(), manifest_text);
-    annotations.insert(oci::REQUESTS.to_owned(), serde_json::to_string(&manifest.requests)?);
+    annotations.insert(
+        oci::REQUESTS.to_owned(),
+        serde_json::to_string(&manifest.requests)?,
+    );
     if let Some(description) = &info.description {
         annotations.insert(oci::DESCRIPTION.to_owned(), description.clone());
     }
@@ -121,7 +131,10 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
             }
             crate::scripts::ScriptSource::from_file(path, bytes.clone(), language)
                 .map_err(anyhow::Error::msg)?;
-            annotations.insert(oci::INTERPRETER.to_owned(), language.interpreter_id().to_owned());
+            annotations.insert(
+                oci::INTERPRETER.to_owned(),
+                language.interpreter_id().to_owned(),
+            );
             let config = ScriptConfig {
                 interpreter: language.interpreter_id().to_owned(),
                 created: Some(created),
@@ -133,8 +146,9 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
             (oci::SCRIPT_CONFIG, serde_json::to_vec(&config)?, layer_type)
         }
         None => {
-            let inspection = crate::inspect::inspect(runtime, &bytes)
-                .with_context(|| format!("{} is not a component spellhost can load", path.display()))?;
+            let inspection = crate::inspect::inspect(runtime, &bytes).with_context(|| {
+                format!("{} is not a component spellhost can load", path.display())
+            })?;
             let actual = match inspection.kind {
                 ComponentKind::Spell => PackageKind::Spell,
                 ComponentKind::ToolPlugin => PackageKind::Tool,
@@ -168,7 +182,11 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
                     target: None,
                 }),
             };
-            (oci::WASM_CONFIG, serde_json::to_vec(&config)?, oci::WASM_LAYER)
+            (
+                oci::WASM_CONFIG,
+                serde_json::to_vec(&config)?,
+                oci::WASM_LAYER,
+            )
         }
     };
     let mut image = ImageManifest::new(
@@ -187,7 +205,9 @@ fn check_name(name: &str) -> anyhow::Result<()> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     {
-        bail!("`{name}` is not a package name: use lower-case letters, digits, - and _ (at most 64)");
+        bail!(
+            "`{name}` is not a package name: use lower-case letters, digits, - and _ (at most 64)"
+        );
     }
     Ok(())
 }
@@ -204,8 +224,14 @@ fn check_requests(requests: &Grants) -> anyhow::Result<()> {
             bail!("env: `{var}` is not an environment variable name");
         }
     }
-    for (what, list) in [("models", &requests.models), ("state_namespaces", &requests.state_namespaces)] {
-        if let Some(bad) = list.iter().find(|m| m.trim().is_empty() || m.chars().any(char::is_whitespace)) {
+    for (what, list) in [
+        ("models", &requests.models),
+        ("state_namespaces", &requests.state_namespaces),
+    ] {
+        if let Some(bad) = list
+            .iter()
+            .find(|m| m.trim().is_empty() || m.chars().any(char::is_whitespace))
+        {
             bail!("{what}: `{bad}` is empty or has spaces");
         }
     }
@@ -259,7 +285,8 @@ pub fn is_layout(dir: &Path) -> bool {
 /// every blob against its digest.
 pub fn read_layout(dir: &Path) -> anyhow::Result<Artifact> {
     let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.join("index.json")).with_context(|| format!("reading {}/index.json", dir.display()))?,
+        &std::fs::read(dir.join("index.json"))
+            .with_context(|| format!("reading {}/index.json", dir.display()))?,
     )
     .with_context(|| format!("{}/index.json is not JSON", dir.display()))?;
     let descriptor: Descriptor = serde_json::from_value(
@@ -275,7 +302,10 @@ pub fn read_layout(dir: &Path) -> anyhow::Result<Artifact> {
         let path = dir.join("blobs/sha256").join(&digest["sha256:".len()..]);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         if oci::digest(&bytes) != digest {
-            bail!("{} does not match its digest: the package was altered", path.display());
+            bail!(
+                "{} does not match its digest: the package was altered",
+                path.display()
+            );
         }
         Ok(bytes)
     };

@@ -73,7 +73,9 @@ impl Reference {
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => {
                 if !is_digest(digest) {
-                    return Err(bad("the digest must be sha256: and 64 lower-case hex digits"));
+                    return Err(bad(
+                        "the digest must be sha256: and 64 lower-case hex digits",
+                    ));
                 }
                 (rest, Some(digest.to_owned()))
             }
@@ -82,17 +84,21 @@ impl Reference {
         let (registry, path) = rest
             .split_once('/')
             .ok_or_else(|| bad("it names no registry host"))?;
-        if registry.is_empty() || !registry.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) {
-            return Err(bad("the registry must be a host name or address, with an optional port"));
+        if registry.is_empty()
+            || !registry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        {
+            return Err(bad(
+                "the registry must be a host name or address, with an optional port",
+            ));
         }
         // A tag follows the last `:` of the last path component.
         let (repository, tag) = match path.rsplit_once(':') {
             Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag.to_owned())),
             _ => (path, None),
         };
-        if repository.is_empty()
-            || !repository.split('/').all(valid_component)
-        {
+        if repository.is_empty() || !repository.split('/').all(valid_component) {
             return Err(bad(
                 "repository names are lower-case letters, digits and . _ - separated by /",
             ));
@@ -101,7 +107,9 @@ impl Reference {
             && (tag.is_empty()
                 || tag.len() > 128
                 || tag.starts_with(['.', '-'])
-                || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+                || !tag
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
         {
             return Err(bad("a tag is up to 128 letters, digits, . _ -"));
         }
@@ -168,7 +176,9 @@ impl Reference {
 
 fn valid_component(part: &str) -> bool {
     !part.is_empty()
-        && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && part.starts_with(|c: char| c.is_ascii_alphanumeric())
         && part.ends_with(|c: char| c.is_ascii_alphanumeric())
 }

@@ -18,7 +18,9 @@ use crypto_secretbox::aead::{Aead as _, KeyInit as _};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::der::pem::LineEnding;
-use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _};
+use p256::pkcs8::{
+    DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+};
 use rand_core::{OsRng, RngCore as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -124,7 +126,9 @@ impl KeyPair {
         let ciphertext = decode("ciphertext", &sealed.ciphertext)?;
         let n = sealed.kdf.params.n;
         if !n.is_power_of_two() || n < 2 {
-            return Err(KeyError::Malformed(format!("scrypt N = {n} is not a power of two")));
+            return Err(KeyError::Malformed(format!(
+                "scrypt N = {n} is not a power of two"
+            )));
         }
         let key = derive(
             password,
@@ -160,8 +164,8 @@ impl KeyPair {
 }
 
 fn derive(password: &[u8], salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<[u8; 32], String> {
-    let params = scrypt::Params::new(log_n, r, p, 32)
-        .map_err(|e| format!("bad scrypt parameters ({e})"))?;
+    let params =
+        scrypt::Params::new(log_n, r, p, 32).map_err(|e| format!("bad scrypt parameters ({e})"))?;
     let mut key = [0u8; 32];
     scrypt::scrypt(password, salt, &params, &mut key).map_err(|e| format!("scrypt: {e}"))?;
     Ok(key)
@@ -274,7 +278,8 @@ pub fn signer<'k>(
         if payload_digest(&payload).as_deref() != Some(digest) {
             return None;
         }
-        keys.iter().find(|(_, key)| key.verifies(&payload, &s.signature))
+        keys.iter()
+            .find(|(_, key)| key.verifies(&payload, &s.signature))
     })
 }
 
@@ -354,6 +359,9 @@ mod tests {
             KeyPair::from_encrypted_pem("nonsense", b""),
             Err(KeyError::Malformed(_))
         ));
-        assert!(matches!(PublicKey::from_pem("nonsense"), Err(KeyError::BadPublic(_))));
+        assert!(matches!(
+            PublicKey::from_pem("nonsense"),
+            Err(KeyError::BadPublic(_))
+        ));
     }
 }

@@ -131,7 +131,11 @@ impl Store {
             .unwrap_or_default()
     }
 
-    pub fn set_signatures(&self, digest: &str, signatures: &[StoredSignature]) -> anyhow::Result<()> {
+    pub fn set_signatures(
+        &self,
+        digest: &str,
+        signatures: &[StoredSignature],
+    ) -> anyhow::Result<()> {
         let path = self
             .signatures_path(digest)
             .with_context(|| format!("`{digest}` is not a sha256 digest"))?;

@@ -77,7 +77,11 @@ impl TrustPolicy {
             paths
                 .iter()
                 .map(|path| {
-                    let path = if path.is_relative() { base.join(path) } else { path.clone() };
+                    let path = if path.is_relative() {
+                        base.join(path)
+                    } else {
+                        path.clone()
+                    };
                     let text = std::fs::read_to_string(&path)
                         .with_context(|| format!("[trust]: reading the key {}", path.display()))?;
                     let key = PublicKey::from_pem(&text)
@@ -122,7 +126,11 @@ impl TrustPolicy {
                     .strip_prefix(scope)
                     .is_some_and(|rest| rest.starts_with('/'))
         };
-        let pairs = |keys: &[TrustedKey]| keys.iter().map(|k| (k.name.clone(), k.key.clone())).collect();
+        let pairs = |keys: &[TrustedKey]| {
+            keys.iter()
+                .map(|k| (k.name.clone(), k.key.clone()))
+                .collect()
+        };
         match self.scopes.iter().find(|(scope, _, _)| matches(scope)) {
             Some((scope, keys, allow_unsigned)) => Trust {
                 keys: pairs(keys),

@@ -89,10 +89,7 @@ impl Manifest {
     /// written (see [`Grants::resolve_paths`]).
     pub fn parse(text: &str) -> anyhow::Result<Manifest> {
         let manifest: Manifest = toml::from_str(text)?;
-        manifest
-            .limits
-            .memory_bytes()
-            .context("[limits] memory")?;
+        manifest.limits.memory_bytes().context("[limits] memory")?;
         manifest
             .limits
             .max_output_bytes()
@@ -178,8 +175,8 @@ pub fn load_for(component: &Path) -> anyhow::Result<Option<(Manifest, PathBuf)>>
             return Err(err).with_context(|| format!("reading manifest {}", path.display()));
         }
     };
-    let mut manifest = Manifest::parse(&text)
-        .with_context(|| format!("invalid manifest {}", path.display()))?;
+    let mut manifest =
+        Manifest::parse(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
     manifest.requests.resolve_paths(&path);
     Ok(Some((manifest, path)))
 }

@@ -325,3 +325,82 @@ impl Shared {
         }
     }
 }
+
+/// A real OCI registry of its own: Debian's `docker-registry` (CNCF
+/// distribution 2.8), storing under a temporary directory, on a free port
+/// of 127.0.0.1, plain HTTP.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Self::start_on(None)
+    }
+
+    /// On a given port (to come back where it was, with the same storage).
+    fn start_on(previous: Option<(u16, tempfile::TempDir)>) -> Registry {
+        let program = which("docker-registry").unwrap_or_else(|| {
+            panic!("docker-registry is not installed: `just services` installs it (Debian's docker-registry)")
+        });
+        let (port, dir) = previous.unwrap_or_else(|| (free_port(), tempfile::tempdir().unwrap()));
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(program)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting docker-registry");
+        until_listening(port, &mut child, "docker-registry");
+        Registry { child, port, dir }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Where the registry keeps the blob `digest` (`sha256:…`).
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Stops the server (its data stays for [`Registry::restart`]).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port with the same storage (the
+    /// registry caches blob descriptors in memory: a restart forgets them).
+    pub fn restart(mut self) -> Registry {
+        self.stop();
+        let port = self.port;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        drop(self);
+        Registry::start_on(Some((port, dir)))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

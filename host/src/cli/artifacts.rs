@@ -1,0 +1,319 @@
+//! Spells and plugins named by an [`ArtifactRef`]: a file as before, or an
+//! `oci://` reference resolved through the marketplace — verified, pinned,
+//! and reviewed before it gets a grant. The library decides (signatures,
+//! pins, [`Review`]); this module renders the review and asks.
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::market::review::{Approvals, Review};
+use crate::market::{
+    ArtifactRef, Market, MarketConfig, MarketError, Payload, Signer, Verified, store::Store,
+    trust::TrustPolicy,
+};
+use crate::policy::manifest::{self, Manifest, PackageKind};
+use crate::policy::{Grant, Grants, PolicyFile};
+use crate::settings::Settings;
+
+/// How registries are reached and what is trusted (shared by every command
+/// that takes a reference).
+#[derive(clap::Args, Clone, Default)]
+pub struct MarketArgs {
+    /// Reach the registry HOST[:PORT] over plain HTTP (registries on this
+    /// machine always may). Repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// Accept packages not signed by a trusted key ([trust] in spellhost.toml);
+    /// a warning is printed on every use.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+}
+
+impl MarketArgs {
+    /// The marketplace as `config` (or the default config file) sets it up.
+    pub fn market(&self, config: Option<&Path>) -> anyhow::Result<Market> {
+        let (settings, path) = Settings::load(config)?;
+        let base = path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let trust = TrustPolicy::load(&settings.trust, &base)?;
+        let mut insecure = settings.registries.insecure.clone();
+        insecure.extend(self.insecure_registry.iter().cloned());
+        let client =
+            crate::market::RegistryClient::new(crate::market::auth::Credentials::load(), insecure);
+        Ok(Market::new(MarketConfig {
+            store: Store::default_location(),
+            trust,
+            client,
+            allow_unsigned: self.allow_unsigned,
+            lock: Some(PathBuf::from(crate::market::lock::FILE_NAME)),
+        }))
+    }
+}
+
+/// A spell or plugin ready to load.
+pub struct Loaded {
+    /// Its name for state and logs.
+    pub name: String,
+    /// How it is shown in messages (a path or an `oci://` reference).
+    pub shown: PathBuf,
+    /// A file name whose extension says what it is (`.wasm`, `.lua`, `.js`).
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub manifest: Option<Manifest>,
+    /// The user approved what the manifest requests (review or flag).
+    pub grant_requested: bool,
+}
+
+/// Why a package did not load: refused (exit 6) or a plain error.
+#[derive(Debug)]
+pub enum LoadError {
+    Refused(String),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for LoadError {
+    fn from(err: anyhow::Error) -> Self {
+        LoadError::Other(err)
+    }
+}
+
+impl From<MarketError> for LoadError {
+    fn from(err: MarketError) -> Self {
+        if err.is_refusal() {
+            LoadError::Refused(err.to_string())
+        } else {
+            LoadError::Other(err.into())
+        }
+    }
+}
+
+/// What a load may assume about the user's approval.
+pub struct ReviewContext<'a> {
+    /// `--grant-requested` was given.
+    pub grant_requested: bool,
+    pub policy: Option<&'a PolicyFile>,
+    /// The kind the caller needs (a spell for `run`, a plugin for `--tool`).
+    pub expect: PackageKind,
+}
+
+/// Loads `reference`: a file with the manifest beside it, or a package
+/// pulled (or found in the store), verified and reviewed.
+pub async fn load(
+    reference: &ArtifactRef,
+    market: &MarketArgs,
+    config: Option<&Path>,
+    review: &ReviewContext<'_>,
+) -> Result<Loaded, LoadError> {
+    let reference = match reference {
+        ArtifactRef::File(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let manifest = manifest::load_for(path)?.map(|(m, _)| m);
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("spell")
+                .to_owned();
+            return Ok(Loaded {
+                name,
+                shown: path.clone(),
+                path: path.clone(),
+                bytes,
+                manifest,
+                grant_requested: review.grant_requested,
+            });
+        }
+        ArtifactRef::Oci(reference) => reference,
+    };
+    let market = market.market(config)?;
+    let verified = market.resolve(reference).await?;
+    if let Signer::Unverified { why } = &verified.signer {
+        eprintln!(
+            "warning: running {} UNVERIFIED (--allow-unsigned): {why}",
+            verified.reference
+        );
+    }
+    let artifact = &verified.artifact;
+    let kind = artifact.kind();
+    if kind != review.expect {
+        return Err(LoadError::Refused(format!(
+            "oci://{reference} is a {} package, not a {}",
+            kind.as_str(),
+            review.expect.as_str()
+        )));
+    }
+    let name = artifact.name(&reference.repository);
+    let mut manifest = artifact.spell_manifest().map_err(MarketError::Invalid)?;
+    let (path, bytes) = match artifact.payload().map_err(MarketError::Invalid)? {
+        Payload::Component(bytes) => (PathBuf::from(format!("{name}.wasm")), bytes.to_vec()),
+        Payload::Script { language, source } => {
+            let wanted = artifact
+                .manifest
+                .annotation(crate::market::oci::INTERPRETER)
+                .unwrap_or(language.interpreter_id());
+            if wanted != language.interpreter_id() {
+                return Err(LoadError::Refused(format!(
+                    "oci://{reference} needs the interpreter {wanted}; this spellhost runs {} scripts with {}",
+                    language.name(),
+                    language.interpreter_id()
+                )));
+            }
+            let extension = match language {
+                crate::scripts::Language::Lua => "lua",
+                crate::scripts::Language::JavaScript => "js",
+            };
+            (
+                PathBuf::from(format!("{name}.{extension}")),
+                source.to_vec(),
+            )
+        }
+    };
+    // Relative paths a package asks for are relative to where it runs.
+    if let Some(manifest) = &mut manifest {
+        manifest.requests.resolve_paths(Path::new("./package"));
+    }
+    let requested = manifest
+        .as_ref()
+        .map(|m| m.requests.clone())
+        .unwrap_or_default();
+    let grant_requested = approve(&verified, &name, &requested, review)?;
+    Ok(Loaded {
+        name,
+        shown: PathBuf::from(format!("oci://{reference}")),
+        path,
+        bytes,
+        manifest,
+        grant_requested,
+    })
+}
+
+/// Shows the review when one is due and records the answer. Returns
+/// whether the requested grants are approved.
+fn approve(
+    verified: &Verified,
+    name: &str,
+    requested: &Grants,
+    context: &ReviewContext<'_>,
+) -> Result<bool, LoadError> {
+    let package = verified.reference.package();
+    let digest = &verified.artifact.digest;
+    let mut approvals = Approvals::load(Approvals::default_path())?;
+    let review = approvals.review(&package, requested);
+    if review == Review::Approved {
+        if verified.pulled {
+            approvals.approve(&package, digest, &verified.signer.to_string(), requested);
+            approvals.save()?;
+        }
+        return Ok(true);
+    }
+    eprint!("{}", render_review(verified, requested, &review));
+    let in_policy = context.policy.is_some_and(|p| p.spells.contains_key(name));
+    let asks = !requested.is_empty();
+    let approved = if !asks || context.grant_requested {
+        true
+    } else if in_policy {
+        // The policy file decides what is granted; nothing is recorded.
+        return Ok(false);
+    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        ask(&format!("Grant these to {name}? [y/N] "))?
+    } else {
+        return Err(LoadError::Refused(format!(
+            "oci://{} asks for grants nobody approved; nothing was run. Check them (above, or `spellhost info oci://{}`), then run with --grant-requested, on a terminal to be asked, or with a --policy entry for `{name}`",
+            verified.reference.tagged(),
+            verified.reference.tagged()
+        )));
+    };
+    if !approved {
+        return Err(LoadError::Refused(format!(
+            "not approved: {name} was not run"
+        )));
+    }
+    approvals.approve(&package, digest, &verified.signer.to_string(), requested);
+    approvals.save()?;
+    Ok(true)
+}
+
+fn ask(prompt: &str) -> anyhow::Result<bool> {
+    eprint!("{prompt}");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// The review as a table: who signed, what digest, what it asks for.
+pub fn render_review(verified: &Verified, requested: &Grants, review: &Review) -> String {
+    let artifact = &verified.artifact;
+    let summary = artifact.summary();
+    let mut out = format!("Review of oci://{}\n", verified.reference.tagged());
+    let mut row = |label: &str, value: &str| out.push_str(&format!("  {label:<10}{value}\n"));
+    row("digest", &verified.artifact.digest);
+    row("signed by", &verified.signer.to_string());
+    let mut what = vec![artifact.kind().as_str().to_owned()];
+    for key in ["title", "version", "license", "authors"] {
+        if let Some(value) = summary.get(key) {
+            what.push(value.clone());
+        }
+    }
+    row("package", &what.join(" · "));
+    if let Some(description) = summary.get("description") {
+        row("about", description);
+    }
+    let (heading, grants) = match review {
+        Review::More { new } => ("asks for MORE than you approved before:", new.clone()),
+        _ => ("asks for:", requested.missing_from(&Grants::default())),
+    };
+    if grants.is_empty() {
+        out.push_str("  asks for no grants: compute, its own state and the default model only\n");
+        return out;
+    }
+    out.push_str(&format!("  {heading}\n"));
+    out.push_str(&format!(
+        "    {:<22}{:<34}{}\n",
+        "GRANT", "VALUE", "SAME AS"
+    ));
+    for grant in grants {
+        let (label, value) = describe(&grant);
+        out.push_str(&format!("    {label:<22}{value:<34}{}\n", grant.flag()));
+    }
+    out
+}
+
+fn describe(grant: &Grant) -> (&'static str, String) {
+    match grant {
+        Grant::Model(v) => ("models", v.clone()),
+        Grant::StateNamespace(v) => ("shared state", v.clone()),
+        Grant::Read(p) => ("read files", p.display().to_string()),
+        Grant::Write(p) => ("read + write files", p.display().to_string()),
+        Grant::Env(v) => ("environment variable", v.clone()),
+        Grant::Net(v) => ("network", v.clone()),
+    }
+}
+
+/// Reads a key password: `$COSIGN_PASSWORD` (as cosign does), else from
+/// the terminal (twice when `confirm`).
+pub fn key_password(confirm: bool) -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("COSIGN_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("set COSIGN_PASSWORD to the key's password (there is no terminal to ask on)");
+    }
+    let password = rpassword::prompt_password("Key password: ").context("reading the password")?;
+    if confirm {
+        let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+        if again != password {
+            anyhow::bail!("the passwords differ");
+        }
+    }
+    Ok(password)
+}
