@@ -277,6 +277,37 @@ fn script_spells_and_plugins_round_trip() {
     let err = user.fails(6, &["run", &format!("oci://{host}/acme/wordtool:1.0")]);
     assert!(err.contains("is a tool package, not a spell"), "{err}");
 
+    // A workflow step names a pulled package; a package never pulled is
+    // refused (a running spell never makes the host pull).
+    std::fs::write(
+        user.path("parent.js"),
+        format!(
+            "export default async () => {{\n  const a = await workflow.run({{ spell: {{ path: 'oci://{host}/acme/shout:1.0.0', input: 'step' }} }});\n  let b;\n  try {{ await workflow.run({{ spell: {{ path: 'oci://{host}/acme/never:1', input: 'x' }} }}); }} catch (e) {{ b = String(e); }}\n  return a.output + ' | ' + b;\n}};\n"
+        ),
+    )
+    .unwrap();
+    let out = user.ok(&["run", "parent.js"]);
+    assert!(out.starts_with("lua got STEP | "), "{out}");
+    assert!(
+        out.contains("not in the local store") && out.contains("spellhost pull"),
+        "{out}"
+    );
+
+    // `serve` offers a package: resolved through the same lock and store.
+    let mut server = spellhost_command(user.home.path())
+        .args(["serve", "--anonymous", "--listen", "127.0.0.1:0"])
+        .arg(format!("oci://{host}/acme/greet:0.3"))
+        .env("DOCKER_CONFIG", user.path("docker"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (url, _log) = support::listening::listening_url(server.stderr.take().unwrap());
+    let response = http_post(&url, "/v1/spells/greet/runs", r#"{"input":"over http"}"#);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(response.contains("js got over http"), "{response}");
+
     let found = user.ok(&["search", "greet", "--registry", &host]);
     assert!(
         found.contains("acme/greet:0.3") && !found.contains("shout"),
@@ -300,6 +331,21 @@ fn http_put(host: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response[9..12].parse().unwrap()
+}
+
+/// A JSON POST to `url` (`http://HOST:PORT`) + `path`: the response text.
+fn http_post(url: &str, path: &str, body: &str) -> String {
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
 
 fn http_get(host: &str, path: &str, accept: &str) -> Vec<u8> {

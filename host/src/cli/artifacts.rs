@@ -9,10 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::market::review::{Approvals, Review};
-use crate::market::{
-    ArtifactRef, Market, MarketConfig, MarketError, Payload, Signer, Verified, store::Store,
-    trust::TrustPolicy,
-};
+use crate::market::{ArtifactRef, Market, MarketError, Payload, Signer, Verified};
 use crate::policy::manifest::{self, Manifest, PackageKind};
 use crate::policy::{Grant, Grants, PolicyFile};
 use crate::settings::Settings;
@@ -35,23 +32,12 @@ impl MarketArgs {
     /// The marketplace as `config` (or the default config file) sets it up.
     pub fn market(&self, config: Option<&Path>) -> anyhow::Result<Market> {
         let (settings, path) = Settings::load(config)?;
-        let base = path
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_owned)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let trust = TrustPolicy::load(&settings.trust, &base)?;
-        let mut insecure = settings.registries.insecure.clone();
-        insecure.extend(self.insecure_registry.iter().cloned());
-        let client =
-            crate::market::RegistryClient::new(crate::market::auth::Credentials::load(), insecure);
-        Ok(Market::new(MarketConfig {
-            store: Store::default_location(),
-            trust,
-            client,
-            allow_unsigned: self.allow_unsigned,
-            lock: Some(PathBuf::from(crate::market::lock::FILE_NAME)),
-        }))
+        Market::configured(
+            &settings,
+            path.as_deref(),
+            &self.insecure_registry,
+            self.allow_unsigned,
+        )
     }
 }
 

@@ -142,8 +142,11 @@ impl HostArgs {
         model: Option<&str>,
         pool: Option<crate::engine::InstancePool>,
     ) -> anyhow::Result<(Runtime, crate::settings::NetSettings)> {
-        let (settings, _) = Settings::load(self.config.as_deref())?;
+        let (settings, config) = Settings::load(self.config.as_deref())?;
         let router = settings.router(model)?;
+        let packages: std::sync::Arc<dyn crate::market::Packages> = std::sync::Arc::new(
+            crate::market::Market::configured(&settings, config.as_deref(), &[], false)?,
+        );
         let cache = if self.no_cache {
             CompileCache::disabled()
         } else {
@@ -179,6 +182,7 @@ impl HostArgs {
             .catalog(settings.catalog())
             .audit(audit)
             .instance_pool(pool)
+            .packages(Some(packages))
             .build()?;
         Ok((runtime, settings.net))
     }

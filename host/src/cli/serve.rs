@@ -17,9 +17,10 @@ use crate::settings::Settings;
 /// its command line names them, and the host options.
 #[derive(clap::Args)]
 pub(super) struct ServedSpells {
-    /// Spells: component, Lua or JavaScript files, or directories of them;
+    /// Spells: component, Lua or JavaScript files, directories of them, or
+    /// packages (oci://HOST/NS/NAME:TAG, pulled and verified at start);
     /// added to the `[serve.spells]` of the config file.
-    #[arg(value_name = "SPELL|DIR")]
+    #[arg(value_name = "SPELL|DIR|oci://…")]
     spells: Vec<PathBuf>,
     /// Grant the spells given on the command line what their manifests ask for.
     #[arg(long)]
@@ -27,6 +28,8 @@ pub(super) struct ServedSpells {
     /// Default model for the spells' LLM calls.
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
+    #[command(flatten)]
+    pub(super) market: super::artifacts::MarketArgs,
     #[command(flatten)]
     pub(super) host: HostArgs,
 }
@@ -78,11 +81,15 @@ pub(super) async fn build_server(
         .and_then(|p| p.parent())
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
+    let market = served.market.market(host.config.as_deref())?;
     let mut specs = Vec::new();
     for (name, entry) in &serve.spells {
         specs.push(SpellSpec {
             name: Some(name.clone()),
-            path: base.join(&entry.path),
+            path: match package_path(&market, &entry.path).await? {
+                Some(checkout) => checkout,
+                None => base.join(&entry.path),
+            },
             grant_requested: entry.grant_requested,
             grants: entry.grants.clone(),
             vars: entry.vars.clone(),
@@ -94,6 +101,14 @@ pub(super) async fn build_server(
         });
     }
     for path in &served.spells {
+        if let Some(checkout) = package_path(&market, path).await? {
+            specs.push(SpellSpec {
+                path: checkout,
+                grant_requested: served.grant_requested,
+                ..SpellSpec::default()
+            });
+            continue;
+        }
         for file in crate::serve::load::spell_files(path)? {
             specs.push(SpellSpec {
                 path: file,
@@ -122,6 +137,37 @@ pub(super) async fn build_server(
         settings,
         named,
     ))
+}
+
+/// For an `oci://` reference: the package resolved (from the store, or
+/// pulled and verified), checked out as files the loader reads. The
+/// configuration that names it is the operator's review: its grants (or
+/// `grant_requested`) are what the package gets.
+async fn package_path(
+    market: &crate::market::Market,
+    path: &std::path::Path,
+) -> anyhow::Result<Option<PathBuf>> {
+    let Some(text) = path
+        .to_str()
+        .filter(|t| t.starts_with(crate::market::reference::SCHEME))
+    else {
+        return Ok(None);
+    };
+    let reference = crate::market::Reference::parse(text).map_err(anyhow::Error::msg)?;
+    let verified = market
+        .resolve(&reference)
+        .await
+        .with_context(|| format!("serving {text}"))?;
+    if let crate::market::Signer::Unverified { why } = &verified.signer {
+        tracing::warn!("serving {text} UNVERIFIED (--allow-unsigned): {why}");
+    }
+    if verified.artifact.kind() != crate::policy::manifest::PackageKind::Spell {
+        anyhow::bail!(
+            "{text} is a {} package, not a spell",
+            verified.artifact.kind().as_str()
+        );
+    }
+    Ok(Some(market.checkout(&verified)?))
 }
 
 /// Loads a spell on the blocking pool: compiling is CPU work.

@@ -38,6 +38,18 @@ use self::sign::{KeyPair, StoredSignature};
 use self::store::Store;
 use self::trust::TrustPolicy;
 
+/// Packages a running spell may reach (workflow `spell` steps naming an
+/// `oci://` reference): verified, from the local store, never pulled.
+pub trait Packages: Send + Sync {
+    fn stored(&self, reference: &Reference) -> Result<Verified, MarketError>;
+}
+
+impl Packages for Market {
+    fn stored(&self, reference: &Reference) -> Result<Verified, MarketError> {
+        Market::stored(self, reference)
+    }
+}
+
 /// The largest signature payload read (cosign's are a few hundred bytes).
 const MAX_PAYLOAD: u64 = 64 << 10;
 
@@ -179,6 +191,31 @@ impl Market {
             allow_unsigned: config.allow_unsigned,
             lock: config.lock,
         }
+    }
+
+    /// The marketplace a configuration file sets up (`[trust]`,
+    /// `[registries]`; key paths relative to `config`), with the default
+    /// store, `./spellhost.lock`, and credentials from the usual files.
+    pub fn configured(
+        settings: &crate::settings::Settings,
+        config: Option<&std::path::Path>,
+        insecure: &[String],
+        allow_unsigned: bool,
+    ) -> anyhow::Result<Self> {
+        let base = config
+            .and_then(std::path::Path::parent)
+            .map(std::path::Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let trust = TrustPolicy::load(&settings.trust, &base)?;
+        let mut hosts = settings.registries.insecure.clone();
+        hosts.extend(insecure.iter().cloned());
+        Ok(Self::new(MarketConfig {
+            store: Store::default_location(),
+            trust,
+            client: RegistryClient::new(auth::Credentials::load(), hosts),
+            allow_unsigned,
+            lock: Some(PathBuf::from(lock::FILE_NAME)),
+        }))
     }
 
     pub fn store(&self) -> &Store {
@@ -441,6 +478,72 @@ impl Market {
             });
         }
         self.pull(reference, PinMode::Keep).await
+    }
+
+    /// The artifact `reference` names, from the store only (by its digest
+    /// or the lock's pin), its signatures checked: what a running spell's
+    /// workflow step may use — a spell never makes the host pull.
+    pub fn stored(&self, reference: &Reference) -> Result<Verified, MarketError> {
+        let digest = match &reference.digest {
+            Some(digest) => Some(digest.clone()),
+            None => self
+                .lock()?
+                .and_then(|l| l.pinned(reference).map(str::to_owned)),
+        };
+        let not_here = || {
+            MarketError::Invalid(format!(
+                "oci://{reference} is not in the local store; pull it first: spellhost pull {reference}"
+            ))
+        };
+        let digest = digest.ok_or_else(not_here)?;
+        let artifact = self.store.artifact(&digest)?.ok_or_else(not_here)?;
+        let signatures = self.store.signatures(&digest);
+        let signer = self.check_signatures(&self.trust, reference, &digest, &signatures)?;
+        Ok(Verified {
+            reference: reference.with_digest(&digest),
+            artifact,
+            signer,
+            pulled: false,
+        })
+    }
+
+    /// The verified artifact as files a path-based loader reads:
+    /// `<store>/checkouts/<hex>/<name>.{wasm,lua,js}` and its manifest
+    /// beside it (written once per digest).
+    pub fn checkout(&self, verified: &Verified) -> Result<PathBuf, MarketError> {
+        let artifact = &verified.artifact;
+        let name = artifact.name(&verified.reference.repository);
+        let extension = match artifact.payload().map_err(MarketError::Invalid)? {
+            Payload::Component(_) => "wasm",
+            Payload::Script {
+                language: crate::scripts::Language::Lua,
+                ..
+            } => "lua",
+            Payload::Script { .. } => "js",
+        };
+        let dir = self
+            .store
+            .root()
+            .join("checkouts")
+            .join(&artifact.digest["sha256:".len()..]);
+        let file = dir.join(format!("{name}.{extension}"));
+        if file.is_file() {
+            return Ok(file);
+        }
+        let write = || -> anyhow::Result<()> {
+            use anyhow::Context as _;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            if let Some(text) = artifact.manifest.annotation(oci::MANIFEST) {
+                std::fs::write(crate::policy::manifest::path_for(&file), text)?;
+            }
+            // The payload last: its presence means the checkout is complete.
+            let temp = dir.join(format!(".{name}.{extension}.partial"));
+            std::fs::write(&temp, &artifact.layer)?;
+            std::fs::rename(&temp, &file)?;
+            Ok(())
+        };
+        write()?;
+        Ok(file)
     }
 
     /// What `reference` is, without pulling its layer.

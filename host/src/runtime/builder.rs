@@ -12,6 +12,7 @@
 //! | model catalog | the built-in one |
 //! | audit trail | none (a spell may bring its own) |
 //! | instances | allocated on demand (a server may pool them) |
+//! | pulled packages | none (`oci://` workflow steps refused) |
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ pub struct RuntimeBuilder {
     catalog: Arc<ModelCatalog>,
     audit: Option<crate::policy::audit::Audit>,
     pool: Option<InstancePool>,
+    packages: Option<Arc<dyn crate::market::Packages>>,
 }
 
 impl Default for RuntimeBuilder {
@@ -46,11 +48,18 @@ impl Default for RuntimeBuilder {
             catalog: Arc::default(),
             audit: None,
             pool: None,
+            packages: None,
         }
     }
 }
 
 impl RuntimeBuilder {
+    /// Pulled packages workflow steps may run (`oci://` references).
+    pub fn packages(mut self, packages: Option<Arc<dyn crate::market::Packages>>) -> Self {
+        self.packages = packages;
+        self
+    }
+
     /// Where compiled components are kept between processes.
     pub fn compile_cache(mut self, cache: CompileCache) -> Self {
         self.cache = cache;
@@ -120,6 +129,7 @@ impl RuntimeBuilder {
             events: self.events,
             catalog: self.catalog,
             audit: self.audit,
+            packages: self.packages,
         };
         Runtime::new(engine, services)
     }

@@ -71,6 +71,9 @@ pub struct HostServices {
     /// The deployment's audit trail (`[audit] url`), for spells loaded
     /// without one of their own.
     pub audit: Option<Audit>,
+    /// Pulled packages, for workflow steps that name `oci://` references
+    /// (none: such steps are refused).
+    pub packages: Option<Arc<dyn crate::market::Packages>>,
 }
 
 pub use crate::policy::Grants;

@@ -1,7 +1,9 @@
 //! `spell` steps of workflows: a spell running another spell.
 //!
 //! The other spell's file must lie under one of the caller's read grants
-//! (reading a component is reading a file). It runs with no grants of its
+//! (reading a component is reading a file); a package named `oci://…` must
+//! have been pulled (verified, in the local store): a running spell never
+//! makes the host pull. It runs with no grants of its
 //! own (deny by default, like any spell), under the caller's limits, and it
 //! shares the caller's LLM budget, hooks and audit trail, so a workflow
 //! cannot multiply its budget or step around its guards by delegating. Its
@@ -80,10 +82,71 @@ impl SubSpells {
     }
 }
 
+impl SubSpells {
+    /// Loads (once per run) the pulled package `reference` names, from the
+    /// local store (a running spell never makes the host pull).
+    fn load_package(&self, text: &str) -> Result<Arc<Spell>, String> {
+        let key = PathBuf::from(text);
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(spell) = loaded.get(&key) {
+            return Ok(spell.clone());
+        }
+        let reference = crate::market::Reference::parse(text)?;
+        let packages = self.runtime.services().packages.as_ref().ok_or_else(|| {
+            format!("{text}: this host runs no pulled packages in workflow steps")
+        })?;
+        let verified = packages.stored(&reference).map_err(|e| e.to_string())?;
+        if verified.artifact.kind() != crate::policy::manifest::PackageKind::Spell {
+            return Err(format!(
+                "{text} is a {} package, not a spell",
+                verified.artifact.kind().as_str()
+            ));
+        }
+        let stem = verified.artifact.name(&reference.repository);
+        let (file, bytes) = match verified.artifact.payload()? {
+            crate::market::Payload::Component(bytes) => (format!("{stem}.wasm"), bytes.to_vec()),
+            crate::market::Payload::Script { language, source } => {
+                let extension = match language {
+                    crate::scripts::Language::Lua => "lua",
+                    crate::scripts::Language::JavaScript => "js",
+                };
+                (format!("{stem}.{extension}"), source.to_vec())
+            }
+        };
+        let name = format!("{}/{stem}", self.caller);
+        let spell = self
+            .runtime
+            .load_file(&name, Path::new(&file), bytes, SpellConfig::default())
+            .map_err(|e| e.to_string())?;
+        let spell = Arc::new(spell);
+        loaded.insert(key, spell.clone());
+        Ok(spell)
+    }
+}
+
 #[async_trait::async_trait]
 impl SpellRunner for SubSpells {
     async fn run_spell(&self, path: &str, input: &str) -> Result<String, String> {
         let recorder = &self.inherited.recorder;
+        if path.starts_with(crate::market::reference::SCHEME) {
+            if self.inherited.depth > MAX_DEPTH {
+                return Err(format!(
+                    "spells may call spells {MAX_DEPTH} deep; {path} would go deeper"
+                ));
+            }
+            let spell = self
+                .load_package(path)
+                .map_err(|e| recorder.denied("spell", "run", path, &e, None))?;
+            recorder.allowed("spell", "run", path, None);
+            let report = Box::pin(self.runtime.run_nested(
+                &spell,
+                input,
+                &self.limits,
+                super::Origin::Step(self.inherited.clone()),
+            ))
+            .await;
+            return report.result.map_err(|e| format!("spell {path}: {e}"));
+        }
         let resolved =
             std::fs::canonicalize(Path::new(path)).map_err(|e| format!("spell {path}: {e}"))?;
         let readable = self
