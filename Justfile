@@ -109,14 +109,54 @@ verify-interpreters: setup
 # spells, CPU-heavy Lua next to native lua5.4), memory, per-run overheads,
 # `spellhost serve` next to `wasmtime serve` (wasmtime-cli 48.0.8, installed
 # here the first time: ~15 minutes on 2 cores), and state, events and the
-# run queue on Redis and PostgreSQL started here on 127.0.0.1 (scale).
+# run queue on Redis and PostgreSQL started here on 127.0.0.1 (scale), and
+# publish/pull against docker-registry next to skopeo (market).
 # `just bench scripts` runs one section (whole, scripts, in-process, llm,
-# agent, local, serve, scale).
+# agent, local, serve, scale, market).
 bench *section: build spells test-guests services
     command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
     wasmtime --version 2>/dev/null | grep -q '^wasmtime 48.0.8' || cargo install wasmtime-cli --version 48.0.8 --locked --quiet
     cargo build --target wasm32-wasip2 --profile spell -p spellhost-http-hello
     cargo run --release -p spellhost --example bench -- target/release/spellhost {{section}}
+
+# Sharing spells (docs/marketplace.md): a registry started here on
+# 127.0.0.1, the example spells and the wordtool plugin packaged, published
+# and signed by a publisher, then searched, verified, reviewed, pulled and
+# run by a user who trusts the publisher's key. Nothing is left running.
+share: build spells services
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bin=$PWD/target/release/spellhost
+    work=$(mktemp -d)
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: 127.0.0.1:%s\n' "$work" "$port" > "$work/registry.yml"
+    /usr/bin/docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+    registry=$!
+    trap 'kill $registry 2>/dev/null; rm -rf "$work"' EXIT
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+    reg=127.0.0.1:$port
+    export COSIGN_PASSWORD=demo
+    echo "== the publisher: a key pair, packages, publish, sign =="
+    mkdir -p "$work/publisher" "$work/user" && cd "$work/publisher"
+    "$bin" keygen acme
+    "$bin" publish {{justfile_directory()}}/target/spells/hello.wasm "$reg/examples/hello:1.0" --manifest {{justfile_directory()}}/spells/hello/hello.spell.toml --sign acme.key
+    "$bin" publish {{justfile_directory()}}/target/spells/counter.wasm "$reg/examples/counter:1.0" --manifest {{justfile_directory()}}/spells/counter/counter.spell.toml --sign acme.key
+    "$bin" publish {{justfile_directory()}}/target/spells/wordtool.wasm "$reg/examples/wordtool:1.0" --manifest {{justfile_directory()}}/spells/wordtool/wordtool.spell.toml --sign acme.key
+    "$bin" publish {{justfile_directory()}}/spells/hello.lua "$reg/examples/hello-lua:1.0" --manifest {{justfile_directory()}}/spells/hello/hello-lua.spell.toml --sign acme.key
+    echo "== the user: trusts acme.pub, searches, checks, runs =="
+    cp acme.pub "$work/user/" && cd "$work/user"
+    printf '[trust]\nkeys = ["acme.pub"]\n' > spellhost.toml
+    "$bin" search --registry "$reg"
+    "$bin" info "oci://$reg/examples/hello:1.0" | head -12
+    "$bin" verify "oci://$reg/examples/wordtool:1.0"
+    "$bin" run "oci://$reg/examples/hello:1.0" --input "What is an OCI registry? One sentence."
+    "$bin" run "oci://$reg/examples/hello-lua:1.0" --input "What is a digital signature? One sentence."
+    "$bin" run "oci://$reg/examples/counter:1.0" --input "registry user"
+    "$bin" pull "$reg/examples/wordtool:1.0"
+    echo "== spellhost.lock pins each tag; the registry stops, the runs go on =="
+    cat spellhost.lock
+    kill $registry
+    "$bin" run "oci://$reg/examples/counter:1.0" --input "offline user"
 
 # Everything CI checks.
 ci: lint test

@@ -18,7 +18,9 @@
 //!    token and tokens per second;
 //! 6. `spellhost serve` under HTTP load (`bench/serve.rs`);
 //! 7. state, events and the run queue on Redis and PostgreSQL
-//!    (`bench/scale.rs`).
+//!    (`bench/scale.rs`);
+//! 8. publishing and pulling packages against a real registry, and what a
+//!    cached `oci://` reference adds to a run (`bench/market.rs`).
 
 #[path = "../tests/support/contract.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
@@ -29,6 +31,8 @@ mod fake_llm;
 #[path = "../tests/support/listening.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
 mod listening;
+#[path = "bench/market.rs"]
+mod market_bench;
 #[path = "bench/scale.rs"]
 mod scale_bench;
 #[path = "bench/serve.rs"]
@@ -622,8 +626,8 @@ fn main() {
         spellhost.display()
     );
     // An optional second argument runs one section: `whole`, `scripts`,
-    // `in-process`, `llm`, `agent`, `local`, `serve` or `scale`.
-    const SECTIONS: [&str; 8] = [
+    // `in-process`, `llm`, `agent`, `local`, `serve`, `scale` or `market`.
+    const SECTIONS: [&str; 9] = [
         "whole",
         "scripts",
         "in-process",
@@ -632,6 +636,7 @@ fn main() {
         "local",
         "serve",
         "scale",
+        "market",
     ];
     let only = std::env::args().nth(2);
     if let Some(only) = &only {
@@ -668,5 +673,8 @@ fn main() {
     }
     if wanted("scale") {
         rt.block_on(scale_bench::scale(&spellhost, &guest("echo")));
+    }
+    if wanted("market") {
+        market_bench::market(&spellhost, &guest("echo"));
     }
 }

@@ -212,6 +212,77 @@ fn a_signed_spell_travels_from_one_machine_to_another() {
     assert!(err.contains("Review of"), "{err}");
 }
 
+/// Runs `args` on a terminal (util-linux `script` gives it a pty), typing
+/// `answer`; everything the terminal showed.
+fn on_terminal(machine: &Machine, args: &[&str], answer: &str) -> String {
+    let inner = spellhost_command(machine.home.path());
+    let mut line = String::from(env!("CARGO_BIN_EXE_spellhost"));
+    for arg in args {
+        line.push_str(&format!(" '{arg}'"));
+    }
+    let mut command = std::process::Command::new("script");
+    command
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(machine.home.path());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let mut child = command
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .env("DOCKER_CONFIG", machine.path("docker"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script`");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_terminal_user_is_asked_and_the_answer_is_kept() {
+    let registry = Registry::start();
+    let host = registry.host();
+    let acme = publisher();
+    acme.write_spell(
+        "echo.wasm",
+        Body::Copy(guest("echo")),
+        &manifest("echo", "1.0.0", "[requests]\nnet = [\"api.example.com\"]\n"),
+    );
+    acme.ok(&[
+        "publish",
+        "echo.wasm",
+        &format!("{host}/acme/echo:1"),
+        "--sign",
+        "acme.key",
+    ]);
+    let user = Machine::new();
+    user.trust(&acme.path("acme.pub"));
+    let url = format!("oci://{host}/acme/echo:1");
+    let shown = on_terminal(&user, &["run", &url, "--input", "declined"], "n\n");
+    assert!(shown.contains("Grant these to echo? [y/N]"), "{shown}");
+    assert!(
+        shown.contains("not approved") && !shown.contains("declined\r\n"),
+        "{shown}"
+    );
+    let shown = on_terminal(&user, &["run", &url, "--input", "accepted"], "y\n");
+    assert!(
+        shown.contains("network") && shown.contains("api.example.com"),
+        "{shown}"
+    );
+    assert!(shown.contains("accepted"), "{shown}");
+    // Remembered: no question the next time, terminal or not.
+    assert_eq!(user.ok(&["run", &url, "--input", "again"]), "again\n");
+}
+
 #[test]
 fn script_spells_and_plugins_round_trip() {
     let registry = Registry::start();

@@ -43,7 +43,8 @@ impl MarketArgs {
 
 /// A spell or plugin ready to load.
 pub struct Loaded {
-    /// Its name for state and logs.
+    /// Its name for state, logs and policy entries (a pulled package's is
+    /// its package, `HOST/NS/NAME`, never what its manifest claims).
     pub name: String,
     /// How it is shown in messages (a path or an `oci://` reference).
     pub shown: PathBuf,
@@ -159,6 +160,13 @@ pub async fn load(
             )
         }
     };
+    if let Some(manifest) = &manifest {
+        crate::market::package::check_requests(&manifest.requests).map_err(|e| {
+            LoadError::Refused(format!(
+                "oci://{reference} asks for malformed grants: {e:#}"
+            ))
+        })?;
+    }
     // Relative paths a package asks for are relative to where it runs.
     if let Some(manifest) = &mut manifest {
         manifest.requests.resolve_paths(Path::new("./package"));
@@ -167,7 +175,16 @@ pub async fn load(
         .as_ref()
         .map(|m| m.requests.clone())
         .unwrap_or_default();
-    let grant_requested = approve(&verified, &name, &requested, review)?;
+    // A pulled spell's identity (its state, its policy entry) is its
+    // package, HOST/NS/NAME, not the name its manifest claims: a stranger's
+    // package must not be able to call itself `counter` and read your
+    // counter's state. Plugins keep their package name.
+    if let Some(manifest) = &mut manifest {
+        manifest.spell.name = None;
+    }
+    let shown_name = name;
+    let name = reference.package();
+    let grant_requested = approve(&verified, &shown_name, &name, &requested, review)?;
     Ok(Loaded {
         name,
         shown: PathBuf::from(format!("oci://{reference}")),
@@ -183,6 +200,7 @@ pub async fn load(
 fn approve(
     verified: &Verified,
     name: &str,
+    identity: &str,
     requested: &Grants,
     context: &ReviewContext<'_>,
 ) -> Result<bool, LoadError> {
@@ -198,7 +216,12 @@ fn approve(
         return Ok(true);
     }
     eprint!("{}", render_review(verified, requested, &review));
-    let in_policy = context.policy.is_some_and(|p| p.spells.contains_key(name));
+    // Its policy entry is under its package identity (plugins: `plugin:…`).
+    let key = match context.expect {
+        PackageKind::Spell => identity.to_owned(),
+        _ => crate::policy::resolve::plugin_key(identity),
+    };
+    let in_policy = context.policy.is_some_and(|p| p.spells.contains_key(&key));
     let asks = !requested.is_empty();
     let approved = if !asks || context.grant_requested {
         true
@@ -209,7 +232,7 @@ fn approve(
         ask(&format!("Grant these to {name}? [y/N] "))?
     } else {
         return Err(LoadError::Refused(format!(
-            "oci://{} asks for grants nobody approved; nothing was run. Check them (above, or `spellhost info oci://{}`), then run with --grant-requested, on a terminal to be asked, or with a --policy entry for `{name}`",
+            "oci://{} asks for grants nobody approved; nothing was run. Check them (above, or `spellhost info oci://{}`), then run with --grant-requested, on a terminal to be asked, or with a --policy entry [spells.\"{key}\"]",
             verified.reference.tagged(),
             verified.reference.tagged()
         )));
@@ -241,7 +264,9 @@ pub fn render_review(verified: &Verified, requested: &Grants, review: &Review) -
     let artifact = &verified.artifact;
     let summary = artifact.summary();
     let mut out = format!("Review of oci://{}\n", verified.reference.tagged());
-    let mut row = |label: &str, value: &str| out.push_str(&format!("  {label:<10}{value}\n"));
+    let mut row = |label: &str, value: &str| {
+        out.push_str(&format!("  {label:<10}{}\n", super::market::clean(value)));
+    };
     row("digest", &verified.artifact.digest);
     row("signed by", &verified.signer.to_string());
     let mut what = vec![artifact.kind().as_str().to_owned()];
@@ -269,7 +294,11 @@ pub fn render_review(verified: &Verified, requested: &Grants, review: &Review) -
     ));
     for grant in grants {
         let (label, value) = describe(&grant);
-        out.push_str(&format!("    {label:<22}{value:<34}{}\n", grant.flag()));
+        out.push_str(&format!(
+            "    {label:<22}{:<34}{}\n",
+            super::market::clean(&value),
+            super::market::clean(&grant.flag())
+        ));
     }
     out
 }

@@ -213,9 +213,40 @@ fn print_summary(artifact: &Artifact) {
         human(artifact.layer.len())
     );
     println!("kind      {}", artifact.kind().as_str());
-    if let Some(requests) = artifact.manifest.annotation(oci::REQUESTS) {
-        println!("requests  {requests}");
+    let requests = requested_grants(&artifact.manifest);
+    if requests.is_empty() {
+        println!("requests  none");
     }
+    for grant in requests {
+        println!("requests  {}", clean(&grant.flag()));
+    }
+}
+
+/// What a package's manifest (the `dev.spellhost.manifest` annotation, the
+/// one the run grants from) requests.
+fn requested_grants(manifest: &crate::market::oci::ImageManifest) -> Vec<crate::policy::Grant> {
+    manifest
+        .annotation(oci::MANIFEST)
+        .and_then(|text| crate::policy::manifest::Manifest::parse(text).ok())
+        .map(|m| m.requests.missing_from(&crate::policy::Grants::default()))
+        .unwrap_or_default()
+}
+
+/// Text from an artifact, safe to print: control characters (terminal
+/// escapes that could hide or fake part of a review) shown as `\u{…}`.
+pub(super) fn clean(text: &str) -> String {
+    clean_keeping(text, false)
+}
+
+/// The same, keeping line breaks (a README).
+pub(super) fn clean_keeping(text: &str, newlines: bool) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' if newlines => "\n".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn human(bytes: usize) -> String {
@@ -329,10 +360,8 @@ pub async fn info(args: RefArgs) -> u8 {
             let market = args.market.market(args.config.as_deref())?;
             let info = market.info(&reference).await?;
             let annotations = &info.manifest.annotations;
-            let requests: serde_json::Value = annotations
-                .get(oci::REQUESTS)
-                .and_then(|r| serde_json::from_str(r).ok())
-                .unwrap_or(serde_json::Value::Null);
+            let asks = requested_grants(&info.manifest);
+            let requests = serde_json::to_value(&asks).map_err(anyhow::Error::from)?;
             let signer = match &info.signer {
                 Ok(signer) => signer.to_string(),
                 Err(why) => format!("NOT VERIFIED: {why}"),
@@ -371,23 +400,24 @@ pub async fn info(args: RefArgs) -> u8 {
                 ("runs on", oci::INTERPRETER),
             ] {
                 if let Some(value) = annotations.get(key) {
-                    println!("{label:<10}{value}");
+                    println!("{label:<10}{}", clean(value));
                 }
             }
-            println!("signed by {signer} ({} signature(s))", info.signatures);
-            let grants: crate::policy::Grants =
-                serde_json::from_value(requests).unwrap_or_default();
-            let asks = grants.missing_from(&crate::policy::Grants::default());
+            println!(
+                "signed by {} ({} signature(s))",
+                clean(&signer),
+                info.signatures
+            );
             if asks.is_empty() {
                 println!("asks for  no grants");
             } else {
                 println!("asks for");
                 for grant in asks {
-                    println!("  {}", grant.flag());
+                    println!("  {}", clean(&grant.flag()));
                 }
             }
             if let Some(readme) = annotations.get(oci::README) {
-                println!("\n{readme}");
+                println!("\n{}", clean_keeping(readme, true));
             }
             Ok(())
         }
@@ -487,8 +517,8 @@ pub async fn search(args: SearchArgs) -> u8 {
                 println!(
                     "oci://{:<50} {:<6} {}",
                     reference.to_string(),
-                    manifest.annotation(oci::KIND).unwrap_or("wasm"),
-                    manifest.annotation(oci::DESCRIPTION).unwrap_or("")
+                    clean(manifest.annotation(oci::KIND).unwrap_or("wasm")),
+                    clean(manifest.annotation(oci::DESCRIPTION).unwrap_or(""))
                 );
             }
             Ok(())
@@ -584,17 +614,22 @@ pub async fn login(args: LoginArgs) -> u8 {
             } else {
                 rpassword::prompt_password("Password: ").context("reading the password")?
             };
-            let path =
-                crate::market::auth::save_login(&registry.registry, &args.username, &password)?;
-            // Check the credentials now rather than at the first pull.
+            // Checked before anything is written: a failed login keeps the
+            // credentials that worked before.
             let client = crate::market::RegistryClient::new(
-                crate::market::auth::Credentials::load(),
+                crate::market::auth::Credentials::single(
+                    &registry.registry,
+                    &args.username,
+                    &password,
+                ),
                 args.market.insecure_registry.clone(),
             );
-            if let Err(err) = client.check(&registry).await {
-                crate::market::auth::remove_login(&registry.registry)?;
-                return Err(anyhow::Error::from(err).context("login failed; nothing was saved"));
-            }
+            client
+                .check(&registry)
+                .await
+                .context("login failed; nothing was saved")?;
+            let path =
+                crate::market::auth::save_login(&registry.registry, &args.username, &password)?;
             println!("Login succeeded; saved in {}", path.display());
             Ok(())
         }

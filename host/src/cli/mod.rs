@@ -145,7 +145,7 @@ impl HostArgs {
         let (settings, config) = Settings::load(self.config.as_deref())?;
         let router = settings.router(model)?;
         let packages: std::sync::Arc<dyn crate::market::Packages> = std::sync::Arc::new(
-            crate::market::Market::configured(&settings, config.as_deref(), &[], false)?,
+            crate::market::ConfiguredPackages::new(&settings, config.as_deref()),
         );
         let cache = if self.no_cache {
             CompileCache::disabled()

@@ -230,7 +230,8 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         Ok(spell) => spell,
         Err(err) => return Ok(report_error(&loaded.shown, &err)),
     };
-    let limits = effective_limits(&args, manifest)?;
+    let pulled = matches!(args.spell, ArtifactRef::Oci(_));
+    let limits = effective_limits(&args, manifest, pulled)?;
 
     let printer = args
         .events
@@ -311,17 +312,30 @@ fn plugin_config(
     }
 }
 
-/// Each limit from its flag, else the manifest, else the default.
-fn effective_limits(args: &RunArgs, manifest: Option<&Manifest>) -> anyhow::Result<Limits> {
-    LimitOverrides {
+/// Each limit from its flag, else the manifest, else the default. A pulled
+/// package's manifest may only lower them: a stranger does not choose how
+/// much of your machine and budget it gets.
+fn effective_limits(
+    args: &RunArgs,
+    manifest: Option<&Manifest>,
+    pulled: bool,
+) -> anyhow::Result<Limits> {
+    let flags = LimitOverrides {
         fuel: args.fuel,
         memory_bytes: args.memory,
         timeout: args.timeout,
         max_output_bytes: args.max_output,
         max_llm_tokens: args.max_llm_tokens,
         max_llm_cost_usd: args.max_llm_cost,
+    };
+    if pulled {
+        let base = flags.resolve(None)?;
+        return Ok(match manifest {
+            Some(manifest) => manifest.limits.overrides()?.lower(&base),
+            None => base,
+        });
     }
-    .resolve(manifest)
+    flags.resolve(manifest)
 }
 
 fn report_error(path: &Path, err: &RunError) -> u8 {

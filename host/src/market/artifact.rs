@@ -8,6 +8,15 @@ use crate::scripts::Language;
 
 use super::oci::{self, ImageManifest};
 
+/// A package name: 1 to 64 lower-case letters, digits, `-` and `_`.
+pub fn is_package_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// A package's documents and blobs, complete and consistent: the manifest
 /// digest names `manifest_bytes`, and the config and layer match the
 /// manifest's descriptors.
@@ -99,13 +108,16 @@ impl Artifact {
     }
 
     /// A name to run it under: the manifest's, else the title annotation,
-    /// else the repository's last component.
+    /// else the repository's last component. Names come from the artifact,
+    /// so one that is not a package name (`../x`, spaces, upper case) is
+    /// passed over: names end up in file names and state scopes.
     pub fn name(&self, repository: &str) -> String {
         self.spell_manifest()
             .ok()
             .flatten()
             .and_then(|m| m.spell.name)
             .or_else(|| self.manifest.annotation(oci::TITLE).map(str::to_owned))
+            .filter(|name| is_package_name(name))
             .unwrap_or_else(|| {
                 repository
                     .rsplit('/')

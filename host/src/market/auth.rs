@@ -75,10 +75,26 @@ impl Credentials {
         }
     }
 
-    /// The username and password for `registry`, if any.
+    /// Only `user`/`password` for `registry` (a login being checked).
+    pub fn single(registry: &str, user: &str, password: &str) -> Self {
+        let mut by_registry = BTreeMap::new();
+        by_registry.insert(normalize(registry), (user.to_owned(), password.to_owned()));
+        Self { by_registry }
+    }
+
+    /// The username and password for `registry`, if any (Docker Hub's
+    /// names are one registry).
     pub fn for_registry(&self, registry: &str) -> Option<(&str, &str)> {
-        self.by_registry
-            .get(&normalize(registry))
+        let registry = normalize(registry);
+        let hub = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+        let names: Vec<&str> = if hub.contains(&registry.as_str()) {
+            hub.to_vec()
+        } else {
+            vec![registry.as_str()]
+        };
+        names
+            .iter()
+            .find_map(|name| self.by_registry.get(*name))
             .map(|(u, p)| (u.as_str(), p.as_str()))
     }
 }
@@ -140,22 +156,24 @@ pub fn remove_login(registry: &str) -> anyhow::Result<bool> {
     Ok(removed)
 }
 
-/// Writes `bytes` to `path` readable by the owner only.
+/// Writes `bytes` to `path`, readable by the owner only, all at once (a
+/// temporary file renamed over it: a crash leaves the old file whole).
 pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // tempfile creates its files 0600.
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("writing {}", path.display()))
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// `https://index.docker.io/v1/` and `host:port/` are keyed by `host:port`.

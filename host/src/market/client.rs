@@ -22,6 +22,10 @@ use super::reference::Reference;
 
 /// The largest manifest accepted (what distribution itself allows).
 const MAX_MANIFEST: u64 = 4 << 20;
+/// The largest config or layer accepted (a Python spell is ~20 MB).
+pub const MAX_BLOB: u64 = 512 << 20;
+/// The largest JSON answer (tags, catalog pages, tokens, errors) read.
+const MAX_JSON: u64 = 4 << 20;
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json;q=0.9, application/vnd.oci.image.index.v1+json;q=0.5";
 
 /// What went wrong talking to a registry.
@@ -34,7 +38,7 @@ pub enum RegistryError {
     #[error("{what} was not found in {registry}")]
     NotFound { registry: String, what: String },
     #[error(
-        "the registry {registry} refused access ({status}); log in with `spellhost login {registry}` or add the registry to your Docker config"
+        "the registry {registry} refused access ({status}); log in with `spellhost login {registry} -u USER` or add the registry to your Docker config"
     )]
     Denied { registry: String, status: u16 },
     #[error("the registry {registry} answered {status} to {what}: {body}")]
@@ -86,6 +90,8 @@ impl RegistryClient {
     pub fn new(credentials: Credentials, insecure: Vec<String>) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // A registry that stalls mid-answer is an error, not a hang.
+            .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("spellhost/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
@@ -105,7 +111,7 @@ impl RegistryClient {
                     || h.eq_ignore_ascii_case(reference.host())
             });
         let scheme = if insecure { "http" } else { "https" };
-        format!("{scheme}://{}", reference.registry)
+        format!("{scheme}://{}", api_host(&reference.registry))
     }
 
     /// Whether plain HTTP to `reference`'s registry was allowed.
@@ -126,6 +132,16 @@ impl RegistryClient {
             reference.repository,
             if push { "pull,push" } else { "pull" }
         );
+        self.send_scoped(reference, scope, build).await
+    }
+
+    /// [`send`](Self::send) for a token `scope` of its own.
+    async fn send_scoped(
+        &self,
+        reference: &Reference,
+        scope: String,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
         let key = (reference.registry.clone(), scope.clone());
         let cached = self.tokens.lock().expect("token lock").get(&key).cloned();
         let mut request = build(&self.http);
@@ -187,19 +203,35 @@ impl RegistryClient {
                     base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
                 )
             });
-        let Some(params) = challenge.strip_prefix("Bearer ") else {
+        let bearer = challenge
+            .get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "));
+        if !bearer {
             // Basic (or no) challenge: credentials or nothing.
             return basic.ok_or_else(denied);
-        };
-        let params = parse_challenge(params);
+        }
+        let params = parse_challenge(&challenge[7..]);
         let realm = params.get("realm").ok_or_else(denied)?;
         let mut url = reqwest::Url::parse(realm).map_err(|_| denied())?;
+        // Credentials go to a token service over HTTPS only (or one on
+        // this machine, or a registry allowed plain HTTP).
+        if url.scheme() != "https" && !self.allows_plain_http(reference) {
+            return Err(RegistryError::Status {
+                registry: reference.registry.clone(),
+                what: "authentication".into(),
+                status: 401,
+                body: format!(
+                    "the token service {realm} is not HTTPS; refusing to send credentials there"
+                ),
+            });
+        }
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = params.get("service") {
                 query.append_pair("service", service);
             }
-            query.append_pair("scope", scope);
+            // The registry says which scope it wants, when it says.
+            query.append_pair("scope", params.get("scope").map_or(scope, String::as_str));
         }
         let mut request = self.http.get(url);
         if let Some(basic) = &basic {
@@ -220,9 +252,19 @@ impl RegistryClient {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let token: Token = response.json().await.map_err(|_| denied())?;
+        let body = read_capped(reference, "a token", response, MAX_JSON, None).await?;
+        let token: Token = serde_json::from_slice(&body).map_err(|_| denied())?;
         let token = token.token.or(token.access_token).ok_or_else(denied)?;
         Ok(format!("Bearer {token}"))
+    }
+
+    fn malformed(reference: &Reference, what: &str, err: serde_json::Error) -> RegistryError {
+        RegistryError::Status {
+            registry: reference.registry.clone(),
+            what: what.to_owned(),
+            status: 200,
+            body: format!("not the JSON the distribution API describes ({err})"),
+        }
     }
 
     fn unreachable(&self, reference: &Reference, err: reqwest::Error) -> RegistryError {
@@ -250,8 +292,10 @@ impl RegistryClient {
         response: reqwest::Response,
     ) -> RegistryError {
         let status = response.status().as_u16();
-        let mut body = response.text().await.unwrap_or_default();
-        body.truncate(300);
+        let body = read_capped(reference, what, response, MAX_JSON, None)
+            .await
+            .unwrap_or_default();
+        let body: String = String::from_utf8_lossy(&body).chars().take(300).collect();
         RegistryError::Status {
             registry: reference.registry.clone(),
             what: what.to_owned(),
@@ -350,6 +394,14 @@ impl RegistryClient {
         if !response.status().is_success() {
             return Err(Self::status_error(reference, &what, response).await);
         }
+        if descriptor.size > MAX_BLOB {
+            return Err(RegistryError::Size {
+                registry: reference.registry.clone(),
+                what,
+                expected: MAX_BLOB,
+                actual: descriptor.size,
+            });
+        }
         let bytes = read_capped(
             reference,
             &what,
@@ -403,13 +455,30 @@ impl RegistryClient {
         upload.push_str("digest=");
         upload.push_str(&digest);
         let body = bytes::Bytes::copy_from_slice(bytes);
-        let response = self
-            .send(reference, true, |http| {
-                http.request(Method::PUT, &upload)
-                    .header(header::CONTENT_TYPE, "application/octet-stream")
-                    .body(body.clone())
-            })
-            .await?;
+        let put = |http: &reqwest::Client| {
+            http.request(Method::PUT, &upload)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(body.clone())
+        };
+        // The registry's token goes only to the registry: an upload sent
+        // elsewhere (a storage service) carries its own authorisation in
+        // the URL.
+        let same_host = reqwest::Url::parse(&upload).is_ok_and(|url| {
+            url.host_str()
+                .zip(url.port_or_known_default())
+                .is_some_and(|(h, p)| {
+                    let registry = api_host(&reference.registry);
+                    registry == h || registry == format!("{h}:{p}")
+                })
+        });
+        let response = if same_host {
+            self.send(reference, true, put).await?
+        } else {
+            put(&self.http)
+                .send()
+                .await
+                .map_err(|e| self.unreachable(reference, e))?
+        };
         if response.status() != StatusCode::CREATED {
             return Err(Self::status_error(
                 reference,
@@ -471,10 +540,9 @@ impl RegistryClient {
         struct Tags {
             tags: Option<Vec<String>>,
         }
-        let tags: Tags = response
-            .json()
-            .await
-            .map_err(|e| self.unreachable(reference, e))?;
+        let body = read_capped(reference, "the tag list", response, MAX_JSON, None).await?;
+        let tags: Tags = serde_json::from_slice(&body)
+            .map_err(|e| Self::malformed(reference, "the tag list", e))?;
         Ok(tags.tags.unwrap_or_default())
     }
 
@@ -488,7 +556,9 @@ impl RegistryClient {
                 url.push_str("&last=");
                 url.push_str(last);
             }
-            let response = self.send(registry, false, |http| http.get(&url)).await?;
+            let response = self
+                .send_scoped(registry, "registry:catalog:*".into(), |http| http.get(&url))
+                .await?;
             if !response.status().is_success() {
                 return Err(Self::status_error(registry, "listing the catalog", response).await);
             }
@@ -497,10 +567,9 @@ impl RegistryClient {
             struct Catalog {
                 repositories: Option<Vec<String>>,
             }
-            let page: Catalog = response
-                .json()
-                .await
-                .map_err(|e| self.unreachable(registry, e))?;
+            let body = read_capped(registry, "the catalog", response, MAX_JSON, None).await?;
+            let page: Catalog = serde_json::from_slice(&body)
+                .map_err(|e| Self::malformed(registry, "the catalog", e))?;
             let page = page.repositories.unwrap_or_default();
             let done = !more || page.is_empty();
             last = page.last().cloned();
@@ -542,7 +611,9 @@ async fn read_capped(
     {
         return Err(size_error(length));
     }
-    let mut bytes = Vec::with_capacity(exact.unwrap_or(0).min(cap) as usize);
+    // Room for what was announced, within reason: the size is the
+    // sender's word until the bytes arrive.
+    let mut bytes = Vec::with_capacity(exact.unwrap_or(0).min(cap).min(64 << 20) as usize);
     let mut stream = response.bytes_stream();
     let mut hasher = Sha256::new();
     while let Some(chunk) = stream.next().await {
@@ -559,6 +630,15 @@ async fn read_capped(
         return Err(size_error(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// The host that serves a registry's API: Docker Hub's names map to
+/// `registry-1.docker.io`, as docker does.
+pub fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    }
 }
 
 /// `key="value", key2="value"` from a `WWW-Authenticate: Bearer …` header.

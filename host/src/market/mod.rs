@@ -50,6 +50,46 @@ impl Packages for Market {
     }
 }
 
+/// The configured marketplace, set up on first use: a host that never
+/// runs a package never reads trust keys (a broken `[trust]` then breaks
+/// only what needs it).
+pub struct ConfiguredPackages {
+    trust: trust::TrustSettings,
+    registries: RegistrySettings,
+    config: Option<PathBuf>,
+    market: std::sync::OnceLock<Result<Market, String>>,
+}
+
+impl ConfiguredPackages {
+    pub fn new(settings: &crate::settings::Settings, config: Option<&std::path::Path>) -> Self {
+        Self {
+            trust: settings.trust.clone(),
+            registries: settings.registries.clone(),
+            config: config.map(std::path::Path::to_owned),
+            market: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl Packages for ConfiguredPackages {
+    fn stored(&self, reference: &Reference) -> Result<Verified, MarketError> {
+        let market = self.market.get_or_init(|| {
+            Market::from_parts(
+                &self.trust,
+                &self.registries,
+                self.config.as_deref(),
+                &[],
+                false,
+            )
+            .map_err(|e| format!("{e:#}"))
+        });
+        match market {
+            Ok(market) => market.stored(reference),
+            Err(err) => Err(MarketError::Invalid(err.clone())),
+        }
+    }
+}
+
 /// The largest signature payload read (cosign's are a few hundred bytes).
 const MAX_PAYLOAD: u64 = 64 << 10;
 
@@ -202,12 +242,28 @@ impl Market {
         insecure: &[String],
         allow_unsigned: bool,
     ) -> anyhow::Result<Self> {
+        Self::from_parts(
+            &settings.trust,
+            &settings.registries,
+            config,
+            insecure,
+            allow_unsigned,
+        )
+    }
+
+    fn from_parts(
+        trust: &trust::TrustSettings,
+        registries: &RegistrySettings,
+        config: Option<&std::path::Path>,
+        insecure: &[String],
+        allow_unsigned: bool,
+    ) -> anyhow::Result<Self> {
         let base = config
             .and_then(std::path::Path::parent)
             .map(std::path::Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
-        let trust = TrustPolicy::load(&settings.trust, &base)?;
-        let mut hosts = settings.registries.insecure.clone();
+        let trust = TrustPolicy::load(trust, &base)?;
+        let mut hosts = registries.insecure.clone();
         hosts.extend(insecure.iter().cloned());
         Ok(Self::new(MarketConfig {
             store: Store::default_location(),
@@ -264,9 +320,15 @@ impl Market {
         let signature = key.sign(&payload);
         let tag = sign::signature_tag(&digest);
         let mut layers = match self.client.manifest_at(reference, &tag).await {
+            // Other signatures stay: a manifest we cannot read is not
+            // replaced.
             Ok(existing) => serde_json::from_slice::<ImageManifest>(&existing.bytes)
                 .map(|m| m.layers)
-                .unwrap_or_default(),
+                .map_err(|e| {
+                    MarketError::Invalid(format!(
+                        "the signatures of {reference} ({tag}) are not an image manifest ({e}); not overwriting them"
+                    ))
+                })?,
             Err(RegistryError::NotFound { .. }) => Vec::new(),
             Err(err) => return Err(err.into()),
         };
@@ -337,8 +399,13 @@ impl Market {
             if layer.size > MAX_PAYLOAD {
                 continue;
             }
-            let payload = self.client.blob(reference, layer).await?;
-            signatures.push(StoredSignature::new(&payload, signature.clone()));
+            // One bad signature layer (anyone with push access can add one)
+            // must not hide the good ones.
+            match self.client.blob(reference, layer).await {
+                Ok(payload) => signatures.push(StoredSignature::new(&payload, signature.clone())),
+                Err(err @ RegistryError::Unreachable { .. }) => return Err(err.into()),
+                Err(err) => tracing::warn!("skipping a signature of {reference}: {err}"),
+            }
         }
         Ok(signatures)
     }
@@ -440,8 +507,11 @@ impl Market {
         };
         self.store.put(&artifact)?;
         self.store.set_signatures(&digest, &signatures)?;
+        // A tag is pinned to what it resolved to; a reference that names a
+        // digest itself moves no pin.
         if let Some(lock) = &mut lock
             && reference.tag.is_some()
+            && reference.digest.is_none()
             && lock.pin(reference, &digest)
         {
             lock.save()?;
@@ -465,9 +535,10 @@ impl Market {
                 .lock()?
                 .and_then(|l| l.pinned(reference).map(str::to_owned)),
         };
-        if let Some(digest) = pinned
-            && let Some(artifact) = self.store.artifact(&digest)?
-        {
+        let Some(digest) = pinned else {
+            return self.pull(reference, PinMode::Keep).await;
+        };
+        if let Some(artifact) = self.store.artifact(&digest)? {
             let signatures = self.store.signatures(&digest);
             let signer = self.check_signatures(&self.trust, reference, &digest, &signatures)?;
             return Ok(Verified {
@@ -477,7 +548,14 @@ impl Market {
                 pulled: false,
             });
         }
-        self.pull(reference, PinMode::Keep).await
+        // Pinned but not here (a fresh machine with a committed lock): the
+        // pinned digest, whatever the tag says now.
+        let pinned = reference.with_digest(&digest);
+        let verified = self.pull(&pinned, PinMode::Keep).await?;
+        Ok(Verified {
+            reference: reference.with_digest(&digest),
+            ..verified
+        })
     }
 
     /// The artifact `reference` names, from the store only (by its digest
@@ -509,10 +587,15 @@ impl Market {
 
     /// The verified artifact as files a path-based loader reads:
     /// `<store>/checkouts/<hex>/<name>.{wasm,lua,js}` and its manifest
-    /// beside it (written once per digest).
+    /// beside it, written once per digest. `<name>` is the repository's
+    /// last component — chosen by whoever wrote the reference, not by the
+    /// package — and the manifest's own `name` is dropped, so a package
+    /// cannot take another spell's name (and state).
     pub fn checkout(&self, verified: &Verified) -> Result<PathBuf, MarketError> {
+        use anyhow::Context as _;
         let artifact = &verified.artifact;
-        let name = artifact.name(&verified.reference.repository);
+        let repository = &verified.reference.repository;
+        let name = repository.rsplit('/').next().unwrap_or(repository);
         let extension = match artifact.payload().map_err(MarketError::Invalid)? {
             Payload::Component(_) => "wasm",
             Payload::Script {
@@ -521,28 +604,59 @@ impl Market {
             } => "lua",
             Payload::Script { .. } => "js",
         };
+        let manifest = artifact.spell_manifest().map_err(MarketError::Invalid)?;
+        if let Some(manifest) = &manifest
+            && let Some(path) = manifest
+                .requests
+                .read
+                .iter()
+                .chain(&manifest.requests.write)
+                .find(|p| p.is_relative())
+        {
+            return Err(MarketError::Invalid(format!(
+                "oci://{} asks for the relative path {} — relative to nothing on a server; grant the directory in the spell's [serve.spells] grants instead of grant_requested",
+                verified.reference,
+                path.display()
+            )));
+        }
         let dir = self
             .store
             .root()
             .join("checkouts")
             .join(&artifact.digest["sha256:".len()..]);
         let file = dir.join(format!("{name}.{extension}"));
-        if file.is_file() {
-            return Ok(file);
-        }
-        let write = || -> anyhow::Result<()> {
-            use anyhow::Context as _;
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            if let Some(text) = artifact.manifest.annotation(oci::MANIFEST) {
-                std::fs::write(crate::policy::manifest::path_for(&file), text)?;
-            }
-            // The payload last: its presence means the checkout is complete.
-            let temp = dir.join(format!(".{name}.{extension}.partial"));
-            std::fs::write(&temp, &artifact.layer)?;
-            std::fs::rename(&temp, &file)?;
+        let write = |path: &std::path::Path, bytes: &[u8]| -> anyhow::Result<()> {
+            let mut temp = tempfile::NamedTempFile::new_in(&dir)
+                .with_context(|| format!("writing to {}", dir.display()))?;
+            std::io::Write::write_all(&mut temp, bytes)?;
+            temp.persist(path)
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok(())
         };
-        write()?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let manifest_path = crate::policy::manifest::path_for(&file);
+        match artifact.manifest.annotation(oci::MANIFEST) {
+            Some(text) => {
+                // Without its `name`: the file's name is the spell's.
+                let mut table: toml::Table = toml::from_str(text)
+                    .map_err(|e| MarketError::Invalid(format!("the package's manifest: {e}")))?;
+                if let Some(toml::Value::Table(spell)) = table.get_mut("spell") {
+                    spell.remove("name");
+                }
+                write(
+                    &manifest_path,
+                    toml::to_string(&table)
+                        .map_err(anyhow::Error::from)?
+                        .as_bytes(),
+                )?;
+            }
+            None => {
+                let _ = std::fs::remove_file(&manifest_path);
+            }
+        }
+        // Verified bytes, written each time (atomically): a checkout is a
+        // copy, never the source of truth.
+        write(&file, &artifact.layer)?;
         Ok(file)
     }
 
@@ -584,8 +698,11 @@ impl Market {
             allow_unsigned: false,
             lock: None,
         };
-        let signer = strict.check_signatures(policy, reference, &digest, &signatures)?;
-        Ok((digest, signer))
+        match strict.check_signatures(policy, reference, &digest, &signatures)? {
+            // A scope that allows unsigned packages does not make one verified.
+            Signer::Unverified { why } => Err(MarketError::Invalid(why)),
+            signer => Ok((digest, signer)),
+        }
     }
 
     /// Repositories of `registry` whose name or annotations (title,

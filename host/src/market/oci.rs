@@ -38,7 +38,6 @@ pub const SOURCE: &str = "org.opencontainers.image.source";
 pub const KIND: &str = "dev.spellhost.kind";
 pub const MANIFEST: &str = "dev.spellhost.manifest";
 pub const README: &str = "dev.spellhost.readme";
-pub const REQUESTS: &str = "dev.spellhost.requests";
 pub const INTERPRETER: &str = "dev.spellhost.interpreter";
 
 /// `sha256:<hex>` of `bytes`.

@@ -100,10 +100,6 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
     annotations.insert(oci::CREATED.to_owned(), created.clone());
     annotations.insert(oci::KIND.to_owned(), kind.as_str().to_owned());
     annotations.insert(oci::MANIFEST.to_owned(), manifest_text);
-    annotations.insert(
-        oci::REQUESTS.to_owned(),
-        serde_json::to_string(&manifest.requests)?,
-    );
     if let Some(description) = &info.description {
         annotations.insert(oci::DESCRIPTION.to_owned(), description.clone());
     }
@@ -199,12 +195,7 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
 
 /// A package name: lower-case letters, digits, `-` and `_`.
 fn check_name(name: &str) -> anyhow::Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
+    if !super::artifact::is_package_name(name) {
         bail!(
             "`{name}` is not a package name: use lower-case letters, digits, - and _ (at most 64)"
         );
@@ -213,7 +204,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// Requested grants a user can read and a host can grant.
-fn check_requests(requests: &Grants) -> anyhow::Result<()> {
+pub fn check_requests(requests: &Grants) -> anyhow::Result<()> {
     for host in &requests.net {
         crate::policy::net::NetGrant::parse(host).map_err(|e| anyhow::anyhow!("net: {e}"))?;
     }

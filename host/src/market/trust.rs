@@ -96,6 +96,19 @@ impl TrustPolicy {
         let mut scopes = Vec::new();
         for (scope, entry) in &settings.scopes {
             let scope = scope.trim_end_matches('/').to_ascii_lowercase();
+            // `HOST[:PORT][/NAMESPACE…]`: a scope with a scheme, a tag or a
+            // digest would never match, and broader keys would apply unseen.
+            let path = scope.split_once('/').map_or("", |(_, path)| path);
+            if scope.is_empty()
+                || scope.contains("://")
+                || scope.contains('@')
+                || path.contains(':')
+                || scope.contains(char::is_whitespace)
+            {
+                anyhow::bail!(
+                    "[trust.scopes.\"{scope}\"]: a scope is HOST[:PORT] or HOST[:PORT]/NAMESPACE, without oci://, a tag or a digest"
+                );
+            }
             scopes.push((scope, read(&entry.keys)?, entry.allow_unsigned));
         }
         // Most specific first.

@@ -102,15 +102,17 @@ impl SubSpells {
                 verified.artifact.kind().as_str()
             ));
         }
-        let stem = verified.artifact.name(&reference.repository);
+        // Named by its package (HOST/NS/NAME), not by what it claims.
+        let stem = reference.package();
+        let base = verified.artifact.name(&reference.repository);
         let (file, bytes) = match verified.artifact.payload()? {
-            crate::market::Payload::Component(bytes) => (format!("{stem}.wasm"), bytes.to_vec()),
+            crate::market::Payload::Component(bytes) => (format!("{base}.wasm"), bytes.to_vec()),
             crate::market::Payload::Script { language, source } => {
                 let extension = match language {
                     crate::scripts::Language::Lua => "lua",
                     crate::scripts::Language::JavaScript => "js",
                 };
-                (format!("{stem}.{extension}"), source.to_vec())
+                (format!("{base}.{extension}"), source.to_vec())
             }
         };
         let name = format!("{}/{stem}", self.caller);

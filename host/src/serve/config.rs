@@ -16,7 +16,7 @@
 //! sha256 = "…"                    # printf %s "$TOKEN" | sha256sum
 //!
 //! [serve.spells.summarize]
-//! path = "spells/summarize.wasm"  # relative to this file
+//! path = "spells/summarize.wasm"  # relative to this file, or "oci://HOST/NS/NAME:TAG"
 //! grant_requested = false         # grant what its manifest asks for
 //! grants = { net = ["api.example.com"], models = ["openai/*"] }
 //! vars = { style = "short" }      # fixed vars
