@@ -98,8 +98,12 @@ pub async fn load(
 ) -> Result<Loaded, LoadError> {
     let reference = match reference {
         ArtifactRef::File(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let what = match review.expect {
+                PackageKind::Spell => "spell",
+                _ => "plugin",
+            };
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("reading {what} {}", path.display()))?;
             let manifest = manifest::load_for(path)?.map(|(m, _)| m);
             let name = path
                 .file_stem()

@@ -389,16 +389,7 @@ pub async fn info(args: RefArgs) -> u8 {
             println!("digest    {}", info.digest);
             println!("size      {}", human(info.size as usize));
             println!("type      {}", info.manifest.config.media_type);
-            for (label, key) in [
-                ("kind", oci::KIND),
-                ("title", oci::TITLE),
-                ("version", oci::VERSION),
-                ("about", oci::DESCRIPTION),
-                ("authors", oci::AUTHORS),
-                ("license", oci::LICENSES),
-                ("created", oci::CREATED),
-                ("runs on", oci::INTERPRETER),
-            ] {
+            for (label, key) in [("kind", oci::KIND)].into_iter().chain(oci::SHOWN) {
                 if let Some(value) = annotations.get(key) {
                     println!("{label:<10}{}", clean(value));
                 }

@@ -350,7 +350,11 @@ fn report_load_error(reference: &ArtifactRef, err: LoadError) -> u8 {
             exit::REFUSED
         }
         LoadError::Other(err) => {
-            eprintln!("error: {reference}: {err:#}");
+            match reference {
+                // The error names the file already.
+                ArtifactRef::File(_) => eprintln!("error: {err:#}"),
+                ArtifactRef::Oci(_) => eprintln!("error: {reference}: {err:#}"),
+            }
             exit::HOST
         }
     }

@@ -130,16 +130,7 @@ impl Artifact {
     /// The annotations worth showing (`spellhost info`).
     pub fn summary(&self) -> BTreeMap<&'static str, String> {
         let mut out = BTreeMap::new();
-        for (label, key) in [
-            ("title", oci::TITLE),
-            ("version", oci::VERSION),
-            ("description", oci::DESCRIPTION),
-            ("authors", oci::AUTHORS),
-            ("license", oci::LICENSES),
-            ("created", oci::CREATED),
-            ("source", oci::SOURCE),
-            ("interpreter", oci::INTERPRETER),
-        ] {
+        for (label, key) in oci::SHOWN {
             if let Some(value) = self.manifest.annotation(key) {
                 out.insert(label, value.to_owned());
             }

@@ -34,6 +34,17 @@ pub const AUTHORS: &str = "org.opencontainers.image.authors";
 pub const LICENSES: &str = "org.opencontainers.image.licenses";
 pub const CREATED: &str = "org.opencontainers.image.created";
 pub const SOURCE: &str = "org.opencontainers.image.source";
+/// The annotations `spellhost info` and the review show, with their labels.
+pub const SHOWN: [(&str, &str); 8] = [
+    ("title", TITLE),
+    ("version", VERSION),
+    ("description", DESCRIPTION),
+    ("authors", AUTHORS),
+    ("license", LICENSES),
+    ("created", CREATED),
+    ("source", SOURCE),
+    ("interpreter", INTERPRETER),
+];
 /// spellhost's annotations.
 pub const KIND: &str = "dev.spellhost.kind";
 pub const MANIFEST: &str = "dev.spellhost.manifest";

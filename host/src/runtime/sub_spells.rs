@@ -126,6 +126,20 @@ impl SubSpells {
     }
 }
 
+impl SubSpells {
+    /// Runs a loaded child under the caller's limits, budget and hooks.
+    async fn run_child(&self, spell: &Spell, input: &str, path: &str) -> Result<String, String> {
+        let report = Box::pin(self.runtime.run_nested(
+            spell,
+            input,
+            &self.limits,
+            super::Origin::Step(self.inherited.clone()),
+        ))
+        .await;
+        report.result.map_err(|e| format!("spell {path}: {e}"))
+    }
+}
+
 #[async_trait::async_trait]
 impl SpellRunner for SubSpells {
     async fn run_spell(&self, path: &str, input: &str) -> Result<String, String> {
@@ -140,14 +154,7 @@ impl SpellRunner for SubSpells {
                 .load_package(path)
                 .map_err(|e| recorder.denied("spell", "run", path, &e, None))?;
             recorder.allowed("spell", "run", path, None);
-            let report = Box::pin(self.runtime.run_nested(
-                &spell,
-                input,
-                &self.limits,
-                super::Origin::Step(self.inherited.clone()),
-            ))
-            .await;
-            return report.result.map_err(|e| format!("spell {path}: {e}"));
+            return self.run_child(&spell, input, path).await;
         }
         let resolved =
             std::fs::canonicalize(Path::new(path)).map_err(|e| format!("spell {path}: {e}"))?;
@@ -176,13 +183,6 @@ impl SpellRunner for SubSpells {
         let spell = self
             .load(&resolved)
             .map_err(|e| format!("spell {path}: {e}"))?;
-        let report = Box::pin(self.runtime.run_nested(
-            &spell,
-            input,
-            &self.limits,
-            super::Origin::Step(self.inherited.clone()),
-        ))
-        .await;
-        report.result.map_err(|e| format!("spell {path}: {e}"))
+        self.run_child(&spell, input, path).await
     }
 }
