@@ -132,7 +132,7 @@ share: build spells services
     printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: 127.0.0.1:%s\n' "$work" "$port" > "$work/registry.yml"
     /usr/bin/docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
     registry=$!
-    trap 'kill $registry 2>/dev/null; rm -rf "$work"' EXIT
+    trap 'kill $registry 2>/dev/null || true; rm -rf "$work"' EXIT
     for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
     reg=127.0.0.1:$port
     export COSIGN_PASSWORD=demo

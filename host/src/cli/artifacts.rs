@@ -280,7 +280,7 @@ pub fn render_review(verified: &Verified, requested: &Grants, review: &Review) -
         }
     }
     row("package", &what.join(" · "));
-    if let Some(description) = summary.get("description") {
+    if let Some(description) = summary.get("about") {
         row("about", description);
     }
     let (heading, grants) = match review {

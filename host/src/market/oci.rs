@@ -38,12 +38,12 @@ pub const SOURCE: &str = "org.opencontainers.image.source";
 pub const SHOWN: [(&str, &str); 8] = [
     ("title", TITLE),
     ("version", VERSION),
-    ("description", DESCRIPTION),
+    ("about", DESCRIPTION),
     ("authors", AUTHORS),
     ("license", LICENSES),
     ("created", CREATED),
     ("source", SOURCE),
-    ("interpreter", INTERPRETER),
+    ("runs on", INTERPRETER),
 ];
 /// spellhost's annotations.
 pub const KIND: &str = "dev.spellhost.kind";
