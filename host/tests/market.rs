@@ -69,6 +69,12 @@ impl Machine {
         stderr
     }
 
+    /// Publishes `file` to `reference` signed with its key `acme.key`; what
+    /// `publish` printed.
+    fn publish_signed(&self, file: &str, reference: &str) -> String {
+        self.ok(&["publish", file, reference, "--sign", "acme.key"])
+    }
+
     /// Trusts the public key file `key` for every registry.
     fn trust(&self, key: &Path) {
         std::fs::copy(key, self.path("publisher.pub")).unwrap();
@@ -149,13 +155,7 @@ fn a_signed_spell_travels_from_one_machine_to_another() {
         "{out}"
     );
     let reference = format!("{host}/acme/echo:1.0");
-    let out = acme.ok(&[
-        "publish",
-        "echo-1.0.0.oci",
-        &reference,
-        "--sign",
-        "acme.key",
-    ]);
+    let out = acme.publish_signed("echo-1.0.0.oci", &reference);
     let digest = published_digest(&out);
     assert!(out.contains("signed"), "{out}");
     // The publisher's own key verifies it.
@@ -257,13 +257,7 @@ fn a_terminal_user_is_asked_and_the_answer_is_kept() {
         Body::Copy(guest("echo")),
         &manifest("echo", "1.0.0", "[requests]\nnet = [\"api.example.com\"]\n"),
     );
-    acme.ok(&[
-        "publish",
-        "echo.wasm",
-        &format!("{host}/acme/echo:1"),
-        "--sign",
-        "acme.key",
-    ]);
+    acme.publish_signed("echo.wasm", &format!("{host}/acme/echo:1"));
     let user = Machine::new();
     user.trust(&acme.path("acme.pub"));
     let url = format!("oci://{host}/acme/echo:1");
@@ -308,13 +302,7 @@ fn script_spells_and_plugins_round_trip() {
         ("greet.js", "acme/greet:0.3"),
         ("wordtool.wasm", "acme/wordtool:1.0"),
     ] {
-        acme.ok(&[
-            "publish",
-            file,
-            &format!("{host}/{reference}"),
-            "--sign",
-            "acme.key",
-        ]);
+        acme.publish_signed(file, &format!("{host}/{reference}"));
     }
 
     let user = Machine::new();
@@ -495,13 +483,7 @@ fn every_refusal_says_what_to_do() {
         Body::Copy(guest("config_vars")),
         &manifest("altered", "1.0.0", ""),
     );
-    let out = acme.ok(&[
-        "publish",
-        "altered.wasm",
-        &format!("{host}/acme/altered:1"),
-        "--sign",
-        "acme.key",
-    ]);
+    let out = acme.publish_signed("altered.wasm", &format!("{host}/acme/altered:1"));
     let digest = published_digest(&out);
     let manifest_json: serde_json::Value = serde_json::from_slice(&http_get(
         &host,
@@ -533,13 +515,7 @@ fn every_refusal_says_what_to_do() {
     assert!(!user.stored(&layer) && !user.stored(&digest));
 
     // A manifest replaced under a signed tag: its digest has no signature.
-    let out = acme.ok(&[
-        "publish",
-        "echo.wasm",
-        &format!("{host}/acme/echo:1"),
-        "--sign",
-        "acme.key",
-    ]);
+    let out = acme.publish_signed("echo.wasm", &format!("{host}/acme/echo:1"));
     let signed = published_digest(&out);
     user.ok(&[
         "run",
@@ -596,13 +572,7 @@ fn every_refusal_says_what_to_do() {
         Body::Copy(guest("echo")),
         &manifest("echo", "1.1.0", "[requests]\nenv = [\"ECHO_MODE\"]\n"),
     );
-    acme.ok(&[
-        "publish",
-        "echo.wasm",
-        &format!("{host}/acme/echo:1"),
-        "--sign",
-        "acme.key",
-    ]);
+    acme.publish_signed("echo.wasm", &format!("{host}/acme/echo:1"));
     // Every pin moves but the unsigned one, which fails the command.
     let out = user.spellhost(&["update"]);
     assert_eq!(out.status.code(), Some(6));
@@ -624,13 +594,7 @@ fn every_refusal_says_what_to_do() {
             "[requests]\nenv = [\"ECHO_MODE\"]\nnet = [\"api.example.com\"]\n",
         ),
     );
-    acme.ok(&[
-        "publish",
-        "echo.wasm",
-        &format!("{host}/acme/echo:2"),
-        "--sign",
-        "acme.key",
-    ]);
+    acme.publish_signed("echo.wasm", &format!("{host}/acme/echo:2"));
     let err = user.fails(
         6,
         &[
@@ -670,13 +634,7 @@ fn other_tools_read_ours_and_we_read_theirs() {
         Body::Copy(guest("echo")),
         &manifest("echo", "1.0.0", ""),
     );
-    acme.ok(&[
-        "publish",
-        "echo.wasm",
-        &format!("{host}/acme/echo:1.0"),
-        "--sign",
-        "acme.key",
-    ]);
+    acme.publish_signed("echo.wasm", &format!("{host}/acme/echo:1.0"));
 
     // skopeo reads our manifest and media types.
     let raw = std::process::Command::new("skopeo")

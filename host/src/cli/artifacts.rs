@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::market::review::{Approvals, Review};
-use crate::market::{ArtifactRef, Market, MarketError, Payload, Signer, Verified};
+use crate::market::{ArtifactRef, Market, MarketError, Signer, Verified};
 use crate::policy::manifest::{self, Manifest, PackageKind};
 use crate::policy::{Grant, Grants, PolicyFile};
 use crate::settings::Settings;
@@ -38,6 +38,32 @@ impl MarketArgs {
             &self.insecure_registry,
             self.allow_unsigned,
         )
+    }
+}
+
+/// The marketplace, set up the first time a reference needs it: one per
+/// command, and a command that names only files never reads `[trust]`.
+pub struct LazyMarket<'a> {
+    args: &'a MarketArgs,
+    config: Option<&'a Path>,
+    market: std::sync::OnceLock<Market>,
+}
+
+impl<'a> LazyMarket<'a> {
+    pub fn new(args: &'a MarketArgs, config: Option<&'a Path>) -> Self {
+        Self {
+            args,
+            config,
+            market: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> anyhow::Result<&Market> {
+        if let Some(market) = self.market.get() {
+            return Ok(market);
+        }
+        let market = self.args.market(self.config)?;
+        Ok(self.market.get_or_init(|| market))
     }
 }
 
@@ -92,8 +118,7 @@ pub struct ReviewContext<'a> {
 /// pulled (or found in the store), verified and reviewed.
 pub async fn load(
     reference: &ArtifactRef,
-    market: &MarketArgs,
-    config: Option<&Path>,
+    market: &LazyMarket<'_>,
     review: &ReviewContext<'_>,
 ) -> Result<Loaded, LoadError> {
     let reference = match reference {
@@ -121,7 +146,7 @@ pub async fn load(
         }
         ArtifactRef::Oci(reference) => reference,
     };
-    let market = market.market(config)?;
+    let market = market.get()?;
     let verified = market.resolve(reference).await?;
     if let Signer::Unverified { why } = &verified.signer {
         eprintln!(
@@ -140,30 +165,11 @@ pub async fn load(
     }
     let name = artifact.name(&reference.repository);
     let mut manifest = artifact.spell_manifest().map_err(MarketError::Invalid)?;
-    let (path, bytes) = match artifact.payload().map_err(MarketError::Invalid)? {
-        Payload::Component(bytes) => (PathBuf::from(format!("{name}.wasm")), bytes.to_vec()),
-        Payload::Script { language, source } => {
-            let wanted = artifact
-                .manifest
-                .annotation(crate::market::oci::INTERPRETER)
-                .unwrap_or(language.interpreter_id());
-            if wanted != language.interpreter_id() {
-                return Err(LoadError::Refused(format!(
-                    "oci://{reference} needs the interpreter {wanted}; this spellhost runs {} scripts with {}",
-                    language.name(),
-                    language.interpreter_id()
-                )));
-            }
-            let extension = match language {
-                crate::scripts::Language::Lua => "lua",
-                crate::scripts::Language::JavaScript => "js",
-            };
-            (
-                PathBuf::from(format!("{name}.{extension}")),
-                source.to_vec(),
-            )
-        }
-    };
+    let payload = artifact
+        .payload()
+        .map_err(|e| LoadError::Refused(format!("oci://{reference}: {e}")))?;
+    let path = PathBuf::from(format!("{name}.{}", payload.extension()));
+    let bytes = payload.bytes().to_vec();
     if let Some(manifest) = &manifest {
         crate::market::package::check_requests(&manifest.requests).map_err(|e| {
             LoadError::Refused(format!(

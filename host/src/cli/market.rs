@@ -529,7 +529,7 @@ pub async fn keygen(args: KeygenArgs) -> u8 {
         }
         let password = artifacts::key_password(true)?;
         let pair = KeyPair::generate();
-        crate::market::auth::write_private(
+        crate::market::store::write_atomic(
             &private,
             pair.to_encrypted_pem(password.as_bytes()).as_bytes(),
         )?;

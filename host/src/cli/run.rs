@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::artifacts::{self, LoadError, Loaded, MarketArgs, ReviewContext};
+use super::artifacts::{self, LazyMarket, LoadError, Loaded, MarketArgs, ReviewContext};
 use super::events::EventPrinter;
 use super::{HostArgs, exit};
 use crate::limits::{Limits, parse_size};
@@ -148,15 +148,8 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         policy: policy.as_ref(),
         expect,
     };
-    let config_file = args.host.config.as_deref();
-    let loaded = match artifacts::load(
-        &args.spell,
-        &args.market,
-        config_file,
-        &review(PackageKind::Spell),
-    )
-    .await
-    {
+    let market = LazyMarket::new(&args.market, args.host.config.as_deref());
+    let loaded = match artifacts::load(&args.spell, &market, &review(PackageKind::Spell)).await {
         Ok(loaded) => loaded,
         Err(err) => return Ok(report_load_error(&args.spell, err)),
     };
@@ -177,14 +170,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     let vars = args.vars.iter().cloned().collect::<BTreeMap<_, _>>();
     let mut tool_plugins = Vec::new();
     for reference in &args.tools {
-        let plugin = match artifacts::load(
-            reference,
-            &args.market,
-            config_file,
-            &review(PackageKind::Tool),
-        )
-        .await
-        {
+        let plugin = match artifacts::load(reference, &market, &review(PackageKind::Tool)).await {
             Ok(plugin) => plugin,
             Err(err) => return Ok(report_load_error(reference, err)),
         };
@@ -199,14 +185,7 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     }
     let mut hook_plugins = Vec::new();
     for reference in &args.hooks {
-        let plugin = match artifacts::load(
-            reference,
-            &args.market,
-            config_file,
-            &review(PackageKind::Hook),
-        )
-        .await
-        {
+        let plugin = match artifacts::load(reference, &market, &review(PackageKind::Hook)).await {
             Ok(plugin) => plugin,
             Err(err) => return Ok(report_load_error(reference, err)),
         };

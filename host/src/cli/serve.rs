@@ -81,7 +81,7 @@ pub(super) async fn build_server(
         .and_then(|p| p.parent())
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    let market = served.market.market(host.config.as_deref())?;
+    let market = super::artifacts::LazyMarket::new(&served.market, host.config.as_deref());
     let mut specs = Vec::new();
     for (name, entry) in &serve.spells {
         specs.push(SpellSpec {
@@ -144,7 +144,7 @@ pub(super) async fn build_server(
 /// configuration that names it is the operator's review: its grants (or
 /// `grant_requested`) are what the package gets.
 async fn package_path(
-    market: &crate::market::Market,
+    market: &super::artifacts::LazyMarket<'_>,
     path: &std::path::Path,
 ) -> anyhow::Result<Option<PathBuf>> {
     let Some(text) = path
@@ -153,6 +153,7 @@ async fn package_path(
     else {
         return Ok(None);
     };
+    let market = market.get()?;
     let reference = crate::market::Reference::parse(text).map_err(anyhow::Error::msg)?;
     let verified = market
         .resolve(&reference)

@@ -8,6 +8,27 @@ use crate::scripts::Language;
 
 use super::oci::{self, ImageManifest};
 
+impl Payload<'_> {
+    /// The file extension that tells loaders what this is.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Payload::Component(_) => "wasm",
+            Payload::Script {
+                language: Language::Lua,
+                ..
+            } => "lua",
+            Payload::Script { .. } => "js",
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Component(bytes) => bytes,
+            Payload::Script { source, .. } => source,
+        }
+    }
+}
+
 /// A package name: 1 to 64 lower-case letters, digits, `-` and `_`.
 pub fn is_package_name(name: &str) -> bool {
     !name.is_empty()
@@ -74,18 +95,27 @@ impl Artifact {
             })
     }
 
+    /// What runs. A script that names an interpreter this host does not
+    /// ship is an error, wherever it is loaded from.
     pub fn payload(&self) -> Result<Payload<'_>, String> {
         let descriptor = Self::payload_descriptor(&self.manifest)?;
-        Ok(match descriptor.media_type.as_str() {
-            oci::LUA_LAYER => Payload::Script {
-                language: Language::Lua,
-                source: &self.layer,
-            },
-            oci::JS_LAYER => Payload::Script {
-                language: Language::JavaScript,
-                source: &self.layer,
-            },
-            _ => Payload::Component(&self.layer),
+        let language = match descriptor.media_type.as_str() {
+            oci::LUA_LAYER => Language::Lua,
+            oci::JS_LAYER => Language::JavaScript,
+            _ => return Ok(Payload::Component(&self.layer)),
+        };
+        if let Some(wanted) = self.manifest.annotation(oci::INTERPRETER)
+            && wanted != language.interpreter_id()
+        {
+            return Err(format!(
+                "it needs the interpreter {wanted}; this spellhost runs {} scripts with {}",
+                language.name(),
+                language.interpreter_id()
+            ));
+        }
+        Ok(Payload::Script {
+            language,
+            source: &self.layer,
         })
     }
 

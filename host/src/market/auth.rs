@@ -139,7 +139,7 @@ pub fn save_login(registry: &str, user: &str, password: &str) -> anyhow::Result<
             other: BTreeMap::new(),
         },
     );
-    write_private(&path, &serde_json::to_vec_pretty(&file)?)?;
+    super::store::write_atomic(&path, &serde_json::to_vec_pretty(&file)?)?;
     Ok(path)
 }
 
@@ -152,28 +152,8 @@ pub fn remove_login(registry: &str) -> anyhow::Result<bool> {
     let mut file: AuthFile = serde_json::from_str(&text)
         .with_context(|| format!("{} is not an auth file", path.display()))?;
     let removed = file.auths.remove(&normalize(registry)).is_some();
-    write_private(&path, &serde_json::to_vec_pretty(&file)?)?;
+    super::store::write_atomic(&path, &serde_json::to_vec_pretty(&file)?)?;
     Ok(removed)
-}
-
-/// Writes `bytes` to `path`, readable by the owner only, all at once (a
-/// temporary file renamed over it: a crash leaves the old file whole).
-pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    // tempfile creates its files 0600.
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("writing {}", path.display()))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    temp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// `https://index.docker.io/v1/` and `host:port/` are keyed by `host:port`.

@@ -130,17 +130,7 @@ impl Lock {
             "# spellhost.lock — written by spellhost; `spellhost update` moves pins.\n{}",
             toml::to_string(&self.file)?
         );
-        let dir = self
-            .path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut temp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        std::io::Write::write_all(&mut temp, text.as_bytes())?;
-        temp.persist(&self.path)
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        Ok(())
+        super::store::write_atomic(&self.path, text.as_bytes())
     }
 }
 

@@ -410,46 +410,25 @@ impl Market {
         Ok(signatures)
     }
 
-    /// Who vouches for `digest` under `policy`, or why nobody does.
+    /// Who vouches for `digest` under this market's trust policy, or why
+    /// nobody does — unless unsigned packages are allowed here
+    /// (`--allow-unsigned`, or the reference's scope).
     pub fn check_signatures(
         &self,
-        policy: &TrustPolicy,
         reference: &Reference,
         digest: &str,
         signatures: &[StoredSignature],
     ) -> Result<Signer, MarketError> {
-        let trust = policy.for_reference(reference);
-        let shown = reference.with_digest(digest).to_string();
-        if let Some((name, key)) = sign::signer(signatures, digest, &trust.keys) {
-            return Ok(Signer::Key {
-                name: name.clone(),
-                fingerprint: key.fingerprint(),
-            });
-        }
-        let refusal = if signatures.is_empty() {
-            MarketError::Unsigned { reference: shown }
-        } else if trust.keys.is_empty() {
-            MarketError::NoKeys { reference: shown }
-        } else {
-            MarketError::Untrusted {
-                reference: shown,
-                signed: format!(
-                    "{} signature{} by keys not trusted for {}",
-                    signatures.len(),
-                    if signatures.len() == 1 { "" } else { "s" },
-                    trust
-                        .scope
-                        .as_deref()
-                        .unwrap_or("every registry ([trust] keys)")
-                ),
+        match trusted_signer(&self.trust, reference, digest, signatures) {
+            Err(refusal)
+                if self.allow_unsigned || self.trust.for_reference(reference).allow_unsigned =>
+            {
+                Ok(Signer::Unverified {
+                    why: refusal.to_string(),
+                })
             }
-        };
-        if self.allow_unsigned || trust.allow_unsigned {
-            return Ok(Signer::Unverified {
-                why: refusal.to_string(),
-            });
+            verdict => verdict,
         }
-        Err(refusal)
     }
 
     /// Pulls `reference` from its registry: manifest, signatures checked
@@ -489,7 +468,7 @@ impl Market {
             .map_err(|e| MarketError::Invalid(format!("{reference}: {e}")))?
             .clone();
         let signatures = self.remote_signatures(reference, &digest).await?;
-        let signer = self.check_signatures(&self.trust, reference, &digest, &signatures)?;
+        let signer = self.check_signatures(reference, &digest, &signatures)?;
         let config = match self.store.has(&manifest.config.digest) {
             true => self.store.read(&manifest.config.digest)?,
             false => self.client.blob(reference, &manifest.config).await?,
@@ -540,7 +519,7 @@ impl Market {
         };
         if let Some(artifact) = self.store.artifact(&digest)? {
             let signatures = self.store.signatures(&digest);
-            let signer = self.check_signatures(&self.trust, reference, &digest, &signatures)?;
+            let signer = self.check_signatures(reference, &digest, &signatures)?;
             return Ok(Verified {
                 reference: reference.with_digest(&digest),
                 artifact,
@@ -576,7 +555,7 @@ impl Market {
         let digest = digest.ok_or_else(not_here)?;
         let artifact = self.store.artifact(&digest)?.ok_or_else(not_here)?;
         let signatures = self.store.signatures(&digest);
-        let signer = self.check_signatures(&self.trust, reference, &digest, &signatures)?;
+        let signer = self.check_signatures(reference, &digest, &signatures)?;
         Ok(Verified {
             reference: reference.with_digest(&digest),
             artifact,
@@ -592,18 +571,13 @@ impl Market {
     /// package — and the manifest's own `name` is dropped, so a package
     /// cannot take another spell's name (and state).
     pub fn checkout(&self, verified: &Verified) -> Result<PathBuf, MarketError> {
-        use anyhow::Context as _;
         let artifact = &verified.artifact;
         let repository = &verified.reference.repository;
         let name = repository.rsplit('/').next().unwrap_or(repository);
-        let extension = match artifact.payload().map_err(MarketError::Invalid)? {
-            Payload::Component(_) => "wasm",
-            Payload::Script {
-                language: crate::scripts::Language::Lua,
-                ..
-            } => "lua",
-            Payload::Script { .. } => "js",
-        };
+        let extension = artifact
+            .payload()
+            .map_err(|e| MarketError::Invalid(format!("oci://{}: {e}", verified.reference)))?
+            .extension();
         let manifest = artifact.spell_manifest().map_err(MarketError::Invalid)?;
         if let Some(manifest) = &manifest
             && let Some(path) = manifest
@@ -625,15 +599,7 @@ impl Market {
             .join("checkouts")
             .join(&artifact.digest["sha256:".len()..]);
         let file = dir.join(format!("{name}.{extension}"));
-        let write = |path: &std::path::Path, bytes: &[u8]| -> anyhow::Result<()> {
-            let mut temp = tempfile::NamedTempFile::new_in(&dir)
-                .with_context(|| format!("writing to {}", dir.display()))?;
-            std::io::Write::write_all(&mut temp, bytes)?;
-            temp.persist(path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            Ok(())
-        };
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let write = store::write_atomic;
         let manifest_path = crate::policy::manifest::path_for(&file);
         match artifact.manifest.annotation(oci::MANIFEST) {
             Some(text) => {
@@ -668,7 +634,7 @@ impl Market {
         })?;
         let signatures = self.remote_signatures(reference, &fetched.digest).await?;
         let signer = self
-            .check_signatures(&self.trust, reference, &fetched.digest, &signatures)
+            .check_signatures(reference, &fetched.digest, &signatures)
             .map_err(|e| e.to_string());
         let size = fetched.bytes.len() as u64
             + manifest.config.size
@@ -691,18 +657,9 @@ impl Market {
     ) -> Result<(String, Signer), MarketError> {
         let digest = self.client.manifest(reference).await?.digest;
         let signatures = self.remote_signatures(reference, &digest).await?;
-        let strict = Market {
-            client: RegistryClient::new(auth::Credentials::none(), Vec::new()),
-            store: self.store.clone(),
-            trust: TrustPolicy::default(),
-            allow_unsigned: false,
-            lock: None,
-        };
-        match strict.check_signatures(policy, reference, &digest, &signatures)? {
-            // A scope that allows unsigned packages does not make one verified.
-            Signer::Unverified { why } => Err(MarketError::Invalid(why)),
-            signer => Ok((digest, signer)),
-        }
+        // Only a signature verifies: no scope's allow_unsigned applies.
+        let signer = trusted_signer(policy, reference, &digest, &signatures)?;
+        Ok((digest, signer))
     }
 
     /// Repositories of `registry` whose name or annotations (title,
@@ -750,6 +707,42 @@ impl Market {
         }
         Ok(found)
     }
+}
+
+/// The key of `policy` that signed `digest` for `reference`, or the
+/// refusal that says why none did.
+fn trusted_signer(
+    policy: &TrustPolicy,
+    reference: &Reference,
+    digest: &str,
+    signatures: &[StoredSignature],
+) -> Result<Signer, MarketError> {
+    let trust = policy.for_reference(reference);
+    if let Some((name, key)) = sign::signer(signatures, digest, &trust.keys) {
+        return Ok(Signer::Key {
+            name: name.clone(),
+            fingerprint: key.fingerprint(),
+        });
+    }
+    let shown = reference.with_digest(digest).to_string();
+    Err(if signatures.is_empty() {
+        MarketError::Unsigned { reference: shown }
+    } else if trust.keys.is_empty() {
+        MarketError::NoKeys { reference: shown }
+    } else {
+        MarketError::Untrusted {
+            reference: shown,
+            signed: format!(
+                "{} signature{} by keys not trusted for {}",
+                signatures.len(),
+                if signatures.len() == 1 { "" } else { "s" },
+                trust
+                    .scope
+                    .as_deref()
+                    .unwrap_or("every registry ([trust] keys)")
+            ),
+        }
+    })
 }
 
 /// The tag to show for a repository: `latest`, else the last in version

@@ -123,7 +123,7 @@ impl Approvals {
     }
 
     pub fn save(&self) -> anyhow::Result<()> {
-        super::auth::write_private(&self.path, &serde_json::to_vec_pretty(self)?)
+        super::store::write_atomic(&self.path, &serde_json::to_vec_pretty(self)?)
     }
 }
 

@@ -60,18 +60,9 @@ impl Store {
     pub fn write(&self, bytes: &[u8]) -> anyhow::Result<String> {
         let digest = oci::digest(bytes);
         let path = self.blob_path(&digest).expect("a computed digest");
-        if path.is_file() {
-            return Ok(digest);
+        if !path.is_file() {
+            write_atomic(&path, bytes)?;
         }
-        let dir = path.parent().expect("blobs have a directory");
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("writing to {}", dir.display()))?;
-        temp.write_all(bytes)
-            .and_then(|_| temp.as_file().sync_all())
-            .with_context(|| format!("writing to {}", dir.display()))?;
-        temp.persist(&path)
-            .with_context(|| format!("storing {}", path.display()))?;
         Ok(digest)
     }
 
@@ -139,14 +130,29 @@ impl Store {
         let path = self
             .signatures_path(digest)
             .with_context(|| format!("`{digest}` is not a sha256 digest"))?;
-        let dir = path.parent().expect("a directory");
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-        temp.write_all(&serde_json::to_vec(signatures)?)?;
-        temp.persist(&path)
-            .with_context(|| format!("storing {}", path.display()))?;
-        Ok(())
+        write_atomic(&path, &serde_json::to_vec(signatures)?)
     }
+}
+
+/// Writes `bytes` to `path` all at once: a temporary file beside it,
+/// synced, renamed over it (a crash leaves the old file whole, or none).
+/// The file is readable by its owner only, as `tempfile` creates it — what
+/// the marketplace writes (keys, logins, approvals, pulled packages) is
+/// the user's alone.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -105,16 +105,9 @@ impl SubSpells {
         // Named by its package (HOST/NS/NAME), not by what it claims.
         let stem = reference.package();
         let base = verified.artifact.name(&reference.repository);
-        let (file, bytes) = match verified.artifact.payload()? {
-            crate::market::Payload::Component(bytes) => (format!("{base}.wasm"), bytes.to_vec()),
-            crate::market::Payload::Script { language, source } => {
-                let extension = match language {
-                    crate::scripts::Language::Lua => "lua",
-                    crate::scripts::Language::JavaScript => "js",
-                };
-                (format!("{base}.{extension}"), source.to_vec())
-            }
-        };
+        let payload = verified.artifact.payload()?;
+        let file = format!("{base}.{}", payload.extension());
+        let bytes = payload.bytes().to_vec();
         let name = format!("{}/{stem}", self.caller);
         let spell = self
             .runtime
