@@ -416,6 +416,38 @@ fn no_model_configured_says_how_to_configure_one() {
     );
 }
 
+/// A hosted model without its key, or a provider whose base URL is not a
+/// URL, fails with what to set — before anything is sent. The lab's
+/// address is unroutable: had the host tried the network, the error would
+/// be a connection timeout, not the missing key.
+#[test]
+fn provider_mistakes_are_reported_before_the_network_is_touched() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("spellhost.toml"),
+        "[providers.lab]\nkind = \"anthropic\"\nbase_url = \"http://10.255.255.1/v1\"\napi_key_env = \"LAB_KEY\"\n\
+         [providers.typo]\nkind = \"openai\"\nbase_url = \"localhost:8080/v1\"\n",
+    )
+    .unwrap();
+    let cases = [
+        ("openai/gpt-4o-mini", "$OPENAI_API_KEY is not set"),
+        ("lab/claude", "$LAB_KEY is not set"),
+        ("typo/x", "must be an http:// or https:// URL"),
+    ];
+    for (model, expected) in cases {
+        let started = std::time::Instant::now();
+        let out = spellhost(home.path())
+            .env_remove("LAB_KEY")
+            .args(["run", &guest_arg("hello"), "--model", model])
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{model}: {stderr}");
+        assert!(stderr.contains(expected), "{model}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(30), "{model}");
+    }
+}
+
 #[test]
 fn inspect_lists_imports_and_bridges() {
     let home = tempfile::tempdir().unwrap();

@@ -37,12 +37,7 @@ impl GeminiProvider {
             let value = secret_header(key, &config.id)?;
             headers.insert("x-goog-api-key", value);
         }
-        let http = HttpTransport::new(
-            &config.id,
-            &config.base_url,
-            config.http,
-            config.api_key_env,
-        )?;
+        let http = HttpTransport::new(&config)?;
         Ok(Self { http, headers })
     }
 }

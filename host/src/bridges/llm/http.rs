@@ -81,26 +81,29 @@ pub struct HttpTransport {
     pub settings: HttpSettings,
     /// Name of the variable holding the key, for auth error messages.
     pub key_hint: Option<String>,
+    /// Why no request can be sent (a base URL that is not a URL, a hosted
+    /// endpoint without its key): said before the network is touched, on
+    /// every call, so a provider nobody uses never stops a run.
+    unusable: Option<LlmError>,
     client: reqwest::Client,
 }
 
 impl HttpTransport {
-    pub fn new(
-        id: &str,
-        base_url: &str,
-        settings: HttpSettings,
-        key_hint: Option<String>,
-    ) -> Result<Self, LlmError> {
+    /// The client for `config`'s endpoint. A configuration that cannot
+    /// work is kept as the error every request returns (see `unusable`).
+    pub fn new(config: &RemoteConfig) -> Result<Self, LlmError> {
+        let settings = config.http.clone();
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .user_agent(concat!("spellhost/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LlmError::Unavailable(format!("building the HTTP client: {e}")))?;
         Ok(Self {
-            id: id.to_owned(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            id: config.id.clone(),
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
             settings,
-            key_hint,
+            key_hint: config.api_key_env.clone(),
+            unusable: unusable(config),
             client,
         })
     }
@@ -118,6 +121,9 @@ impl HttpTransport {
         headers: &HeaderMap,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, LlmError> {
+        if let Some(err) = &self.unusable {
+            return Err(err.clone());
+        }
         let mut attempt = 1;
         let mut backoff = self.settings.initial_backoff;
         loop {
@@ -215,6 +221,55 @@ impl HttpTransport {
         let retry_after_ms = retry_after(response.headers());
         let body = response.text().await.unwrap_or_default();
         status_to_error(status, &body, retry_after_ms, self.key_hint.as_deref())
+    }
+}
+
+/// Why `config` cannot send a request, found without the network: the
+/// base URL must be an absolute `http(s)` URL with a host, and a provider
+/// whose key comes from a variable needs it unless it talks to this
+/// machine (a local server behind `OPENAI_BASE_URL` needs no key).
+fn unusable(config: &RemoteConfig) -> Option<LlmError> {
+    let id = &config.id;
+    let base = &config.base_url;
+    let where_from = match id.as_str() {
+        "openai" | "anthropic" | "gemini" => format!(
+            "set ${}_BASE_URL or [providers.{id}] base_url in spellhost.toml",
+            id.to_ascii_uppercase()
+        ),
+        "ollama" => "set $OLLAMA_HOST or [providers.ollama] base_url in spellhost.toml".into(),
+        _ => format!("fix [providers.{id}] base_url in spellhost.toml"),
+    };
+    let url = match reqwest::Url::parse(base) {
+        Ok(url) => url,
+        Err(err) => {
+            return Some(LlmError::InvalidRequest(format!(
+                "the base URL of provider `{id}`, `{base}`, is not a URL ({err}); {where_from}, e.g. https://api.example.com/v1"
+            )));
+        }
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Some(LlmError::InvalidRequest(format!(
+            "the base URL of provider `{id}`, `{base}`, must be an http:// or https:// URL with a host; {where_from}"
+        )));
+    }
+    if config.api_key.is_none()
+        && let Some(var) = &config.api_key_env
+        && !is_local(&url)
+    {
+        return Some(LlmError::Auth(format!(
+            "no API key for provider `{id}`: ${var} is not set (nothing was sent to {base}); \
+             export {var}=… or pick another model with --model"
+        )));
+    }
+    None
+}
+
+/// Whether `url` points at this machine.
+fn is_local(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -335,6 +390,50 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    fn config(id: &str, base_url: &str, key_env: Option<&str>) -> RemoteConfig {
+        RemoteConfig {
+            api_key_env: key_env.map(str::to_owned),
+            ..RemoteConfig::new(id, base_url)
+        }
+    }
+
+    #[test]
+    fn unusable_configurations_are_found_without_the_network() {
+        let hosted = config(
+            "openai",
+            "https://api.openai.com/v1",
+            Some("OPENAI_API_KEY"),
+        );
+        let err = unusable(&hosted).unwrap();
+        assert!(
+            matches!(&err, LlmError::Auth(m) if m.contains("$OPENAI_API_KEY is not set") && m.contains("nothing was sent")),
+            "{err:?}"
+        );
+        let keyed = RemoteConfig {
+            api_key: Some("sk-test".into()),
+            ..hosted.clone()
+        };
+        assert!(unusable(&keyed).is_none());
+        for local in [
+            "http://127.0.0.1:8080/v1",
+            "http://localhost:1/v1",
+            "http://[::1]:9/",
+        ] {
+            assert!(
+                unusable(&config("openai", local, Some("OPENAI_API_KEY"))).is_none(),
+                "{local}"
+            );
+        }
+        assert!(unusable(&config("ollama", "http://10.0.0.5:11434/v1", None)).is_none());
+        for bad in ["localhost:8080/v1", "api.example.com", "ftp://host/x", ""] {
+            let err = unusable(&config("lab", bad, None)).unwrap();
+            assert!(
+                matches!(&err, LlmError::InvalidRequest(m) if m.contains("[providers.lab] base_url")),
+                "{bad}: {err:?}"
+            );
+        }
+    }
     use super::*;
 
     #[test]

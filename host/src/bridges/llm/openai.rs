@@ -58,12 +58,7 @@ impl OpenAiProvider {
             let value = secret_header(&format!("Bearer {key}"), &config.id)?;
             headers.insert(AUTHORIZATION, value);
         }
-        let http = HttpTransport::new(
-            &config.id,
-            &config.base_url,
-            config.http,
-            config.api_key_env,
-        )?;
+        let http = HttpTransport::new(&config)?;
         Ok(Self {
             http,
             headers,
