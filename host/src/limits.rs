@@ -1,5 +1,6 @@
-//! Resource limits of a run — fuel, memory, wall clock and output size —
-//! and the errors that say which limit stopped a spell and how to raise it.
+//! Resource limits of a run — fuel, memory, wall clock, output size,
+//! resource handles and state quotas — and the errors that say which limit
+//! stopped a spell and how to raise it.
 
 use std::time::Duration;
 
@@ -19,6 +20,14 @@ pub struct Limits {
     pub max_llm_tokens: Option<u64>,
     /// US dollars the run may spend on LLMs (needs `[prices]`); `None`: unlimited.
     pub max_llm_cost_usd: Option<f64>,
+    /// Resource handles (timers, streams, pending calls, buckets, agents…)
+    /// the spell may hold at once, on the guest's side and the host's.
+    pub max_handles: u32,
+    /// Bytes (keys + values) one state namespace may hold when this spell
+    /// writes to it.
+    pub state_bytes: u64,
+    /// Keys one state namespace may hold when this spell writes to it.
+    pub state_keys: u64,
 }
 
 impl Limits {
@@ -29,6 +38,37 @@ impl Limits {
     /// Tokens (input + output) a run may spend on LLMs unless told otherwise:
     /// enough for real work, a bound on what an untrusted spell can cost.
     pub const DEFAULT_MAX_LLM_TOKENS: u64 = 200_000;
+    /// Enough for thousands of concurrent timers or calls; a spell that
+    /// leaks handles stops here instead of growing the host.
+    pub const DEFAULT_MAX_HANDLES: u32 = 10_000;
+    pub const DEFAULT_STATE_BYTES: u64 = 64 * 1024 * 1024;
+    pub const DEFAULT_STATE_KEYS: u64 = 100_000;
+
+    /// The state quota these limits give.
+    pub fn state_quota(&self) -> StateQuota {
+        StateQuota {
+            bytes: self.state_bytes,
+            keys: self.state_keys,
+        }
+    }
+}
+
+/// How much one state namespace may hold: a write that would take it past
+/// either bound is refused (`quota-exceeded`); deletes and writes that
+/// shrink it always succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateQuota {
+    /// Bytes of keys and values together.
+    pub bytes: u64,
+    pub keys: u64,
+}
+
+impl StateQuota {
+    /// No bound (host tools and tests that manage their own stores).
+    pub const UNLIMITED: StateQuota = StateQuota {
+        bytes: u64::MAX,
+        keys: u64::MAX,
+    };
 }
 
 impl Default for Limits {
@@ -40,6 +80,9 @@ impl Default for Limits {
             max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
             max_llm_tokens: Some(Self::DEFAULT_MAX_LLM_TOKENS),
             max_llm_cost_usd: None,
+            max_handles: Self::DEFAULT_MAX_HANDLES,
+            state_bytes: Self::DEFAULT_STATE_BYTES,
+            state_keys: Self::DEFAULT_STATE_KEYS,
         }
     }
 }
@@ -72,10 +115,17 @@ pub enum LimitExceeded {
         "the spell overflowed its call stack (too deep recursion); this limit is fixed by the host"
     )]
     Stack,
+    #[error(
+        "the spell held more than {limit} resource handles at once (timers, streams, pending calls, buckets…); \
+         release what it no longer needs, or raise it with --max-handles {suggested}",
+        suggested = limit.saturating_mul(4)
+    )]
+    Handles { limit: u32 },
 }
 
 impl LimitExceeded {
-    /// The limit's short name: `fuel`, `memory`, `timeout`, `output`, `stack`.
+    /// The limit's short name: `fuel`, `memory`, `timeout`, `output`,
+    /// `stack`, `handles`.
     pub fn name(&self) -> &'static str {
         match self {
             LimitExceeded::Fuel { .. } => "fuel",
@@ -83,6 +133,7 @@ impl LimitExceeded {
             LimitExceeded::Timeout { .. } => "timeout",
             LimitExceeded::Output { .. } => "output",
             LimitExceeded::Stack => "stack",
+            LimitExceeded::Handles { .. } => "handles",
         }
     }
 

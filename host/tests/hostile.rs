@@ -620,6 +620,35 @@ async fn huge_state_values_are_refused() {
     assert!(out.contains("limit"), "{out}");
 }
 
+/// Handles a spell never drops stop at `--max-handles`, on the host's
+/// side of the table and the guest's, with the limit's own error.
+#[tokio::test]
+async fn leaked_handles_stop_at_the_handle_limit() {
+    let (rt, _state) = host();
+    let limits = Limits {
+        max_handles: 300,
+        ..Limits::default()
+    };
+    let err = attempt(
+        &rt,
+        "hostile_handle_leak",
+        "hostile_handle_leak",
+        "",
+        Grants::default(),
+        limits,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RunError::Limit(spellhost::limits::LimitExceeded::Handles { limit: 300 })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--max-handles 1200"), "{err}");
+}
+
 #[tokio::test]
 async fn huge_log_lines_are_cut_not_fatal() {
     let (rt, _state) = host();

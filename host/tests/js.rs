@@ -217,6 +217,15 @@ async fn deep_recursion_is_a_clear_error_and_the_next_run_is_fresh() {
 }
 
 #[tokio::test]
+async fn held_handles_stop_at_the_handle_limit() {
+    support::scripts::handle_leaks_stop_at_the_handle_limit(
+        Language::JavaScript,
+        "export default () => { for (let i = 0; i < 1000; i++) setTimeout(() => {}, 1e7); return 'held 1000'; };",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn runaway_code_hits_fuel_deadline_and_memory_limits() {
     support::scripts::runaway_code_hits_every_limit(
         Language::JavaScript,

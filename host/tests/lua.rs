@@ -184,6 +184,15 @@ async fn an_uncaught_bridge_error_names_the_grant_to_add() {
 }
 
 #[tokio::test]
+async fn held_handles_stop_at_the_handle_limit() {
+    support::scripts::handle_leaks_stop_at_the_handle_limit(
+        Language::Lua,
+        "local subs = {}\nfor i = 1, 1000 do subs[i] = Event.subscribe('leak.' .. i) end\nreturn 'held ' .. #subs",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn runaway_code_hits_fuel_deadline_and_memory_limits() {
     support::scripts::runaway_code_hits_every_limit(
         Language::Lua,

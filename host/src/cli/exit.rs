@@ -15,6 +15,7 @@
 //! | 12   | wall-clock timeout (`--timeout`)                          |
 //! | 13   | output too large (`--max-output`)                         |
 //! | 14   | stack overflow                                            |
+//! | 15   | too many resource handles held at once (`--max-handles`)  |
 
 use std::process::ExitCode;
 
@@ -33,6 +34,7 @@ pub const MEMORY: u8 = 11;
 pub const TIMEOUT: u8 = 12;
 pub const OUTPUT: u8 = 13;
 pub const STACK: u8 = 14;
+pub const HANDLES: u8 = 15;
 
 /// The exit code for a run error.
 pub fn code(err: &RunError) -> u8 {
@@ -50,6 +52,7 @@ pub fn code(err: &RunError) -> u8 {
             LimitExceeded::Timeout { .. } => TIMEOUT,
             LimitExceeded::Output { .. } => OUTPUT,
             LimitExceeded::Stack => STACK,
+            LimitExceeded::Handles { .. } => HANDLES,
         },
     }
 }

@@ -26,6 +26,7 @@ Exit codes:
   3 not a runnable spell · 4 the spell crashed · 5 host error
   6 refused: a package not verified or its grants not approved
   10 out of fuel · 11 memory limit · 12 timeout · 13 output too large · 14 stack overflow
+  15 too many handles held at once
 
 Sizes take KiB/MiB/GiB (256MiB); durations take ms/s/m/h (30s, 2m).";
 
@@ -66,6 +67,18 @@ pub struct RunArgs {
     /// US dollars the run may spend on LLMs (prices from the model catalog, or spellhost.toml's [prices]).
     #[arg(long, value_name = "USD")]
     max_llm_cost: Option<f64>,
+    /// Resource handles (timers, streams, pending calls, buckets…) the
+    /// spell may hold at once [default: the manifest's, else 10_000].
+    #[arg(long, value_name = "N", value_parser = parse_handles)]
+    max_handles: Option<u32>,
+    /// Bytes (keys and values) a state namespace may hold when this spell
+    /// writes to it [default: the manifest's, else 64MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    state_quota: Option<u64>,
+    /// Keys a state namespace may hold when this spell writes to it
+    /// [default: the manifest's, else 100_000].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    state_keys: Option<u64>,
 
     /// Default model for the spell's LLM calls (provider/model or an alias).
     #[arg(long, value_name = "NAME")]
@@ -306,6 +319,9 @@ fn effective_limits(
         max_output_bytes: args.max_output,
         max_llm_tokens: args.max_llm_tokens,
         max_llm_cost_usd: args.max_llm_cost,
+        max_handles: args.max_handles,
+        state_bytes: args.state_quota,
+        state_keys: args.state_keys,
     };
     if pulled {
         let base = flags.resolve(None)?;
@@ -361,6 +377,14 @@ fn parse_count(text: &str) -> Result<u64, String> {
     text.replace('_', "")
         .parse()
         .map_err(|_| format!("`{text}` is not a whole number"))
+}
+
+fn parse_handles(text: &str) -> Result<u32, String> {
+    let count = parse_count(text)?;
+    u32::try_from(count)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{text}` is not a handle count between 1 and {}", u32::MAX))
 }
 
 fn parse_net_grant(text: &str) -> Result<String, String> {

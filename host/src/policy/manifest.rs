@@ -118,6 +118,15 @@ pub struct ManifestLimits {
     /// US dollars.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_llm_cost: Option<f64>,
+    /// Resource handles held at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_handles: Option<u32>,
+    /// Bytes a state namespace may hold (`"64MiB"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_quota: Option<String>,
+    /// Keys a state namespace may hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_keys: Option<u64>,
 }
 
 impl ManifestLimits {
@@ -130,6 +139,15 @@ impl ManifestLimits {
             max_output_bytes: self.max_output_bytes().context("limits.max_output")?,
             max_llm_tokens: self.max_llm_tokens,
             max_llm_cost_usd: self.max_llm_cost,
+            max_handles: self.max_handles,
+            state_bytes: self
+                .state_quota
+                .as_deref()
+                .map(crate::limits::parse_size)
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("limits.state_quota")?,
+            state_keys: self.state_keys,
         })
     }
 

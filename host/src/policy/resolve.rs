@@ -83,6 +83,9 @@ pub struct LimitOverrides {
     pub max_output_bytes: Option<u64>,
     pub max_llm_tokens: Option<u64>,
     pub max_llm_cost_usd: Option<f64>,
+    pub max_handles: Option<u32>,
+    pub state_bytes: Option<u64>,
+    pub state_keys: Option<u64>,
 }
 
 impl LimitOverrides {
@@ -112,6 +115,18 @@ impl LimitOverrides {
                 .or(declared.max_llm_tokens)
                 .or(defaults.max_llm_tokens),
             max_llm_cost_usd: self.max_llm_cost_usd.or(declared.max_llm_cost_usd),
+            max_handles: self
+                .max_handles
+                .or(declared.max_handles)
+                .unwrap_or(defaults.max_handles),
+            state_bytes: self
+                .state_bytes
+                .or(declared.state_bytes)
+                .unwrap_or(defaults.state_bytes),
+            state_keys: self
+                .state_keys
+                .or(declared.state_keys)
+                .unwrap_or(defaults.state_keys),
         })
     }
 
@@ -138,6 +153,9 @@ impl LimitOverrides {
             max_output_bytes: min(limits.max_output_bytes, self.max_output_bytes),
             max_llm_tokens: min_opt(limits.max_llm_tokens, self.max_llm_tokens),
             max_llm_cost_usd: min_opt(limits.max_llm_cost_usd, self.max_llm_cost_usd),
+            max_handles: min(limits.max_handles, self.max_handles),
+            state_bytes: min(limits.state_bytes, self.state_bytes),
+            state_keys: min(limits.state_keys, self.state_keys),
         }
     }
 }

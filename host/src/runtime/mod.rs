@@ -599,7 +599,7 @@ impl Runtime {
             },
         );
         let data = SpellState {
-            table: ResourceTable::new(),
+            table: handle_table(limits.max_handles),
             wasi,
             http: HttpCtx::new(net),
             llm,
@@ -637,6 +637,7 @@ impl Runtime {
         };
         let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
+        store.set_max_component_handles(limits.max_handles as usize);
         engine::meter(&mut store, limits.fuel, limits.timeout)
             .expect("fuel is enabled on the engine");
 
@@ -666,6 +667,11 @@ impl Runtime {
                 RunError::Limit(LimitExceeded::Timeout { .. }) => {
                     RunError::Limit(LimitExceeded::Timeout {
                         limit: limits.timeout,
+                    })
+                }
+                RunError::Limit(LimitExceeded::Handles { .. }) => {
+                    RunError::Limit(LimitExceeded::Handles {
+                        limit: limits.max_handles,
                     })
                 }
                 other => other,
@@ -742,4 +748,11 @@ impl Runtime {
 
 fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// The host's side of a run's handles, bounded like the guest's.
+pub(crate) fn handle_table(max_handles: u32) -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(max_handles as usize);
+    table
 }

@@ -46,6 +46,10 @@ impl RunError {
         if let Some(limit) = err.downcast_ref::<LimitExceeded>() {
             return Self::Limit(limit.clone());
         }
+        if is_handle_exhaustion(&err) {
+            // The caller fills in the number (see `Runtime::run`).
+            return Self::Limit(LimitExceeded::Handles { limit: 0 });
+        }
         if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
             return Self::Failed(format!(
                 "the spell called exit({}) instead of returning",
@@ -99,6 +103,23 @@ pub fn check_component_header(bytes: &[u8]) -> Result<(), RunError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `err` is a handle table at its limit: the host's resource
+/// table (`ResourceTableError::Full`) or the guest's handle count, which
+/// wasmtime reports only as text.
+fn is_handle_exhaustion(err: &wasmtime::Error) -> bool {
+    if matches!(
+        err.downcast_ref::<wasmtime::component::ResourceTableError>(),
+        Some(wasmtime::component::ResourceTableError::Full)
+    ) {
+        return true;
+    }
+    err.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("store handle limit exceeded")
+            || text.contains("resource table has no free keys")
+    })
 }
 
 /// Whether an out-of-bounds access is a C stack (in linear memory) run off

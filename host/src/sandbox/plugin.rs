@@ -133,7 +133,7 @@ impl PluginSandbox {
         let wasi = wasi::build(&self.name, &self.grants, &self.net, &recorder)
             .with_context(|| format!("setting up plugin {}", self.name))?;
         let state = PluginState {
-            table: ResourceTable::new(),
+            table: crate::runtime::handle_table(self.limits.max_handles),
             wasi,
             log: LogCtx {
                 spell_name: format!("plugin:{}", self.name),
@@ -146,6 +146,7 @@ impl PluginSandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        store.set_max_component_handles(self.limits.max_handles as usize);
         crate::engine::meter(&mut store, self.limits.fuel, self.limits.timeout)?;
         Ok(store)
     }

@@ -114,6 +114,9 @@ async fn list_spells(State(server): State<Arc<Server>>, headers: HeaderMap) -> R
                     "max_output_bytes": served.limits.max_output_bytes,
                     "max_llm_tokens": served.limits.max_llm_tokens,
                     "max_llm_cost_usd": served.limits.max_llm_cost_usd,
+                    "max_handles": served.limits.max_handles,
+                    "state_quota_bytes": served.limits.state_bytes,
+                    "state_quota_keys": served.limits.state_keys,
                 },
             })
         })

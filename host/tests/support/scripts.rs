@@ -152,6 +152,30 @@ pub async fn runaway_code_hits_every_limit(language: Language, spin: &str, hog: 
     );
 }
 
+/// A script that holds 1000 handles at once (`code`: timers, subscriptions)
+/// stops at a handle limit of 200 with the limit's own error — no trap,
+/// no backtrace — and runs under the default limit: the legitimate use.
+pub async fn handle_leaks_stop_at_the_handle_limit(language: Language, code: &str) {
+    use spellhost::limits::LimitExceeded;
+    let host = ScriptHost::new(language);
+    let tight = Limits {
+        max_handles: 200,
+        ..Limits::default()
+    };
+    let err = failure(host.run("leak", code, SpellConfig::default(), tight).await);
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Handles { limit: 200 })),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("--max-handles 800"), "{message}");
+    assert!(!message.contains("wasm backtrace"), "{message}");
+    let report = host
+        .run("leak", code, SpellConfig::default(), Limits::default())
+        .await;
+    assert_eq!(report.result.unwrap(), "held 1000");
+}
+
 /// Tool calls started together run together: `code` calls `http_fetch` on
 /// `config.get("url")` (which answers after 400 ms) four times at once,
 /// checks the pages and the errors of a denied host and an unknown tool,
