@@ -73,7 +73,8 @@ declare module "spellhost" {
     | "failed"
     | "cancelled"
     | "step-failed"
-    | "storage";
+    | "storage"
+    | "quota-exceeded";
 
   /**
    * The error a failed API call throws or rejects with. Its stack points

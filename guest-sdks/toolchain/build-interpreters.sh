@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the interpreter components spellhost ships (host/prebuilt/*.wasm)
-# from guest-sdks/, and records a stamp of their sources.
+# Builds the interpreter components spellhost ships (host/prebuilt/*.wasm:
+# Lua, JavaScript, and the jq evaluator behind `json_query`) from
+# guest-sdks/, and records a stamp of their sources.
 #
 #   build-interpreters.sh          rebuild, copy into host/prebuilt/, restamp
 #   build-interpreters.sh --check  fail unless host/prebuilt/SOURCES matches
@@ -11,13 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # name in host/prebuilt  cargo package
-interpreters=("lua spellhost-lua" "js spellhost-js")
+interpreters=("lua spellhost-lua" "js spellhost-js" "jq spellhost-jq")
 
 # Everything a component is built from: our sources, the WIT, the build
 # machinery, the exact dependency versions and the Rust toolchain.
 stamp() {
     {
-        git ls-files -z wit guest-sdks/script-core guest-sdks/lua guest-sdks/js guest-sdks/toolchain ':!:*.md' ':!:*.d.ts' \
+        git ls-files -z wit guest-sdks/script-core guest-sdks/lua guest-sdks/js guest-sdks/jq guest-sdks/toolchain ':!:*.md' ':!:*.d.ts' \
             | sort -z | xargs -0 sha256sum
         local pkgs=()
         for entry in "${interpreters[@]}"; do pkgs+=(-p "${entry#* }"); done

@@ -141,6 +141,39 @@ fn state_survives_between_processes() {
     assert!(home.path().join("data/state.sqlite3").exists());
 }
 
+/// `state du` shows what a spell's namespace holds; a quota smaller than
+/// that refuses the spell's next write with `quota-exceeded`.
+#[test]
+fn state_du_shows_usage_and_a_quota_refuses_growth() {
+    let home = tempfile::tempdir().unwrap();
+    let counter = guest_arg("state_counter");
+    let out = run(home.path(), &["run", &counter]);
+    assert_eq!(text(&out.stdout), "1\n", "{}", text(&out.stderr));
+    let out = run(home.path(), &["state", "du", "--json", "spell/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let usage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(usage[0]["namespace"], "spell/state_counter", "{usage}");
+    assert_eq!(usage[0]["keys"], 1, "{usage}");
+    let out = run(home.path(), &["state", "du"]);
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("spell/state_counter") && table.contains("64MiB"),
+        "{table}"
+    );
+
+    let out = run(home.path(), &["run", &counter, "--state-keys", "0"]);
+    // A replaced value adds no key: the counter still counts.
+    assert_eq!(text(&out.stdout), "2\n", "{}", text(&out.stderr));
+    let fresh = tempfile::tempdir().unwrap();
+    let out = run(fresh.path(), &["run", &counter, "--state-quota", "4"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("state quota exceeded") && stderr.contains("--state-quota"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn events_are_printed_as_json_lines() {
     let home = tempfile::tempdir().unwrap();

@@ -183,6 +183,78 @@ async fn an_uncaught_bridge_error_names_the_grant_to_add() {
     assert!(message.contains("--allow-state-ns team"), "{message}");
 }
 
+/// A loop of `State.set` (the attack that wrote 497 MB in 15 s) stops at
+/// the state quota with `quota-exceeded`, which the spell can catch; the
+/// same loop, bounded, fits under the quota it was given.
+#[tokio::test]
+async fn filling_state_stops_at_the_quota() {
+    let host = host();
+    let code = r#"
+local big = string.rep("x", 64 * 1024)
+for i = 1, 100000 do
+  local ok, err = pcall(State.set, "k" .. i, big)
+  if not ok then return err.kind .. " after " .. (i - 1) .. ": " .. err.message end
+end
+return "filled"
+"#;
+    let limits = Limits {
+        state_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let out = host
+        .run("fill.lua", code, SpellConfig::default(), limits.clone())
+        .await
+        .result
+        .unwrap();
+    assert!(out.starts_with("quota-exceeded after 15: "), "{out}");
+    assert!(out.contains("--state-quota 4MiB"), "{out}");
+    let keys_limited = Limits {
+        state_keys: 10,
+        ..Limits::default()
+    };
+    let code = "for i = 1, 10 do State.run.set('k' .. i, i) end\n\
+                local ok, err = pcall(State.run.set, 'one-more', 1)\n\
+                return err.kind";
+    let out = host
+        .run("keys.lua", code, SpellConfig::default(), keys_limited)
+        .await
+        .result
+        .unwrap();
+    assert_eq!(out, "quota-exceeded");
+}
+
+/// `json_query` with a filter that doubles its value forty times stops at
+/// the jq sandbox's budget, as an error the spell sees, in well under a
+/// second; jq as a whole (`def`, `range`) works.
+#[tokio::test]
+async fn json_query_bombs_stop_at_the_sandbox_budget() {
+    let host = host();
+    let code = r#"
+local filter = "." .. string.rep(" | [., .]", 40)
+local started = os.clock()
+local ok, err = pcall(Tool.call, "json_query", { input = "x", filter = filter })
+assert(not ok, "the bomb returned")
+local ok2, err2 = pcall(Tool.call, "json_query", { input = "x", filter = string.rep(".+.|", 40) .. "." })
+assert(not ok2, "the string bomb returned")
+local sum = Tool.call("json_query", { input = 10, filter = "def f(n): if n > 0 then n + f(n - 1) else 0 end; [f(.), ([range(3)] | add)]" })
+return err.message .. " | " .. err2.message .. " | " .. sum[1] .. "," .. sum[2]
+"#;
+    let started = std::time::Instant::now();
+    let out = host
+        .run("bomb.lua", code, SpellConfig::default(), Limits::default())
+        .await
+        .result
+        .unwrap();
+    assert!(out.contains("larger than"), "{out}");
+    assert!(out.contains("memory"), "{out}");
+    assert!(out.ends_with("55,3"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn held_handles_stop_at_the_handle_limit() {
     support::scripts::handle_leaks_stop_at_the_handle_limit(

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use spellhost::bridges::state::{
-    MemoryStore, PostgresStore, RedisStore, SqliteStore, StateBackend, StateStore,
+    Condition, MemoryStore, PostgresStore, QuotaExceeded, RedisStore, SqliteStore, StateBackend,
+    StateStore, Usage, WriteError,
 };
+use spellhost::limits::StateQuota;
 use support::servers::{Postgres, Redis};
 
 /// Everything a store must do, on one fresh store.
@@ -105,6 +107,78 @@ async fn contract(store: Arc<dyn StateStore>) {
             .await
             .unwrap()
     );
+    quotas(&*store).await;
+}
+
+/// Quotas, the same on every store: usage counts key and value bytes and
+/// keys, growth past either bound is refused and changes nothing,
+/// shrinking always works, deletes make room.
+async fn quotas(store: &dyn StateStore) {
+    let ns = "spell/quota";
+    let quota = StateQuota { bytes: 20, keys: 3 };
+    let write = |key: &'static str, value: &'static [u8]| {
+        store.write(ns, key, value.to_vec(), Condition::Any, quota)
+    };
+    assert_eq!(write("a", b"12345").await, Ok(true));
+    assert_eq!(write("b", b"12345").await, Ok(true));
+    let usage = store.usage("spell/quota").await.unwrap();
+    assert_eq!(usage, [(ns.to_owned(), Usage { bytes: 12, keys: 2 })]);
+    let err = write("c", b"123456789").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            WriteError::Quota(QuotaExceeded::Bytes {
+                after: 22,
+                quota: 20,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.get(ns, "c").await.unwrap(), None);
+    assert_eq!(write("a", b"1234567890").await, Ok(true));
+    assert_eq!(write("a", b"1").await, Ok(true));
+    assert_eq!(write("c", b"1").await, Ok(true));
+    let err = write("d", b"").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            WriteError::Quota(QuotaExceeded::Keys {
+                after: 4,
+                quota: 3,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.list_keys(ns, "").await.unwrap(), ["a", "b", "c"]);
+    let lose = Condition::Equals(b"9".to_vec());
+    assert_eq!(
+        store.write(ns, "c", b"22".to_vec(), lose, quota).await,
+        Ok(false)
+    );
+    let win = Condition::Equals(b"1".to_vec());
+    assert_eq!(
+        store.write(ns, "c", b"22".to_vec(), win, quota).await,
+        Ok(true)
+    );
+    store.delete(ns, "b").await.unwrap();
+    store.delete(ns, "b").await.unwrap();
+    let usage = store.usage("spell/").await.unwrap();
+    assert!(
+        usage.contains(&(ns.to_owned(), Usage { bytes: 5, keys: 2 })),
+        "{usage:?}"
+    );
+    let tiny = StateQuota { bytes: 1, keys: 1 };
+    assert_eq!(
+        store
+            .write(ns, "c", b"2".to_vec(), Condition::Any, tiny)
+            .await,
+        Ok(true)
+    );
+    store.delete(ns, "a").await.unwrap();
+    store.delete(ns, "c").await.unwrap();
+    assert!(store.usage("spell/quota").await.unwrap().is_empty());
 }
 
 /// `clients` stores on one backend (as separate processes would have)

@@ -54,6 +54,7 @@ impl std::fmt::Display for Error {
                 state::Error::Denied(m) => write!(f, "state access denied: {m}"),
                 state::Error::Invalid(m) => write!(f, "invalid state operation: {m}"),
                 state::Error::Storage(m) => write!(f, "state storage failed: {m}"),
+                state::Error::QuotaExceeded(m) => write!(f, "state quota exceeded: {m}"),
             },
             Error::Event(e) => match e {
                 event::Error::Invalid(m) => write!(f, "invalid event: {m}"),

@@ -461,6 +461,7 @@ fn state_error(e: state::Error) -> ScriptError {
         state::Error::Denied(m) => ScriptError::new("denied", m),
         state::Error::Invalid(m) => ScriptError::new("invalid", m),
         state::Error::Storage(m) => ScriptError::new("storage", m),
+        state::Error::QuotaExceeded(m) => ScriptError::new("quota-exceeded", m),
     }
 }
 

@@ -10,6 +10,7 @@ mod mcp;
 mod models;
 mod run;
 mod serve;
+mod state;
 mod worker;
 
 use std::io::IsTerminal as _;
@@ -105,6 +106,8 @@ enum Command {
     Logout(market::LogoutArgs),
     /// The grants you approved for pulled packages: list or revoke.
     Grants(market::GrantsArgs),
+    /// Look at the state store: `state du` shows what each namespace holds.
+    State(state::StateArgs),
 }
 
 /// Options shared by the subcommands that load spells.
@@ -126,6 +129,34 @@ impl HostArgs {
     /// Builds the runtime these options describe.
     fn runtime(&self, model: Option<&str>) -> anyhow::Result<Runtime> {
         Ok(self.runtime_and_settings(model)?.0)
+    }
+
+    /// The state store these options name: `--state-db`, else `[state]
+    /// url`, else the default SQLite file.
+    fn backend(&self, settings: &Settings) -> anyhow::Result<StateBackend> {
+        Ok(match (&self.state_db, &settings.state.url) {
+            (Some(path), _) => StateBackend::Sqlite(path.clone()),
+            (None, Some(url)) => StateBackend::parse(url)?,
+            (None, None) => StateBackend::Sqlite(SqliteStore::default_path()),
+        })
+    }
+
+    /// The configured state store, and how to name it (no password).
+    fn state_store(
+        &self,
+    ) -> anyhow::Result<(
+        std::sync::Arc<dyn crate::bridges::state::StateStore>,
+        String,
+    )> {
+        let (settings, _) = Settings::load(self.config.as_deref())?;
+        let backend = self.backend(&settings)?;
+        let shown = match &backend {
+            StateBackend::Sqlite(path) => path.display().to_string(),
+            StateBackend::Redis(url) | StateBackend::Postgres(url) => {
+                crate::bridges::state::backend::redact(url)
+            }
+        };
+        Ok((backend.open()?, shown))
     }
 
     /// The runtime, and the settings that apply per spell.
@@ -152,12 +183,7 @@ impl HostArgs {
         } else {
             CompileCache::default_location()
         };
-        let backend = match (&self.state_db, &settings.state.url) {
-            (Some(path), _) => StateBackend::Sqlite(path.clone()),
-            (None, Some(url)) => StateBackend::parse(url)?,
-            (None, None) => StateBackend::Sqlite(SqliteStore::default_path()),
-        };
-        let store = backend.open()?;
+        let store = self.backend(&settings)?.open()?;
         let events = match &settings.events.url {
             Some(url) => EventsBackend::parse(url).map_err(anyhow::Error::msg)?,
             None => EventsBackend::Local,
@@ -239,6 +265,7 @@ pub fn main() -> ExitCode {
             Command::Login(args) => market::login(args).await,
             Command::Logout(args) => market::logout(args).await,
             Command::Grants(args) => market::grants(args).await,
+            Command::State(args) => state::state(args).await,
         }
     });
     // The last spans go out before the process does.

@@ -45,6 +45,16 @@ const MIGRATIONS: &[&str] = &[
         at TIMESTAMPTZ NOT NULL DEFAULT now(),
         record JSONB NOT NULL
     )",
+    // 5: what each state namespace holds, for quotas; its row is also the
+    // lock every writer of the namespace takes.
+    "CREATE TABLE spellhost_state_usage (
+        namespace TEXT PRIMARY KEY,
+        bytes BIGINT NOT NULL,
+        keys BIGINT NOT NULL
+    );
+    INSERT INTO spellhost_state_usage (namespace, bytes, keys)
+        SELECT namespace, SUM(octet_length(key) + octet_length(value)), COUNT(*)
+        FROM spellhost_state GROUP BY namespace",
 ];
 
 /// Any number: the advisory lock migrations hold.

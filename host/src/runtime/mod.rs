@@ -215,6 +215,8 @@ pub struct Runtime {
     prepared: Arc<prepared::PreparedTable>,
     /// Built on first use: most runs load no plugins.
     plugin_linker: Arc<std::sync::OnceLock<Linker<PluginState>>>,
+    /// Where `json_query` evaluates (compiled on first use).
+    jq: Arc<crate::sandbox::jq::JqSandbox>,
     services: HostServices,
 }
 
@@ -253,11 +255,14 @@ impl Runtime {
             table: &mut s.table,
         })?;
         workflow::add_to_linker(&mut linker, |s| &mut s.workflow)?;
+        let jq =
+            crate::sandbox::jq::JqSandbox::new(engine.engine().clone(), engine.cache().clone());
         Ok(Self {
             engine,
             linker: Arc::new(linker),
             prepared: Arc::default(),
             plugin_linker: Arc::default(),
+            jq,
             services,
         })
     }
@@ -570,7 +575,7 @@ impl Runtime {
             recorder: recorder.clone(),
             hooks: hooks.clone(),
         };
-        let tools = match self.tool_ctx(spell, &net, &recorder, &hooks, &run) {
+        let tools = match self.tool_ctx(spell, &net, &recorder, &hooks, &run, limits) {
             Ok(tools) => tools,
             Err(err) => {
                 return RunReport {
@@ -616,6 +621,7 @@ impl Runtime {
                 run: Arc::new(MemoryStore::new()),
                 spell_name: spell.name.clone(),
                 shared_grants: spell.state_grants.clone(),
+                quota: limits.state_quota(),
                 recorder: recorder.clone(),
             },
             events: EventCtx {
@@ -724,7 +730,9 @@ impl Runtime {
         recorder: &Recorder,
         hooks: &HookSet,
         run: &RunCtx,
+        limits: &Limits,
     ) -> anyhow::Result<ToolCtx> {
+        let quota = limits.state_quota();
         let files = FileGrants::new(&spell.grants.read, &spell.grants.write)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let context = ToolContext {
@@ -733,7 +741,9 @@ impl Runtime {
             memory: Some(Arc::new(StateMemory {
                 store: self.services.store.clone(),
                 namespace: format!("spell/{}", spell.name),
+                quota,
             })),
+            jq: Some(self.jq.clone()),
         };
         Ok(ToolCtx::new(
             spell.tools.clone(),

@@ -1,7 +1,8 @@
 //! The sandbox every guest runs in, below the bridges and the runtime that
 //! composes them: the WASI context a set of grants allows ([`wasi`]), the
 //! sandbox of plugin components — tool providers and hook handlers, one
-//! fresh instance per call ([`plugin`]) — and the errors a run ends with
+//! fresh instance per call ([`plugin`]) — the jq sandbox the `json_query`
+//! tool evaluates in ([`jq`]), and the errors a run ends with
 //! ([`RunError`]).
 //!
 //! Bridges that call plugins (`bridges::hooks`, `bridges::tool::plugin`)
@@ -9,6 +10,7 @@
 //! `runtime`.
 
 mod error;
+pub mod jq;
 pub mod plugin;
 pub mod wasi;
 

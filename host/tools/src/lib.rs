@@ -59,6 +59,9 @@ pub struct ToolContext {
     pub fetcher: Option<Arc<dyn Fetcher>>,
     /// `None` => the `memory` tool fails with a clear message.
     pub memory: Option<Arc<dyn Memory>>,
+    /// Where `json_query` runs its filters; `None` => it fails with a
+    /// clear message.
+    pub jq: Option<Arc<dyn JqEngine>>,
 }
 
 impl std::fmt::Debug for ToolContext {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for ToolContext {
             .field("files", &self.files)
             .field("fetcher", &self.fetcher.is_some())
             .field("memory", &self.memory.is_some())
+            .field("jq", &self.jq.is_some())
             .finish()
     }
 }
@@ -131,6 +135,23 @@ pub struct FetchedPage {
     /// The URL fetched (redirects are not followed: each hop would need
     /// its own network check).
     pub url: String,
+}
+
+/// Runs jq filters for `json_query`, implemented by the host in a sandbox
+/// with fuel, a memory limit and the run's deadline (jq has none of its
+/// own, and a filter can ask for unbounded work).
+#[async_trait::async_trait]
+pub trait JqEngine: Send + Sync {
+    /// The outputs of `filter` over `input`: at most `max_outputs` of them
+    /// and `max_bytes` of JSON text. A filter that does not compile is
+    /// `InvalidArguments`; one that errs, or runs out of its budget, `Failed`.
+    async fn evaluate(
+        &self,
+        filter: &str,
+        input: &Value,
+        max_outputs: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Value>, ToolError>;
 }
 
 /// The spell's private key-value state, implemented by the host.

@@ -3,7 +3,7 @@
 
 use wasmtime::component::Resource;
 
-use super::{Bucket, MAX_KEY_BYTES, MAX_VALUE_BYTES, StateView, StoreError};
+use super::{Bucket, Condition, MAX_KEY_BYTES, MAX_VALUE_BYTES, StateView, StoreError, WriteError};
 use crate::bindings::state::{self, Error, Scope};
 
 type StateResult<T> = wasmtime::Result<Result<T, Error>>;
@@ -11,6 +11,9 @@ type StateResult<T> = wasmtime::Result<Result<T, Error>>;
 fn check_key(key: &str) -> Result<(), Error> {
     if key.is_empty() {
         return Err(Error::Invalid("keys must not be empty".into()));
+    }
+    if key.contains('\0') {
+        return Err(Error::Invalid("keys must not contain NUL bytes".into()));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(Error::Invalid(format!(
@@ -35,16 +38,25 @@ fn storage(err: StoreError) -> Error {
     Error::Storage(err.0)
 }
 
+fn refused(err: WriteError) -> Error {
+    match err {
+        WriteError::Store(err) => storage(err),
+        WriteError::Quota(exceeded) => Error::QuotaExceeded(exceeded.to_string()),
+    }
+}
+
 impl state::Host for StateView<'_> {
     async fn open(&mut self, scope: Scope) -> StateResult<Resource<Bucket>> {
         let bucket = match scope {
             Scope::Spell => Bucket {
                 store: self.ctx.persistent.clone(),
                 namespace: format!("spell/{}", self.ctx.spell_name),
+                quota: self.ctx.quota,
             },
             Scope::Run => Bucket {
                 store: self.ctx.run.clone(),
                 namespace: "run".into(),
+                quota: self.ctx.quota,
             },
             Scope::Shared(name) => {
                 if name.is_empty() {
@@ -68,6 +80,7 @@ impl state::Host for StateView<'_> {
                 Bucket {
                     store: self.ctx.persistent.clone(),
                     namespace: format!("shared/{name}"),
+                    quota: self.ctx.quota,
                 }
             }
         };
@@ -100,9 +113,10 @@ impl state::HostBucket for StateView<'_> {
         }
         Ok(bucket
             .store
-            .set(&bucket.namespace, &key, value)
+            .write(&bucket.namespace, &key, value, Condition::Any, bucket.quota)
             .await
-            .map_err(storage))
+            .map(drop)
+            .map_err(refused))
     }
 
     async fn delete(&mut self, this: Resource<Bucket>, key: String) -> StateResult<()> {
@@ -154,11 +168,12 @@ impl state::HostBucket for StateView<'_> {
         if let Err(e) = check_key(&key).and_then(|()| check_value(&new)) {
             return Ok(Err(e));
         }
+        let condition = Condition::expecting(expected);
         Ok(bucket
             .store
-            .compare_and_swap(&bucket.namespace, &key, expected, new)
+            .write(&bucket.namespace, &key, new, condition, bucket.quota)
             .await
-            .map_err(storage))
+            .map_err(refused))
     }
 
     async fn drop(&mut self, this: Resource<Bucket>) -> wasmtime::Result<()> {
@@ -182,6 +197,7 @@ mod tests {
             run: Arc::new(MemoryStore::new()),
             spell_name: "alpha".into(),
             shared_grants: grants.iter().map(|g| g.to_string()).collect(),
+            quota: crate::limits::StateQuota { bytes: 64, keys: 2 },
             recorder: Default::default(),
         }
     }
@@ -265,5 +281,55 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert!(matches!(err, Error::Invalid(m) if m.contains("limit")));
+    }
+
+    #[tokio::test]
+    async fn writes_past_the_quota_are_quota_exceeded() {
+        let mut ctx = ctx(&[]);
+        let mut table = ResourceTable::new();
+        let mut view = StateView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        for scope in [Scope::Spell, Scope::Run] {
+            let bucket = view.open(scope).await.unwrap().unwrap();
+            let rep = bucket.rep();
+            let again = || wasmtime::component::Resource::<super::super::Bucket>::new_own(rep);
+            view.set(again(), "a".into(), vec![1; 10])
+                .await
+                .unwrap()
+                .unwrap();
+            let err = view
+                .set(again(), "b".into(), vec![1; 60])
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::QuotaExceeded(m) if m.contains("--state-quota")),
+                "{err:?}"
+            );
+            view.set(again(), "b".into(), vec![1; 5])
+                .await
+                .unwrap()
+                .unwrap();
+            let err = view
+                .compare_and_swap(again(), "c".into(), None, vec![])
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::QuotaExceeded(m) if m.contains("3 keys")),
+                "{err:?}"
+            );
+            let err = view
+                .set(again(), "a\0b".into(), vec![])
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Invalid(m) if m.contains("NUL")),
+                "{err:?}"
+            );
+        }
     }
 }

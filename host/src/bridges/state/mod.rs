@@ -3,7 +3,11 @@
 //! Scopes map to store namespaces: `spell` → `spell/<spell name>` in the
 //! persistent store, `shared(n)` → `shared/<n>` in the persistent store
 //! (only when granted with `--allow-state-ns n`), and `run` → a fresh
-//! in-memory store dropped with the run. The persistent store is SQLite by
+//! in-memory store dropped with the run. Every write is checked against
+//! the run's state quota (`--state-quota`, `--state-keys`) for the
+//! namespace it goes to — the run scope's too: it is the host's memory.
+//! Keys are non-empty UTF-8 without NUL bytes (PostgreSQL text cannot
+//! hold them, and the Redis store keeps its counters under NUL-led names). The persistent store is SQLite by
 //! default, or Redis or PostgreSQL (`backend`), shared by every process
 //! that names it.
 
@@ -19,11 +23,15 @@ use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
+use crate::limits::StateQuota;
+
 pub use backend::StateBackend;
 pub use postgres::PostgresStore;
 pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
-pub use store::{MemoryStore, StateStore, StoreError};
+pub use store::{
+    Condition, MemoryStore, QuotaExceeded, StateStore, StoreError, Usage, WriteError, check_quota,
+};
 pub use tenant::TenantStore;
 
 /// Longest key, in bytes.
@@ -41,6 +49,8 @@ pub struct StateCtx {
     pub spell_name: String,
     /// Shared namespaces the spell was granted (`*` grants all).
     pub shared_grants: Arc<[String]>,
+    /// How much each namespace the spell writes to may hold.
+    pub quota: StateQuota,
     pub recorder: crate::policy::audit::Recorder,
 }
 
@@ -70,8 +80,9 @@ pub fn add_to_linker<T: Send + 'static>(
     crate::bindings::state::add_to_linker::<T, StateBridge>(linker, view)
 }
 
-/// An open scope: a store and the namespace within it.
+/// An open scope: a store, the namespace within it, and its quota.
 pub struct Bucket {
     store: Arc<dyn StateStore>,
     namespace: String,
+    quota: StateQuota,
 }

@@ -2,12 +2,16 @@
 //! process that names the same database.
 //!
 //! One table, `spellhost_state (namespace, key, value)`, in the schema
-//! spellhost creates and migrates (`crate::pg`). Compare-and-swap is one
-//! statement — `UPDATE … WHERE value = $expected`, or `INSERT … ON CONFLICT
-//! DO NOTHING` for "absent" — whose row count says whether it swapped. Keys
-//! are listed in byte order (`COLLATE "C"`), as the other stores do.
+//! spellhost creates and migrates (`crate::pg`), and beside it
+//! `spellhost_state_usage`, what each namespace holds. A write or delete is
+//! one transaction that first locks its namespace's usage row (`FOR
+//! UPDATE`): writers of one namespace take turns, so the condition of a
+//! compare-and-swap, the quota check and the write see no other writer in
+//! between; other namespaces are not held up. Keys are listed in byte
+//! order (`COLLATE "C"`), as the other stores do.
 
-use super::store::{StateStore, StoreError};
+use super::store::{Condition, StateStore, StoreError, Usage, WriteError, check_quota};
+use crate::limits::StateQuota;
 use crate::pg::{Database, describe};
 
 /// A state store in a PostgreSQL database.
@@ -47,29 +51,62 @@ impl StateStore for PostgresStore {
         Ok(row.map(|row| row.get(0)))
     }
 
-    async fn set(&self, namespace: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO spellhost_state (namespace, key, value) VALUES ($1, $2, $3)
-                 ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value",
-                &[&namespace, &key, &value],
-            )
-            .await
-            .map_err(|e| self.failed("writing", describe(&e)))?;
-        Ok(())
-    }
-
-    async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "DELETE FROM spellhost_state WHERE namespace = $1 AND key = $2",
+    async fn write(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+        condition: Condition,
+        quota: StateQuota,
+    ) -> Result<bool, WriteError> {
+        let mut client = self.client().await?;
+        let failed = |e: tokio_postgres::Error| self.failed("writing", describe(&e));
+        let tx = client.transaction().await.map_err(failed)?;
+        let before = lock_usage(&tx, namespace).await.map_err(failed)?;
+        let old: Option<Vec<u8>> = tx
+            .query_opt(
+                "SELECT value FROM spellhost_state WHERE namespace = $1 AND key = $2",
                 &[&namespace, &key],
             )
             .await
-            .map_err(|e| self.failed("deleting", describe(&e)))?;
-        Ok(())
+            .map_err(failed)?
+            .map(|row| row.get(0));
+        if !condition.holds(old.as_deref()) {
+            return Ok(false);
+        }
+        let after = before.after(key, old.map(|v| v.len() as u64), Some(value.len() as u64));
+        check_quota(namespace, before, after, quota)?;
+        tx.execute(
+            "INSERT INTO spellhost_state (namespace, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value",
+            &[&namespace, &key, &value],
+        )
+        .await
+        .map_err(failed)?;
+        store_usage(&tx, namespace, after).await.map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        Ok(true)
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let failed = |e: tokio_postgres::Error| self.failed("deleting", describe(&e));
+        let tx = client.transaction().await.map_err(failed)?;
+        let before = lock_usage(&tx, namespace).await.map_err(failed)?;
+        let removed = tx
+            .query_opt(
+                "DELETE FROM spellhost_state WHERE namespace = $1 AND key = $2
+                 RETURNING octet_length(value)",
+                &[&namespace, &key],
+            )
+            .await
+            .map_err(failed)?;
+        if let Some(row) = removed {
+            let old: i32 = row.get(0);
+            let after = before.after(key, Some(old.max(0) as u64), None);
+            store_usage(&tx, namespace, after).await.map_err(failed)?;
+        }
+        tx.commit().await.map_err(failed)
     }
 
     async fn list_keys(&self, namespace: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -86,36 +123,67 @@ impl StateStore for PostgresStore {
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
     }
 
-    async fn compare_and_swap(
-        &self,
-        namespace: &str,
-        key: &str,
-        expected: Option<Vec<u8>>,
-        new: Vec<u8>,
-    ) -> Result<bool, StoreError> {
+    async fn usage(&self, prefix: &str) -> Result<Vec<(String, Usage)>, StoreError> {
         let client = self.client().await?;
-        let swapped =
-            match expected {
-                None => client
-                    .execute(
-                        "INSERT INTO spellhost_state (namespace, key, value) VALUES ($1, $2, $3)
-                         ON CONFLICT (namespace, key) DO NOTHING",
-                        &[&namespace, &key, &new],
-                    )
-                    .await,
-                Some(expected) => {
-                    client
-                        .execute(
-                            "UPDATE spellhost_state SET value = $3
-                         WHERE namespace = $1 AND key = $2 AND value = $4",
-                            &[&namespace, &key, &new, &expected],
-                        )
-                        .await
-                }
-            }
-            .map_err(|e| self.failed("compare-and-swap", describe(&e)))?;
-        Ok(swapped == 1)
+        let rows = client
+            .query(
+                "SELECT namespace, bytes, keys FROM spellhost_state_usage
+                 WHERE starts_with(namespace, $1) AND keys > 0
+                 ORDER BY namespace COLLATE \"C\"",
+                &[&prefix],
+            )
+            .await
+            .map_err(|e| self.failed("reading usage", describe(&e)))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (bytes, keys): (i64, i64) = (row.get(1), row.get(2));
+                let usage = Usage {
+                    bytes: bytes.max(0) as u64,
+                    keys: keys.max(0) as u64,
+                };
+                (row.get(0), usage)
+            })
+            .collect())
     }
+}
+
+/// Locks `namespace`'s usage row (creating it) and reads it.
+async fn lock_usage(
+    tx: &deadpool_postgres::Transaction<'_>,
+    namespace: &str,
+) -> Result<Usage, tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO spellhost_state_usage (namespace, bytes, keys) VALUES ($1, 0, 0)
+         ON CONFLICT (namespace) DO NOTHING",
+        &[&namespace],
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            "SELECT bytes, keys FROM spellhost_state_usage WHERE namespace = $1 FOR UPDATE",
+            &[&namespace],
+        )
+        .await?;
+    let (bytes, keys): (i64, i64) = (row.get(0), row.get(1));
+    Ok(Usage {
+        bytes: bytes.max(0) as u64,
+        keys: keys.max(0) as u64,
+    })
+}
+
+async fn store_usage(
+    tx: &deadpool_postgres::Transaction<'_>,
+    namespace: &str,
+    usage: Usage,
+) -> Result<(), tokio_postgres::Error> {
+    let (bytes, keys) = (usage.bytes as i64, usage.keys as i64);
+    tx.execute(
+        "UPDATE spellhost_state_usage SET bytes = $2, keys = $3 WHERE namespace = $1",
+        &[&namespace, &bytes, &keys],
+    )
+    .await
+    .map(drop)
 }
 
 #[cfg(test)]

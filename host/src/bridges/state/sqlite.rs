@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
-use super::store::{StateStore, StoreError};
+use super::store::{Condition, StateStore, StoreError, Usage, WriteError, check_quota};
+use crate::limits::StateQuota;
 
 /// How long a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,7 +123,81 @@ fn initialise(conn: &Connection) -> rusqlite::Result<()> {
              updated_ms INTEGER NOT NULL,
              PRIMARY KEY (namespace, key)
          ) WITHOUT ROWID;",
+    )?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version < SCHEMA_VERSION {
+        migrate(conn)?;
+    }
+    Ok(())
+}
+
+/// The schema's version (`PRAGMA user_version`): 1 added `kv_usage`.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Adds what a database written by an older spellhost lacks, under the
+/// write lock (another process may be doing the same).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let steps = || -> rusqlite::Result<()> {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+        if version < 1 {
+            // What each namespace holds, kept with every write so a quota
+            // check does not scan the namespace; counted once from what an
+            // older version wrote.
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS kv_usage (
+                     namespace TEXT PRIMARY KEY,
+                     bytes INTEGER NOT NULL,
+                     keys INTEGER NOT NULL
+                 ) WITHOUT ROWID;
+                 DELETE FROM kv_usage;
+                 INSERT INTO kv_usage (namespace, bytes, keys)
+                     SELECT namespace, SUM(length(CAST(key AS BLOB)) + length(value)), COUNT(*)
+                     FROM kv GROUP BY namespace;",
+            )?;
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+    };
+    match steps() {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(err) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(err)
+        }
+    }
+}
+
+fn usage_of(conn: &Connection, namespace: &str) -> rusqlite::Result<Usage> {
+    conn.query_row(
+        "SELECT bytes, keys FROM kv_usage WHERE namespace = ?1",
+        params![namespace],
+        |row| {
+            Ok(Usage {
+                bytes: row.get::<_, i64>(0)?.max(0) as u64,
+                keys: row.get::<_, i64>(1)?.max(0) as u64,
+            })
+        },
     )
+    .optional()
+    .map(Option::unwrap_or_default)
+}
+
+fn set_usage(conn: &Connection, namespace: &str, usage: Usage) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO kv_usage (namespace, bytes, keys) VALUES (?1, ?2, ?3)
+         ON CONFLICT (namespace) DO UPDATE SET bytes = excluded.bytes, keys = excluded.keys",
+        params![namespace, usage.bytes as i64, usage.keys as i64],
+    )?;
+    Ok(())
+}
+
+fn current(conn: &Connection, namespace: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row(
+        "SELECT value FROM kv WHERE namespace = ?1 AND key = ?2",
+        params![namespace, key],
+        |row| row.get(0),
+    )
+    .optional()
 }
 
 fn now_ms() -> i64 {
@@ -155,20 +230,57 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn set(&self, namespace: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+    async fn write(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+        condition: Condition,
+        quota: StateQuota,
+    ) -> Result<bool, WriteError> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        self.with(move |conn| upsert(conn, &namespace, &key, &value))
-            .await
+        let outcome = self
+            .with(move |conn| {
+                // IMMEDIATE takes the write lock up front, so the reads and
+                // the write below see no other writer in between, in any
+                // process.
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let old = current(&tx, &namespace, &key)?;
+                if !condition.holds(old.as_deref()) {
+                    return Ok(Ok(false));
+                }
+                let before = usage_of(&tx, &namespace)?;
+                let after =
+                    before.after(&key, old.map(|v| v.len() as u64), Some(value.len() as u64));
+                if let Err(exceeded) = check_quota(&namespace, before, after, quota) {
+                    return Ok(Err(exceeded));
+                }
+                upsert(&tx, &namespace, &key, &value)?;
+                set_usage(&tx, &namespace, after)?;
+                tx.commit()?;
+                Ok(Ok(true))
+            })
+            .await?;
+        Ok(outcome?)
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
         self.with(move |conn| {
-            conn.execute(
-                "DELETE FROM kv WHERE namespace = ?1 AND key = ?2",
-                params![namespace, key],
-            )
-            .map(drop)
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(old) = current(&tx, &namespace, &key)? {
+                tx.execute(
+                    "DELETE FROM kv WHERE namespace = ?1 AND key = ?2",
+                    params![namespace, key],
+                )?;
+                let before = usage_of(&tx, &namespace)?;
+                set_usage(
+                    &tx,
+                    &namespace,
+                    before.after(&key, Some(old.len() as u64), None),
+                )?;
+            }
+            tx.commit()
         })
         .await
     }
@@ -186,31 +298,23 @@ impl StateStore for SqliteStore {
         .await
     }
 
-    async fn compare_and_swap(
-        &self,
-        namespace: &str,
-        key: &str,
-        expected: Option<Vec<u8>>,
-        new: Vec<u8>,
-    ) -> Result<bool, StoreError> {
-        let (namespace, key) = (namespace.to_owned(), key.to_owned());
+    async fn usage(&self, prefix: &str) -> Result<Vec<(String, Usage)>, StoreError> {
+        let prefix = prefix.to_owned();
         self.with(move |conn| {
-            // IMMEDIATE takes the write lock up front, so the read and the
-            // write below see no other writer in between, in any process.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current: Option<Vec<u8>> = tx
-                .query_row(
-                    "SELECT value FROM kv WHERE namespace = ?1 AND key = ?2",
-                    params![namespace, key],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            if current != expected {
-                return Ok(false);
-            }
-            upsert(&tx, &namespace, &key, &new)?;
-            tx.commit()?;
-            Ok(true)
+            let mut stmt = conn.prepare_cached(
+                "SELECT namespace, bytes, keys FROM kv_usage
+                 WHERE substr(namespace, 1, length(?1)) = ?1 AND keys > 0 ORDER BY namespace",
+            )?;
+            let rows = stmt.query_map(params![prefix], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    Usage {
+                        bytes: row.get::<_, i64>(1)?.max(0) as u64,
+                        keys: row.get::<_, i64>(2)?.max(0) as u64,
+                    },
+                ))
+            })?;
+            rows.collect()
         })
         .await
     }
@@ -224,6 +328,28 @@ mod tests {
     async fn sqlite_store_keeps_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         super::super::store::check_store_contract(&SqliteStore::new(dir.path().join("s.db"))).await;
+    }
+
+    /// A database an older spellhost wrote (no `kv_usage`) is counted
+    /// once, when it is first opened.
+    #[tokio::test]
+    async fn usage_is_counted_for_databases_written_before_quotas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE kv (namespace TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                              updated_ms INTEGER NOT NULL, PRIMARY KEY (namespace, key)) WITHOUT ROWID;
+             INSERT INTO kv VALUES ('spell/old', 'é', x'0102', 0), ('spell/old', 'k', x'', 0);",
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::new(&path);
+        let usage = store.usage("spell/").await.unwrap();
+        assert_eq!(
+            usage,
+            [("spell/old".to_owned(), Usage { bytes: 5, keys: 2 })]
+        );
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::store::{StateStore, StoreError};
+use super::store::{Condition, StateStore, StoreError, Usage, WriteError};
+use crate::limits::StateQuota;
 
 /// `inner`, with namespaces under `tenant/<name>/`.
 pub struct TenantStore {
@@ -31,8 +32,17 @@ impl StateStore for TenantStore {
         self.inner.get(&self.ns(namespace), key).await
     }
 
-    async fn set(&self, namespace: &str, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
-        self.inner.set(&self.ns(namespace), key, value).await
+    async fn write(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+        condition: Condition,
+        quota: StateQuota,
+    ) -> Result<bool, WriteError> {
+        self.inner
+            .write(&self.ns(namespace), key, value, condition, quota)
+            .await
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<(), StoreError> {
@@ -43,16 +53,12 @@ impl StateStore for TenantStore {
         self.inner.list_keys(&self.ns(namespace), prefix).await
     }
 
-    async fn compare_and_swap(
-        &self,
-        namespace: &str,
-        key: &str,
-        expected: Option<Vec<u8>>,
-        new: Vec<u8>,
-    ) -> Result<bool, StoreError> {
-        self.inner
-            .compare_and_swap(&self.ns(namespace), key, expected, new)
-            .await
+    async fn usage(&self, prefix: &str) -> Result<Vec<(String, Usage)>, StoreError> {
+        let all = self.inner.usage(&self.ns(prefix)).await?;
+        Ok(all
+            .into_iter()
+            .filter_map(|(name, usage)| Some((name.strip_prefix(&self.prefix)?.to_owned(), usage)))
+            .collect())
     }
 }
 

@@ -82,6 +82,8 @@ pub struct StateMemory {
     pub store: Arc<dyn StateStore>,
     /// The spell's private namespace (`spell/<name>`).
     pub namespace: String,
+    /// The run's state quota: the tool writes where the spell does.
+    pub quota: crate::limits::StateQuota,
 }
 
 const PREFIX: &str = "memory/";
@@ -103,12 +105,15 @@ impl Memory for StateMemory {
 
     async fn set(&self, key: &str, value: &str) -> Result<(), ToolError> {
         self.store
-            .set(
+            .write(
                 &self.namespace,
                 &format!("{PREFIX}{key}"),
                 value.as_bytes().to_vec(),
+                crate::bridges::state::Condition::Any,
+                self.quota,
             )
             .await
+            .map(drop)
             .map_err(storage)
     }
 
