@@ -142,17 +142,18 @@ impl Writer {
             )));
         }
         if self.text.len() > self.max_bytes {
-            return Err(Error::Failed(format!(
-                "the filter's output is larger than {} bytes, the most json_query returns; \
-                 select less (e.g. `.[0:100]`, `limit(10; …)`)",
-                self.max_bytes
-            )));
+            return Err(self.too_large());
         }
         match v {
             Val::Null => self.text.push_str("null"),
             Val::Bool(b) => self.text.push_str(if *b { "true" } else { "false" }),
             Val::Num(n) => self.number(n),
-            Val::TStr(b) | Val::BStr(b) => self.string(&String::from_utf8_lossy(b)),
+            Val::TStr(b) | Val::BStr(b) => {
+                if b.len() > self.max_bytes {
+                    return Err(self.too_large());
+                }
+                self.string(&String::from_utf8_lossy(b));
+            }
             Val::Arr(a) => {
                 self.text.push('[');
                 for (i, x) in a.iter().enumerate() {
@@ -180,6 +181,14 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    fn too_large(&self) -> Error {
+        Error::Failed(format!(
+            "the filter's output is larger than {} bytes, the most json_query returns; \
+             select less (e.g. `.[0:100]`, `limit(10; …)`)",
+            self.max_bytes
+        ))
     }
 
     fn string(&mut self, s: &str) {

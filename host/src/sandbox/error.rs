@@ -115,11 +115,10 @@ fn is_handle_exhaustion(err: &wasmtime::Error) -> bool {
     ) {
         return true;
     }
-    err.chain().any(|cause| {
-        let text = cause.to_string();
-        text.contains("store handle limit exceeded")
-            || text.contains("resource table has no free keys")
-    })
+    // wasmtime's own error at the root, not a message some plugin or tool
+    // passed up.
+    let root = err.root_cause().to_string();
+    root.ends_with("store handle limit exceeded") || root == "resource table has no free keys"
 }
 
 /// Whether an out-of-bounds access is a C stack (in linear memory) run off

@@ -30,8 +30,9 @@ static JQ: &[u8] = include_bytes!("../../prebuilt/jq.wasm");
 
 /// Fuel of one evaluation: about a second of work on this kind of machine.
 pub const JQ_FUEL: u64 = 2_000_000_000;
-/// Memory of one evaluation besides its input (four times the input's
-/// JSON text is added: the parsed value and jq's copy of it).
+/// Memory of one evaluation besides its input (24 times the input's JSON
+/// text is added: the parsed value and jq's copy of it, which for arrays
+/// of small numbers take many times the text).
 pub const JQ_MEMORY: u64 = 32 << 20;
 /// Longest one evaluation may take, whatever its run allows.
 pub const JQ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -118,7 +119,7 @@ impl JqSandbox {
         max_bytes: usize,
     ) -> Result<Vec<Value>, ToolError> {
         let input = input.to_string();
-        let memory = JQ_MEMORY.saturating_add(4 * input.len() as u64);
+        let memory = JQ_MEMORY.saturating_add(24 * input.len() as u64);
         let pre = self.prepared().await?;
         let state = JqState {
             wasi: WasiCtxBuilder::new().build(),
@@ -171,6 +172,9 @@ fn trapped(err: wasmtime::Error, memory: u64) -> ToolError {
              it builds too large a value — simplify it or query less data",
                 human_size(memory)
             ))
+        }
+        crate::sandbox::RunError::Limit(LimitExceeded::Handles { .. }) => {
+            ToolError::Failed("the jq filter crashed: it held too many handles".into())
         }
         crate::sandbox::RunError::Limit(limit) => exhausted(&limit),
         other => ToolError::Failed(format!("the jq filter crashed: {other}")),

@@ -173,6 +173,13 @@ impl PluginSandbox {
                         "plugin {} ran out of fuel ({} units)",
                         self.name, self.limits.fuel
                     ),
+                    RunError::Limit(LimitExceeded::Handles { .. }) => format!(
+                        "plugin {}: {}",
+                        self.name,
+                        LimitExceeded::Handles {
+                            limit: self.limits.max_handles
+                        }
+                    ),
                     other => format!("plugin {}: {other}", self.name),
                 })
             }

@@ -225,9 +225,11 @@ impl HttpTransport {
 }
 
 /// Why `config` cannot send a request, found without the network: the
-/// base URL must be an absolute `http(s)` URL with a host, and a provider
-/// whose key comes from a variable needs it unless it talks to this
-/// machine (a local server behind `OPENAI_BASE_URL` needs no key).
+/// base URL must be an absolute `http(s)` URL with a host, and a key must
+/// be there when it is certainly needed: a built-in provider at its hosted
+/// API, or a configured provider that names its key variable and is not on
+/// this machine. (A built-in provider pointed elsewhere — vLLM on the LAN
+/// behind `OPENAI_BASE_URL` — may need none; its server says.)
 fn unusable(config: &RemoteConfig) -> Option<LlmError> {
     let id = &config.id;
     let base = &config.base_url;
@@ -252,9 +254,15 @@ fn unusable(config: &RemoteConfig) -> Option<LlmError> {
             "the base URL of provider `{id}`, `{base}`, must be an http:// or https:// URL with a host; {where_from}"
         )));
     }
+    let needs_key = match id.as_str() {
+        "openai" | "anthropic" | "gemini" => {
+            url.host_str().is_some_and(|h| HOSTED_APIS.contains(&h))
+        }
+        _ => !is_local(&url),
+    };
     if config.api_key.is_none()
         && let Some(var) = &config.api_key_env
-        && !is_local(&url)
+        && needs_key
     {
         return Some(LlmError::Auth(format!(
             "no API key for provider `{id}`: ${var} is not set (nothing was sent to {base}); \
@@ -263,6 +271,13 @@ fn unusable(config: &RemoteConfig) -> Option<LlmError> {
     }
     None
 }
+
+/// The hosts of the built-in providers' hosted APIs.
+const HOSTED_APIS: &[&str] = &[
+    "api.openai.com",
+    "api.anthropic.com",
+    "generativelanguage.googleapis.com",
+];
 
 /// Whether `url` points at this machine.
 fn is_local(url: &reqwest::Url) -> bool {
@@ -426,6 +441,16 @@ mod tests {
             );
         }
         assert!(unusable(&config("ollama", "http://10.0.0.5:11434/v1", None)).is_none());
+        // A built-in provider pointed at a server on the LAN may need no key.
+        let lan = config(
+            "openai",
+            "http://192.168.1.5:8000/v1",
+            Some("OPENAI_API_KEY"),
+        );
+        assert!(unusable(&lan).is_none());
+        // A configured provider that names its key variable needs it.
+        let custom = config("lab", "https://llm.example.com/v1", Some("LAB_KEY"));
+        assert!(matches!(unusable(&custom), Some(LlmError::Auth(_))));
         for bad in ["localhost:8080/v1", "api.example.com", "ftp://host/x", ""] {
             let err = unusable(&config("lab", bad, None)).unwrap();
             assert!(

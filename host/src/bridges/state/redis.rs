@@ -84,7 +84,7 @@ local current = redis.call('HGET', h, ARGV[1])
 if not current then return 0 end
 redis.call('HDEL', h, ARGV[1])
 keys = keys - 1
-if keys <= 0 then
+if redis.call('HLEN', h) <= 2 then
   redis.call('DEL', h)
 else
   redis.call('HSET', h, '\0bytes', bytes - #ARGV[1] - #current, '\0keys', keys)
