@@ -109,9 +109,12 @@ impl JqSandbox {
             None => Err(ToolError::Failed("the jq sandbox could not start".into())),
         }
     }
+}
 
+#[async_trait::async_trait]
+impl JqEngine for JqSandbox {
     /// Runs `filter` over `input` (see the module docs for the bounds).
-    pub async fn evaluate(
+    async fn evaluate(
         &self,
         filter: &str,
         input: &Value,
@@ -187,19 +190,6 @@ fn exhausted(limit: &LimitExceeded) -> ToolError {
          it does too much work — simplify it or query less data",
         limit.summary().replace("the spell", "it")
     ))
-}
-
-#[async_trait::async_trait]
-impl JqEngine for JqSandbox {
-    async fn evaluate(
-        &self,
-        filter: &str,
-        input: &Value,
-        max_outputs: usize,
-        max_bytes: usize,
-    ) -> Result<Vec<Value>, ToolError> {
-        JqSandbox::evaluate(self, filter, input, max_outputs, max_bytes).await
-    }
 }
 
 #[cfg(test)]

@@ -136,14 +136,7 @@ impl StateStore for PostgresStore {
             .map_err(|e| self.failed("reading usage", describe(&e)))?;
         Ok(rows
             .into_iter()
-            .map(|row| {
-                let (bytes, keys): (i64, i64) = (row.get(1), row.get(2));
-                let usage = Usage {
-                    bytes: bytes.max(0) as u64,
-                    keys: keys.max(0) as u64,
-                };
-                (row.get(0), usage)
-            })
+            .map(|row| (row.get(0), Usage::from_counts(row.get(1), row.get(2))))
             .collect())
     }
 }
@@ -165,11 +158,7 @@ async fn lock_usage(
             &[&namespace],
         )
         .await?;
-    let (bytes, keys): (i64, i64) = (row.get(0), row.get(1));
-    Ok(Usage {
-        bytes: bytes.max(0) as u64,
-        keys: keys.max(0) as u64,
-    })
+    Ok(Usage::from_counts(row.get(0), row.get(1)))
 }
 
 async fn store_usage(

@@ -199,10 +199,7 @@ impl StateStore for RedisStore {
             1 => Ok(true),
             0 => Ok(false),
             _ => {
-                let before = Usage {
-                    bytes: bytes.max(0) as u64,
-                    keys: keys.max(0) as u64,
-                };
+                let before = Usage::from_counts(bytes, keys);
                 // The script refused for the same reason this finds.
                 let current = self.get(namespace, key).await?;
                 let after = before.after(
@@ -297,11 +294,7 @@ impl StateStore for RedisStore {
                 .map_err(|e| self.failed("reading usage", e))?;
             if keys > 0 {
                 let name = hash[PREFIX.len()..].to_owned();
-                let usage = Usage {
-                    bytes: bytes.max(0) as u64,
-                    keys: keys as u64,
-                };
-                all.push((name, usage));
+                all.push((name, Usage::from_counts(bytes, keys)));
             }
         }
         Ok(all)

@@ -171,12 +171,7 @@ fn usage_of(conn: &Connection, namespace: &str) -> rusqlite::Result<Usage> {
     conn.query_row(
         "SELECT bytes, keys FROM kv_usage WHERE namespace = ?1",
         params![namespace],
-        |row| {
-            Ok(Usage {
-                bytes: row.get::<_, i64>(0)?.max(0) as u64,
-                keys: row.get::<_, i64>(1)?.max(0) as u64,
-            })
-        },
+        |row| Ok(Usage::from_counts(row.get(0)?, row.get(1)?)),
     )
     .optional()
     .map(Option::unwrap_or_default)
@@ -308,10 +303,7 @@ impl StateStore for SqliteStore {
             let rows = stmt.query_map(params![prefix], |row| {
                 Ok((
                     row.get::<_, String>(0)?,
-                    Usage {
-                        bytes: row.get::<_, i64>(1)?.max(0) as u64,
-                        keys: row.get::<_, i64>(2)?.max(0) as u64,
-                    },
+                    Usage::from_counts(row.get(1)?, row.get(2)?),
                 ))
             })?;
             rows.collect()

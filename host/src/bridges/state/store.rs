@@ -24,6 +24,14 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// From a database's signed counters (never below zero).
+    pub fn from_counts(bytes: i64, keys: i64) -> Usage {
+        Usage {
+            bytes: bytes.max(0) as u64,
+            keys: keys.max(0) as u64,
+        }
+    }
+
     /// The usage after `key` (which held a value of `old` bytes, if any)
     /// is set to a value of `new` bytes; `new = None` removes it.
     pub fn after(self, key: &str, old: Option<u64>, new: Option<u64>) -> Usage {
