@@ -46,6 +46,7 @@ test: test-guests services
     target/debug/spellhost models pull smollm2
     cargo test -p spellhost -p spellhost-tools
     cargo test -p spellhost-sdk --lib
+    cargo test -p spellhost-script --test fuzz_corpus
     just mcp-conformance
 
 # The servers the tests start for themselves on 127.0.0.1 (each test its
@@ -83,7 +84,7 @@ catalog source="../shared/specs/models/model_prices_and_context_window.json" lab
 # Formatting and lints (warnings are errors).
 lint: setup check-interpreters
     cargo fmt --all -- --check
-    cargo clippy -p spellhost -p spellhost-tools --all-targets -- -D warnings
+    cargo clippy -p spellhost -p spellhost-tools -p spellhost-fuzz --all-targets -- -D warnings
     cargo clippy --target wasm32-wasip2 -p spellhost-sdk -p spellhost-script -p spellhost-test-guests -p spellhost-http-hello {{ prepend("-p ", spells) }} -- -D warnings
 
 # Rebuild the interpreter components spellhost ships (host/prebuilt/) from
@@ -112,7 +113,8 @@ verify-interpreters: setup
 # run queue on Redis and PostgreSQL started here on 127.0.0.1 (scale), and
 # publish/pull against docker-registry next to skopeo (market).
 # `just bench scripts` runs one section (whole, scripts, in-process, llm,
-# agent, local, serve, scale, market).
+# agent, local, serve, scale, market, soak; `SOAK_RUNS=1000 just bench soak`
+# for a shorter soak).
 bench *section: build spells test-guests services
     command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
     wasmtime --version 2>/dev/null | grep -q '^wasmtime 48.0.8' || cargo install wasmtime-cli --version 48.0.8 --locked --quiet
@@ -157,6 +159,30 @@ share: build spells services
     cat spellhost.lock
     kill $registry
     "$bin" run "oci://$reg/examples/counter:1.0" --input "offline user"
+
+# Fuzzing (`fuzz/`, cargo fuzz): every parser that reads untrusted input —
+# manifests, network grants, server-sent events, each provider's answers
+# and streams, the script bridge's JSON, the built-in tools' arguments —
+# for SECONDS each (default 60), or only the TARGETS named. What it learns
+# joins fuzz/corpus/ (shrink it with `cargo fuzz cmin TARGET`); a crash
+# stops it with the input in fuzz/artifacts/, which goes to
+# fuzz/regressions/TARGET/ with the fix — `just test` replays both on
+# stable. Uses nightly Rust when installed, else the pinned toolchain with
+# RUSTC_BOOTSTRAP=1 (no sanitizer: the code under test is safe Rust).
+fuzz seconds="60" *targets:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
+    toolchain=()
+    if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then toolchain=(+nightly); else export RUSTC_BOOTSTRAP=1; fi
+    cd fuzz
+    targets="{{ targets }}"
+    [ -n "$targets" ] || targets=$(cargo "${toolchain[@]}" fuzz list)
+    for target in $targets; do
+        echo "== $target: {{ seconds }} s"
+        cargo "${toolchain[@]}" fuzz run -s none "$target" -- \
+            -max_total_time={{ seconds }} -rss_limit_mb=2048 -timeout=30 -print_final_stats=1
+    done
 
 # Everything CI checks.
 ci: lint test

@@ -20,7 +20,9 @@
 //! 7. state, events and the run queue on Redis and PostgreSQL
 //!    (`bench/scale.rs`);
 //! 8. publishing and pulling packages against a real registry, and what a
-//!    cached `oci://` reference adds to a run (`bench/market.rs`).
+//!    cached `oci://` reference adds to a run (`bench/market.rs`);
+//! 9. soak: thousands of mixed, agent and workflow runs in one process,
+//!    with its memory and file descriptors along the way (`bench/soak.rs`).
 
 #[path = "../tests/support/contract.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
@@ -40,6 +42,8 @@ mod serve_bench;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code, reason = "shared with the tests")]
 mod servers;
+#[path = "bench/soak.rs"]
+mod soak_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -616,6 +620,11 @@ fn main() {
         println!("{done} {attempts}");
         return;
     }
+    // A child of the soak bench: the fake LLM server, out of the measured process.
+    if args.get(1).map(String::as_str) == Some("__fake-llm") {
+        soak_bench::serve_fake_llm();
+        return;
+    }
     let spellhost = std::env::args()
         .nth(1)
         .map(PathBuf::from)
@@ -626,8 +635,8 @@ fn main() {
         spellhost.display()
     );
     // An optional second argument runs one section: `whole`, `scripts`,
-    // `in-process`, `llm`, `agent`, `local`, `serve`, `scale` or `market`.
-    const SECTIONS: [&str; 9] = [
+    // `in-process`, `llm`, `agent`, `local`, `serve`, `scale`, `market` or `soak`.
+    const SECTIONS: [&str; 10] = [
         "whole",
         "scripts",
         "in-process",
@@ -637,6 +646,7 @@ fn main() {
         "serve",
         "scale",
         "market",
+        "soak",
     ];
     let only = std::env::args().nth(2);
     if let Some(only) = &only {
@@ -676,5 +686,9 @@ fn main() {
     }
     if wanted("market") {
         market_bench::market(&spellhost, &guest("echo"));
+    }
+    if wanted("soak") {
+        let dir = tempfile::tempdir().unwrap();
+        rt.block_on(soak_bench::soak(dir.path()));
     }
 }

@@ -25,6 +25,8 @@ pub mod bridges;
 pub mod cache;
 pub mod cli;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inspect;
 pub mod limits;
 pub mod market;

@@ -649,6 +649,93 @@ async fn leaked_handles_stop_at_the_handle_limit() {
     assert!(err.to_string().contains("--max-handles 1200"), "{err}");
 }
 
+/// A flood of the host's own work, run by `hostile_flood` with `input`.
+async fn flood(rt: &Runtime, input: &str, limits: Limits) -> Result<String, RunError> {
+    attempt(
+        rt,
+        "hostile_flood",
+        "hostile_flood",
+        input,
+        Grants::default(),
+        limits,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_log_flood_stops_at_the_log_limit() {
+    let (rt, _state) = host();
+    // 1000 lines of 10 KiB: 10 MiB, past a 1 MiB limit.
+    let tight = Limits {
+        max_log_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let err = flood(&rt, "log 1000", tight).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            RunError::Limit(spellhost::limits::LimitExceeded::Log { limit }) if *limit == 1 << 20
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--max-log 4MiB"), "{err}");
+    assert!(!err.to_string().contains("backtrace"), "{err}");
+    // The same lines fit the default (16 MiB).
+    assert_eq!(
+        flood(&rt, "log 1000", Limits::default()).await.unwrap(),
+        "logged 1000"
+    );
+}
+
+#[tokio::test]
+async fn an_event_flood_is_refused_at_the_event_rate() {
+    let (rt, _state) = host();
+    let tight = Limits {
+        max_event_rate: 100,
+        ..Limits::default()
+    };
+    // A burst of one second's worth passes; the next event is refused,
+    // with an error the spell sees and can act on.
+    let out = flood(&rt, "events 5000", tight).await.unwrap();
+    assert!(out.starts_with("sent 10"), "{out}");
+    assert!(out.contains("--max-event-rate 400"), "{out}");
+    let sent: u32 = out[5..out.find(',').unwrap()].parse().unwrap();
+    assert!((100..110).contains(&sent), "{out}");
+    // Granted a higher rate, the same burst goes out.
+    let granted = Limits {
+        max_event_rate: 10_000,
+        ..Limits::default()
+    };
+    assert_eq!(
+        flood(&rt, "events 5000", granted).await.unwrap(),
+        "sent 5000"
+    );
+}
+
+#[tokio::test]
+async fn uncollected_tool_results_count_against_the_run_memory() {
+    let (rt, _state) = host();
+    // 64 results of 1 MiB waiting in the host: past a 32 MiB run, whatever
+    // the guest's own memory holds.
+    let tight = Limits {
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    };
+    let out = flood(&rt, "results 64", tight).await.unwrap();
+    assert!(out.contains("then: "), "{out}");
+    assert!(out.contains("run's memory limit of 32MiB"), "{out}");
+    assert!(out.contains("--memory 128MiB"), "{out}");
+    let collected: u32 = out["collected ".len()..out.find(',').unwrap()]
+        .parse()
+        .unwrap();
+    assert!((8..40).contains(&collected), "{out}");
+    // The default memory holds them all.
+    assert_eq!(
+        flood(&rt, "results 64", Limits::default()).await.unwrap(),
+        "collected 64"
+    );
+}
+
 #[tokio::test]
 async fn huge_log_lines_are_cut_not_fatal() {
     let (rt, _state) = host();

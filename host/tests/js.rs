@@ -226,6 +226,19 @@ async fn held_handles_stop_at_the_handle_limit() {
 }
 
 #[tokio::test]
+async fn log_and_event_floods_stop_at_their_limits() {
+    support::scripts::floods_stop_at_the_log_and_event_limits(
+        Language::JavaScript,
+        "export default () => { const line = 'x'.repeat(10240); \
+         for (let i = 0; i < 1000; i++) console.log(line); return 'logged 1000'; };",
+        "import { events } from 'spellhost';\nexport default async () => { for (let i = 0; i < 5000; i++) { \
+         try { await events.emit('flood.tick', { i }); } catch (e) { return `sent ${i}, then: ${e.kind}: ${e.message}`; } } \
+         return 'sent 5000'; };",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn runaway_code_hits_fuel_deadline_and_memory_limits() {
     support::scripts::runaway_code_hits_every_limit(
         Language::JavaScript,

@@ -265,6 +265,17 @@ async fn held_handles_stop_at_the_handle_limit() {
 }
 
 #[tokio::test]
+async fn log_and_event_floods_stop_at_their_limits() {
+    support::scripts::floods_stop_at_the_log_and_event_limits(
+        Language::Lua,
+        "local line = string.rep('x', 10240)\nfor i = 1, 1000 do print(line) end\nreturn 'logged 1000'",
+        "for i = 1, 5000 do\n  local ok, err = pcall(Event.emit, 'flood.tick', { i = i })\n  \
+         if not ok then return 'sent ' .. (i - 1) .. ', then: ' .. tostring(err) end\nend\nreturn 'sent 5000'",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn runaway_code_hits_fuel_deadline_and_memory_limits() {
     support::scripts::runaway_code_hits_every_limit(
         Language::Lua,

@@ -21,6 +21,8 @@
 mod bridge;
 mod convert;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod ops;
 
 pub use bridge::Bridge;

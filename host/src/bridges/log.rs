@@ -8,15 +8,30 @@ use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::log::{self, Level};
 use crate::bridges::run::{RunCtx, RunSignal};
+use crate::limits::LimitExceeded;
 
 /// Longest message kept; longer ones are cut (on a character boundary).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Per-instance log context.
 pub struct LogCtx {
-    pub spell_name: String,
+    spell_name: String,
     /// The run the lines belong to (`None` for plugin instances).
-    pub run: Option<RunCtx>,
+    run: Option<RunCtx>,
+    /// Bytes of messages the instance may log (`--max-log`).
+    max_bytes: u64,
+    logged: u64,
+}
+
+impl LogCtx {
+    pub fn new(spell_name: String, run: Option<RunCtx>, max_bytes: u64) -> Self {
+        Self {
+            spell_name,
+            run,
+            max_bytes,
+            logged: 0,
+        }
+    }
 }
 
 struct LogBridge;
@@ -40,6 +55,12 @@ impl log::Host for &mut LogCtx {
             end -= 1;
         }
         let message = &message[..end];
+        self.logged = self.logged.saturating_add(message.len() as u64);
+        if self.logged > self.max_bytes {
+            return Err(wasmtime::Error::new(LimitExceeded::Log {
+                limit: self.max_bytes,
+            }));
+        }
         let spell = self.spell_name.as_str();
         let run_id = self.run.as_ref().map_or("", RunCtx::run_id);
         if let Some(run) = &self.run {

@@ -16,6 +16,7 @@
 //! | 13   | output too large (`--max-output`)                         |
 //! | 14   | stack overflow                                            |
 //! | 15   | too many resource handles held at once (`--max-handles`)  |
+//! | 16   | too much logged (`--max-log`)                             |
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ pub const TIMEOUT: u8 = 12;
 pub const OUTPUT: u8 = 13;
 pub const STACK: u8 = 14;
 pub const HANDLES: u8 = 15;
+pub const LOG: u8 = 16;
 
 /// The exit code for a run error.
 pub fn code(err: &RunError) -> u8 {
@@ -53,6 +55,7 @@ pub fn code(err: &RunError) -> u8 {
             LimitExceeded::Output { .. } => OUTPUT,
             LimitExceeded::Stack => STACK,
             LimitExceeded::Handles { .. } => HANDLES,
+            LimitExceeded::Log { .. } => LOG,
         },
     }
 }

@@ -69,7 +69,7 @@ pub struct RunArgs {
     max_llm_cost: Option<f64>,
     /// Resource handles (timers, streams, pending calls, buckets…) the
     /// spell may hold at once [default: the manifest's, else 10_000].
-    #[arg(long, value_name = "N", value_parser = parse_handles)]
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
     max_handles: Option<u32>,
     /// Bytes (keys and values) a state namespace may hold when this spell
     /// writes to it [default: the manifest's, else 64MiB].
@@ -79,6 +79,14 @@ pub struct RunArgs {
     /// [default: the manifest's, else 100_000].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     state_keys: Option<u64>,
+    /// Bytes of log lines (`print`, `console.log` included) the run may
+    /// write [default: the manifest's, else 16MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_log: Option<u64>,
+    /// Events the run may publish per second, and at once in a burst
+    /// [default: the manifest's, else 1000].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    max_event_rate: Option<u32>,
 
     /// Default model for the spell's LLM calls (provider/model or an alias).
     #[arg(long, value_name = "NAME")]
@@ -322,6 +330,8 @@ fn effective_limits(
         max_handles: args.max_handles,
         state_bytes: args.state_quota,
         state_keys: args.state_keys,
+        max_log_bytes: args.max_log,
+        max_event_rate: args.max_event_rate,
     };
     if pulled {
         let base = flags.resolve(None)?;
@@ -379,12 +389,12 @@ fn parse_count(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("`{text}` is not a whole number"))
 }
 
-fn parse_handles(text: &str) -> Result<u32, String> {
+fn parse_positive(text: &str) -> Result<u32, String> {
     let count = parse_count(text)?;
     u32::try_from(count)
         .ok()
         .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{text}` is not a handle count between 1 and {}", u32::MAX))
+        .ok_or_else(|| format!("`{text}` is not a whole number between 1 and {}", u32::MAX))
 }
 
 fn parse_net_grant(text: &str) -> Result<String, String> {

@@ -127,6 +127,12 @@ pub struct ManifestLimits {
     /// Keys a state namespace may hold.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_keys: Option<u64>,
+    /// Bytes of log lines the run may write (`"16MiB"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_log: Option<String>,
+    /// Events the run may publish per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_event_rate: Option<u32>,
 }
 
 impl ManifestLimits {
@@ -148,6 +154,14 @@ impl ManifestLimits {
                 .map_err(anyhow::Error::msg)
                 .context("limits.state_quota")?,
             state_keys: self.state_keys,
+            max_log_bytes: self
+                .max_log
+                .as_deref()
+                .map(crate::limits::parse_size)
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("limits.max_log")?,
+            max_event_rate: self.max_event_rate,
         })
     }
 

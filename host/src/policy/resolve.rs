@@ -86,6 +86,8 @@ pub struct LimitOverrides {
     pub max_handles: Option<u32>,
     pub state_bytes: Option<u64>,
     pub state_keys: Option<u64>,
+    pub max_log_bytes: Option<u64>,
+    pub max_event_rate: Option<u32>,
 }
 
 impl LimitOverrides {
@@ -127,6 +129,14 @@ impl LimitOverrides {
                 .state_keys
                 .or(declared.state_keys)
                 .unwrap_or(defaults.state_keys),
+            max_log_bytes: self
+                .max_log_bytes
+                .or(declared.max_log_bytes)
+                .unwrap_or(defaults.max_log_bytes),
+            max_event_rate: self
+                .max_event_rate
+                .or(declared.max_event_rate)
+                .unwrap_or(defaults.max_event_rate),
         })
     }
 
@@ -156,6 +166,8 @@ impl LimitOverrides {
             max_handles: min(limits.max_handles, self.max_handles),
             state_bytes: min(limits.state_bytes, self.state_bytes),
             state_keys: min(limits.state_keys, self.state_keys),
+            max_log_bytes: min(limits.max_log_bytes, self.max_log_bytes),
+            max_event_rate: min(limits.max_event_rate, self.max_event_rate),
         }
     }
 }

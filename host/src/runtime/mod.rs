@@ -31,7 +31,7 @@ pub use state::SpellState;
 use crate::bindings::{Spell as SpellBindings, SpellPre};
 use crate::bridges::agent::{self, AgentCtx, AgentEnv, AgentView};
 use crate::bridges::config::{self, ConfigCtx};
-use crate::bridges::event::{self, EventBus, EventCtx, EventView};
+use crate::bridges::event::{self, EventBus, EventCtx, EventRate, EventView};
 use crate::bridges::hooks::{HookPlugin, HookSet};
 use crate::bridges::http::{HttpCtx, NetClient};
 use crate::bridges::llm::{
@@ -48,7 +48,7 @@ use crate::bridges::tool::{
 use crate::bridges::workflow::{self, WorkflowCtx, WorkflowEnv};
 use crate::cache::CompileSource;
 use crate::engine::{self, SpellEngine};
-use crate::limits::{LimitExceeded, Limits, RunLimiter};
+use crate::limits::{LimitExceeded, Limits, RunLimiter, RunMemory};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
 use crate::scripts::{Language, ScriptSource};
@@ -565,6 +565,7 @@ impl Runtime {
         let depth = parent.as_ref().map_or(0, |p| p.depth);
         let bus = &self.services.bus;
         let net = NetClient::new(spell.net.clone(), recorder.clone());
+        let memory = RunMemory::new(limits.memory_bytes);
         let llm = LlmCtx {
             router: self.services.router.clone(),
             catalog: self.services.catalog.clone(),
@@ -574,8 +575,9 @@ impl Runtime {
             run: run.clone(),
             recorder: recorder.clone(),
             hooks: hooks.clone(),
+            memory: memory.clone(),
         };
-        let tools = match self.tool_ctx(spell, &net, &recorder, &hooks, &run, limits) {
+        let tools = match self.tool_ctx(spell, &net, &llm, limits) {
             Ok(tools) => tools,
             Err(err) => {
                 return RunReport {
@@ -628,18 +630,16 @@ impl Runtime {
                 bus: bus.clone(),
                 source: format!("spell:{}", spell.name),
                 run_id: Some(run_id.clone()),
+                rate: EventRate::new(limits.max_event_rate),
             },
-            log: LogCtx {
-                spell_name: spell.name.clone(),
-                run: Some(run.clone()),
-            },
+            log: LogCtx::new(spell.name.clone(), Some(run.clone()), limits.max_log_bytes),
             config: ConfigCtx {
                 vars: spell.vars.clone(),
             },
             script: ScriptCtx {
                 source: spell.script.clone(),
             },
-            limiter: RunLimiter::new(limits.memory_bytes),
+            limiter: RunLimiter::within(limits.memory_bytes, memory),
         };
         let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
@@ -722,14 +722,13 @@ impl Runtime {
 
 impl Runtime {
     /// The tools of one instance: the spell's catalogue, with its file and
-    /// network grants and its private state for the `memory` tool.
+    /// network grants and its private state for the `memory` tool, in the
+    /// run `llm` belongs to (its hooks, audit log and memory).
     fn tool_ctx(
         &self,
         spell: &Spell,
         net: &NetClient,
-        recorder: &Recorder,
-        hooks: &HookSet,
-        run: &RunCtx,
+        llm: &LlmCtx,
         limits: &Limits,
     ) -> anyhow::Result<ToolCtx> {
         let quota = limits.state_quota();
@@ -743,15 +742,16 @@ impl Runtime {
                 namespace: format!("spell/{}", spell.name),
                 quota,
             })),
-            jq: Some(self.jq.clone()),
+            jq: Some(self.jq.for_run(llm.memory.clone())),
         };
         Ok(ToolCtx::new(
             spell.tools.clone(),
             context,
-            hooks.clone(),
+            llm.hooks.clone(),
             self.services.bus.clone(),
-            recorder.clone(),
-            run.clone(),
+            llm.recorder.clone(),
+            llm.run.clone(),
+            llm.memory.clone(),
         ))
     }
 }

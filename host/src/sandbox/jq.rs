@@ -5,7 +5,9 @@
 //! built from `guest-sdks/jq`), one fresh instance per evaluation, with:
 //!
 //! - fuel ([`JQ_FUEL`]): about a second of work;
-//! - a memory limit ([`JQ_MEMORY`] plus room for the input);
+//! - a memory limit ([`JQ_MEMORY`] plus room for the input), taken from
+//!   the run's memory ([`RunMemory`]) as it grows: what a spell's filters
+//!   hold in the host counts against its `--memory`;
 //! - the wasm stack: deep recursion traps in the guest, not the host;
 //! - the run's deadline: an evaluation is an async call that yields as it
 //!   burns fuel, so when its run ends (deadline, cancel) it stops at once.
@@ -23,7 +25,7 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::cache::CompileCache;
-use crate::limits::{LimitExceeded, RunLimiter, human_size};
+use crate::limits::{LimitExceeded, RunLimiter, RunMemory, human_size};
 
 /// The jq evaluator component (`guest-sdks/jq`).
 static JQ: &[u8] = include_bytes!("../../prebuilt/jq.wasm");
@@ -111,15 +113,24 @@ impl JqSandbox {
     }
 }
 
-#[async_trait::async_trait]
-impl JqEngine for JqSandbox {
+impl JqSandbox {
+    /// The sandbox as one run's `json_query` engine: its evaluations take
+    /// their memory from `run`.
+    pub fn for_run(self: &Arc<Self>, run: RunMemory) -> Arc<dyn JqEngine> {
+        Arc::new(RunJq {
+            sandbox: self.clone(),
+            run,
+        })
+    }
+
     /// Runs `filter` over `input` (see the module docs for the bounds).
-    async fn evaluate(
+    async fn evaluate_within(
         &self,
         filter: &str,
         input: &Value,
         max_outputs: usize,
         max_bytes: usize,
+        run: &RunMemory,
     ) -> Result<Vec<Value>, ToolError> {
         let input = input.to_string();
         let memory = JQ_MEMORY.saturating_add(24 * input.len() as u64);
@@ -127,7 +138,7 @@ impl JqEngine for JqSandbox {
         let state = JqState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
-            limiter: RunLimiter::new(memory),
+            limiter: RunLimiter::within(memory, run.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -163,11 +174,58 @@ impl JqEngine for JqSandbox {
     }
 }
 
+/// Outside a run (tests, tools called by the host itself): a budget of
+/// the evaluation's own.
+#[async_trait::async_trait]
+impl JqEngine for JqSandbox {
+    async fn evaluate(
+        &self,
+        filter: &str,
+        input: &Value,
+        max_outputs: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Value>, ToolError> {
+        let unbounded = RunMemory::new(u64::MAX);
+        self.evaluate_within(filter, input, max_outputs, max_bytes, &unbounded)
+            .await
+    }
+}
+
+/// The sandbox serving one run.
+struct RunJq {
+    sandbox: Arc<JqSandbox>,
+    run: RunMemory,
+}
+
+#[async_trait::async_trait]
+impl JqEngine for RunJq {
+    async fn evaluate(
+        &self,
+        filter: &str,
+        input: &Value,
+        max_outputs: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Value>, ToolError> {
+        self.sandbox
+            .evaluate_within(filter, input, max_outputs, max_bytes, &self.run)
+            .await
+    }
+}
+
 /// A trap in the evaluator, as the budget it ran out of.
 fn trapped(err: wasmtime::Error, memory: u64) -> ToolError {
     match crate::sandbox::RunError::from_wasm(err) {
         crate::sandbox::RunError::Limit(LimitExceeded::Fuel { .. }) => {
             exhausted(&LimitExceeded::Fuel { limit: JQ_FUEL })
+        }
+        crate::sandbox::RunError::Limit(LimitExceeded::Memory { limit, .. }) if limit != memory => {
+            ToolError::Failed(format!(
+                "the jq filter needed more memory than the run has left of its limit of {} \
+                 (the spell's memory and what the host holds for it, together); query less data, \
+                 or raise it with --memory {}",
+                human_size(limit),
+                human_size(limit.saturating_mul(4))
+            ))
         }
         crate::sandbox::RunError::Limit(LimitExceeded::Memory { .. }) => {
             ToolError::Failed(format!(
@@ -299,5 +357,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.len(), 1000);
+
+        // In a run, evaluations draw on the run's memory: what the spell
+        // and its other work hold is not there for a filter, and what a
+        // filter took comes back when it ends.
+        let run = RunMemory::new(64 << 20);
+        let held = run.hold(60 << 20).unwrap();
+        let engine = jq.for_run(run.clone());
+        let err = engine
+            .evaluate("[range(1000000)]", &json!(null), 10, 64 << 20)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ToolError::Failed(m) if m.contains("the run has left") && m.contains("--memory 256MiB")),
+            "{err:?}"
+        );
+        drop(held);
+        assert_eq!(run.in_use(), 0);
+        let sum = engine
+            .evaluate("[range(100000)] | add", &json!(null), 10, 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(sum, vec![json!(4999950000u64)]);
+        assert_eq!(run.in_use(), 0);
+        assert!(run.peak() > 1 << 20);
     }
 }

@@ -135,10 +135,11 @@ impl PluginSandbox {
         let state = PluginState {
             table: crate::runtime::handle_table(self.limits.max_handles),
             wasi,
-            log: LogCtx {
-                spell_name: format!("plugin:{}", self.name),
-                run: run.cloned(),
-            },
+            log: LogCtx::new(
+                format!("plugin:{}", self.name),
+                run.cloned(),
+                self.limits.max_log_bytes,
+            ),
             config: ConfigCtx {
                 vars: self.vars.clone(),
             },

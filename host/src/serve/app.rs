@@ -117,6 +117,8 @@ async fn list_spells(State(server): State<Arc<Server>>, headers: HeaderMap) -> R
                     "max_handles": served.limits.max_handles,
                     "state_quota_bytes": served.limits.state_bytes,
                     "state_quota_keys": served.limits.state_keys,
+                    "max_log_bytes": served.limits.max_log_bytes,
+                    "max_event_rate": served.limits.max_event_rate,
                 },
             })
         })

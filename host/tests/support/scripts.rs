@@ -176,6 +176,58 @@ pub async fn handle_leaks_stop_at_the_handle_limit(language: Language, code: &st
     assert_eq!(report.result.unwrap(), "held 1000");
 }
 
+/// Floods of the host's work stop at their limits. `log_code` prints 1000
+/// lines of 10 KiB and returns "logged 1000": past a 1 MiB `--max-log` the
+/// run ends with the log limit, under the default it runs. `event_code`
+/// emits 5000 events, returning "sent N, then: ERROR" at the first
+/// refusal, else "sent 5000": at 100 a second the burst stops after 100
+/// with an error naming the flag; granted 10 000 a second, all go out.
+pub async fn floods_stop_at_the_log_and_event_limits(
+    language: Language,
+    log_code: &str,
+    event_code: &str,
+) {
+    use spellhost::limits::LimitExceeded;
+    let host = ScriptHost::new(language);
+    let config = SpellConfig::default;
+    let tight = Limits {
+        max_log_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    let err = failure(host.run("flood", log_code, config(), tight).await);
+    assert!(
+        matches!(err, RunError::Limit(LimitExceeded::Log { limit }) if limit == 1 << 20),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--max-log 4MiB"), "{err}");
+    let report = host
+        .run("flood", log_code, config(), Limits::default())
+        .await;
+    assert_eq!(report.result.unwrap(), "logged 1000");
+
+    let slow = Limits {
+        max_event_rate: 100,
+        ..Limits::default()
+    };
+    let out = host
+        .run("flood", event_code, config(), slow)
+        .await
+        .result
+        .unwrap();
+    let sent: u32 = out["sent ".len()..out.find(',').unwrap_or(out.len())]
+        .parse()
+        .unwrap();
+    assert!((100..110).contains(&sent), "{out}");
+    assert!(out.contains("denied"), "{out}");
+    assert!(out.contains("--max-event-rate 400"), "{out}");
+    let granted = Limits {
+        max_event_rate: 10_000,
+        ..Limits::default()
+    };
+    let report = host.run("flood", event_code, config(), granted).await;
+    assert_eq!(report.result.unwrap(), "sent 5000");
+}
+
 /// Tool calls started together run together: `code` calls `http_fetch` on
 /// `config.get("url")` (which answers after 400 ms) four times at once,
 /// checks the pages and the errors of a denied host and an unknown tool,

@@ -32,6 +32,9 @@ impl event::Host for EventView<'_> {
                 payload_json.len()
             ))));
         }
+        if let Err(limit) = self.ctx.rate.take() {
+            return Ok(Err(Error::Denied(limit)));
+        }
         let payload = match serde_json::from_str(&payload_json) {
             Ok(payload) => payload,
             Err(err) => {

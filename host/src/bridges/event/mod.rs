@@ -7,6 +7,7 @@ mod bus;
 mod host;
 mod link;
 mod postgres;
+mod rate;
 mod redis;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use bus::{
     Event, EventBus, EventsBackend, HOST_TOPIC_PREFIX, Outgoing, TopicPattern, validate_topic,
 };
 pub use link::{Batch, Cursor, MISSED_TOPIC, STREAM_LENGTH, SharedLog};
+pub use rate::EventRate;
 
 /// Largest payload a spell may publish.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
@@ -29,6 +31,8 @@ pub struct EventCtx {
     pub source: String,
     /// The run's id, stamped likewise (not seen by spells).
     pub run_id: Option<String>,
+    /// How fast the instance may publish (`--max-event-rate`).
+    pub rate: EventRate,
 }
 
 /// What the generated `event` traits are implemented on.

@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpTransport, RemoteConfig, secret_header};
+use super::http::{HttpTransport, RemoteConfig, malformed, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
@@ -65,9 +65,7 @@ impl LlmProvider for AnthropicProvider {
             .http
             .json(Method::POST, "v1/messages", &self.headers, Some(&body))
             .await?;
-        let wire: WireMessage =
-            serde_json::from_value(value).map_err(|e| self.http.malformed(e))?;
-        Ok(wire.into_response(model))
+        decode_chat(&self.http.id, model, value)
     }
 
     async fn chat_stream(
@@ -80,7 +78,7 @@ impl LlmProvider for AnthropicProvider {
             .http
             .send(Method::POST, "v1/messages", &self.headers, Some(&body))
             .await?;
-        let decoder = StreamState::new(&self.http.id, model);
+        let decoder = stream_decoder(&self.http.id, model);
         Ok(sse_stream(
             self.http.id.clone(),
             response,
@@ -247,6 +245,17 @@ fn stop_reason(reason: Option<&str>) -> FinishReason {
         Some("refusal") => FinishReason::ContentFilter,
         Some(_) => FinishReason::Other,
     }
+}
+
+/// A Messages API response body as a response.
+pub fn decode_chat(provider: &str, model: &str, body: Value) -> Result<ChatResponse, LlmError> {
+    let wire: WireMessage = serde_json::from_value(body).map_err(|e| malformed(provider, e))?;
+    Ok(wire.into_response(model))
+}
+
+/// The decoder of this wire format's named stream events.
+pub fn stream_decoder(provider: &str, model: &str) -> impl StreamDecoder + use<> {
+    StreamState::new(provider, model)
 }
 
 #[derive(Deserialize)]

@@ -55,9 +55,7 @@ impl LlmProvider for GeminiProvider {
             .http
             .json(Method::POST, &path, &self.headers, Some(&body))
             .await?;
-        let mut decoder = Decoder::new(model, &self.http.id);
-        decoder.chunk(&value)?;
-        Ok(decoder.into_response())
+        decode_chat(&self.http.id, model, value)
     }
 
     async fn chat_stream(
@@ -71,7 +69,7 @@ impl LlmProvider for GeminiProvider {
             .http
             .send(Method::POST, &path, &self.headers, Some(&body))
             .await?;
-        let decoder = Decoder::new(model, &self.http.id);
+        let decoder = stream_decoder(&self.http.id, model);
         Ok(sse_stream(
             self.http.id.clone(),
             response,
@@ -267,6 +265,18 @@ fn finish_reason(reason: &str) -> FinishReason {
 
 /// Folds `GenerateContentResponse` chunks (one for `generateContent`, many
 /// for a stream) into text, tool calls, usage and a finish reason.
+/// A `generateContent` response body as a response.
+pub fn decode_chat(provider: &str, model: &str, body: Value) -> Result<ChatResponse, LlmError> {
+    let mut decoder = Decoder::new(model, provider);
+    decoder.chunk(&body)?;
+    Ok(decoder.into_response())
+}
+
+/// The decoder of this wire format's streamed chunks.
+pub fn stream_decoder(provider: &str, model: &str) -> impl StreamDecoder + use<> {
+    Decoder::new(model, provider)
+}
+
 struct Decoder {
     provider: String,
     model: String,

@@ -62,9 +62,12 @@ impl llm::Host for LlmView<'_> {
                 return Ok(Err(err));
             }
         };
-        Ok(Ok(self
-            .table
-            .push(ChatStream::spawn(call, events, started))?))
+        Ok(Ok(self.table.push(ChatStream::spawn(
+            call,
+            events,
+            started,
+            self.ctx.memory.clone(),
+        ))?))
     }
 
     async fn embed(&mut self, request: EmbedRequest) -> LlmResult<Embeddings> {

@@ -195,10 +195,7 @@ impl HttpTransport {
     }
 
     pub fn malformed(&self, err: impl std::fmt::Display) -> LlmError {
-        LlmError::Provider(ProviderError {
-            status: None,
-            message: format!("{} sent a malformed answer: {err}", self.id),
-        })
+        malformed(&self.id, err)
     }
 
     pub fn transport_error(&self, err: &reqwest::Error) -> LlmError {
@@ -401,6 +398,14 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = err.source();
     }
     message
+}
+
+/// The error for an answer that is not the wire format `provider` speaks.
+pub fn malformed(provider: &str, err: impl std::fmt::Display) -> LlmError {
+    LlmError::Provider(ProviderError {
+        status: None,
+        message: format!("{provider} sent a malformed answer: {err}"),
+    })
 }
 
 #[cfg(test)]

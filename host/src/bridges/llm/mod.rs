@@ -35,6 +35,7 @@ use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::bridges::pending::Pending;
 use crate::bridges::run::{RunCtx, RunSignal};
+use crate::limits::{Held, RunMemory, human_size};
 use crate::policy::audit::Recorder;
 
 /// How a call cancelled by a hook is described: the WIT `llm.error` has
@@ -64,6 +65,8 @@ pub struct LlmCtx {
     pub recorder: Recorder,
     /// Hook plugins that see every LLM call.
     pub hooks: HookSet,
+    /// Where streamed answers wait for the spell to read them.
+    pub memory: RunMemory,
 }
 
 impl LlmCtx {
@@ -341,15 +344,20 @@ impl wasmtime_wasi::p2::Pollable for PendingChat {
 /// not reading (it may be waiting for another call that needs that budget).
 /// What it buffers is one answer, as much as a non-streamed chat holds.
 pub struct ChatStream {
-    rx: mpsc::UnboundedReceiver<Result<StreamEvent, LlmError>>,
-    peeked: Option<Option<Result<StreamEvent, LlmError>>>,
+    rx: mpsc::UnboundedReceiver<Buffered>,
+    peeked: Option<Option<Buffered>>,
     over: bool,
     _pump: AbortOnDropJoinHandle<()>,
 }
 
+/// A stream event waiting for the spell, and the run memory it holds
+/// until the spell reads it.
+type Buffered = (Result<StreamEvent, LlmError>, Option<Held>);
+
 impl ChatStream {
-    /// Starts pumping `events` (already connected) for `call`.
-    pub fn spawn(call: Call, mut events: EventStream, started: Instant) -> Self {
+    /// Starts pumping `events` (already connected) for `call`; text the
+    /// spell has not read yet counts against `memory`.
+    pub fn spawn(call: Call, mut events: EventStream, started: Instant, memory: RunMemory) -> Self {
         use futures::StreamExt as _;
         let (tx, rx) = mpsc::unbounded_channel();
         let span = call.span.clone();
@@ -380,7 +388,28 @@ impl ChatStream {
                         }
                         other => other,
                     });
-                    if tx.send(item).is_err() || last {
+                    let size = match &item {
+                        Ok(StreamEvent::Text(text)) => text.len() as u64,
+                        Ok(StreamEvent::ToolCall(c)) => (c.arguments_json.len() + c.name.len()) as u64,
+                        _ => 0,
+                    };
+                    let held = match memory.hold(size + 64) {
+                        Ok(held) => held,
+                        Err(_) => {
+                            let err = LlmError::BudgetExceeded(format!(
+                                "the unread part of this streamed answer does not fit in what is left \
+                                 of the run's memory limit of {} (the spell's memory and what the host \
+                                 holds for it, together); read the stream as it arrives, or raise it \
+                                 with --memory {}",
+                                human_size(memory.limit()),
+                                human_size(memory.limit().saturating_mul(4))
+                            ));
+                            call.finished("stream", started, Err(&err));
+                            let _ = tx.send((Err(err), None));
+                            return;
+                        }
+                    };
+                    if tx.send((item, Some(held))).is_err() || last {
                         return;
                     }
                 }
@@ -416,7 +445,7 @@ impl ChatStream {
         })));
         let (tx, rx) = mpsc::unbounded_channel();
         for event in events {
-            let _ = tx.send(event);
+            let _ = tx.send((event, None));
         }
         Self {
             rx,
@@ -426,14 +455,12 @@ impl ChatStream {
         }
     }
 
-    fn accept(
-        &mut self,
-        item: Option<Result<StreamEvent, LlmError>>,
-    ) -> Result<Option<StreamEvent>, LlmError> {
+    fn accept(&mut self, item: Option<Buffered>) -> Result<Option<StreamEvent>, LlmError> {
         if self.over {
             return Ok(None);
         }
-        match item {
+        // The spell has the event now: what it held goes back to the run.
+        match item.map(|(event, _held)| event) {
             Some(Ok(event)) => {
                 self.over = matches!(event, StreamEvent::Finish(_));
                 Ok(Some(event))

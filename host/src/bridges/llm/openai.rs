@@ -12,7 +12,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{HttpTransport, RemoteConfig, secret_header};
+use super::http::{HttpTransport, RemoteConfig, malformed, secret_header};
 use super::provider::*;
 use super::sse::SseEvent;
 use super::stream::{StreamDecoder, sse_stream};
@@ -86,9 +86,7 @@ impl LlmProvider for OpenAiProvider {
             .http
             .json(Method::POST, "chat/completions", &self.headers, Some(&body))
             .await?;
-        let wire: WireCompletion =
-            serde_json::from_value(value).map_err(|e| self.http.malformed(e))?;
-        wire.into_response(model)
+        decode_chat(&self.http.id, model, value)
     }
 
     async fn chat_stream(
@@ -101,7 +99,7 @@ impl LlmProvider for OpenAiProvider {
             .http
             .send(Method::POST, "chat/completions", &self.headers, Some(&body))
             .await?;
-        let decoder = StreamState::new(model, &self.http.id);
+        let decoder = stream_decoder(&self.http.id, model);
         Ok(sse_stream(
             self.http.id.clone(),
             response,
@@ -248,6 +246,17 @@ fn wire_message(message: &Message) -> Value {
         wire["tool_call_id"] = json!(id);
     }
     wire
+}
+
+/// A chat completion's JSON body as a response.
+pub fn decode_chat(provider: &str, model: &str, body: Value) -> Result<ChatResponse, LlmError> {
+    let wire: WireCompletion = serde_json::from_value(body).map_err(|e| malformed(provider, e))?;
+    wire.into_response(model)
+}
+
+/// The decoder of this wire format's streamed chunks.
+pub fn stream_decoder(provider: &str, model: &str) -> impl StreamDecoder + use<> {
+    StreamState::new(model, provider)
 }
 
 #[derive(Deserialize)]

@@ -32,6 +32,7 @@ use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::bridges::pending::Pending;
 use crate::bridges::run::RunCtx;
+use crate::limits::{Held, RunMemory, human_size};
 use crate::policy::audit::Recorder;
 pub use adapters::{NetFetcher, StateMemory};
 pub use plugin::ToolPlugin;
@@ -164,6 +165,8 @@ struct Inner {
     events: EventBus,
     recorder: Recorder,
     run: RunCtx,
+    /// Where finished results wait to be collected.
+    memory: RunMemory,
 }
 
 impl ToolCtx {
@@ -174,6 +177,7 @@ impl ToolCtx {
         events: EventBus,
         recorder: Recorder,
         run: RunCtx,
+        memory: RunMemory,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -185,6 +189,7 @@ impl ToolCtx {
                 events,
                 recorder,
                 run,
+                memory,
             }),
         }
     }
@@ -363,7 +368,8 @@ impl ToolCtx {
 
     /// Starts [`ToolCtx::call`] on its own task (`tool.start-call`). At
     /// most [`MAX_CALLS_IN_FLIGHT`] calls per instance run or wait to be
-    /// collected; further ones wait for a slot.
+    /// collected; further ones wait for a slot. A finished result counts
+    /// against the run's memory until it is collected.
     pub fn start(&self, name: String, arguments: Value) -> PendingCall {
         let ctx = self.clone();
         PendingCall(Pending::spawn(async move {
@@ -371,8 +377,36 @@ impl ToolCtx {
             let mut running = Running::new(&ctx, &name);
             let result = ctx.call(&name, arguments).await;
             running.finished();
-            (result, slot)
+            let (result, held) = ctx.hold(&name, result);
+            (result, slot, held)
         }))
+    }
+
+    /// Keeps a finished result against the run's memory: one that would
+    /// take the run past its limit is dropped for a failure that says so.
+    fn hold(
+        &self,
+        name: &str,
+        result: Result<Value, ToolCallError>,
+    ) -> (Result<Value, ToolCallError>, Option<Held>) {
+        let Ok(value) = &result else {
+            return (result, None);
+        };
+        let bytes = footprint(value);
+        let memory = &self.inner.memory;
+        match memory.hold(bytes) {
+            Ok(held) => (result, Some(held)),
+            Err(_) => (
+                Err(ToolCallError::Failed(format!(
+                    "the result of `{name}` ({bytes} bytes) does not fit in what is left of the run's \
+                     memory limit of {} (the spell's memory and the results the host keeps for it, \
+                     together); collect finished calls before starting more, or raise it with --memory {}",
+                    human_size(memory.limit()),
+                    human_size(memory.limit().saturating_mul(4))
+                ))),
+                None,
+            ),
+        }
     }
 
     /// Runs a host-side tool on checked arguments (no hooks, no events).
@@ -393,21 +427,44 @@ pub const MAX_CALLS_IN_FLIGHT: usize = 64;
 
 /// A tool call running on a host task (the `pending-call` resource): its
 /// outcome, and the in-flight slot it holds until the outcome is collected.
-pub struct PendingCall(Pending<(Result<Value, ToolCallError>, Option<OwnedSemaphorePermit>)>);
+pub struct PendingCall(Pending<CallOutcome>);
+
+/// A finished call: its result, its in-flight slot and the memory its
+/// result holds, both given back when it is collected.
+type CallOutcome = (
+    Result<Value, ToolCallError>,
+    Option<OwnedSemaphorePermit>,
+    Option<Held>,
+);
 
 impl PendingCall {
     /// A call refused before it started.
     pub fn failed(error: ToolCallError) -> Self {
-        Self(Pending::ready((Err(error), None)))
+        Self(Pending::ready((Err(error), None, None)))
     }
 
     /// The outcome if the call has finished; `None` while it runs.
     pub fn take(&mut self) -> Option<Result<Value, ToolCallError>> {
         let taken = || {
             let error = "the result of this pending-call was already taken";
-            (Err(ToolCallError::Failed(error.into())), None)
+            (Err(ToolCallError::Failed(error.into())), None, None)
         };
-        self.0.take(taken).map(|(outcome, _slot)| outcome)
+        self.0.take(taken).map(|(outcome, _slot, _held)| outcome)
+    }
+}
+
+/// About how many bytes `value` takes in memory: a `Value` per node plus
+/// the text of its strings and keys.
+fn footprint(value: &Value) -> u64 {
+    let node = std::mem::size_of::<Value>() as u64;
+    node + match value {
+        Value::String(text) => text.len() as u64,
+        Value::Array(items) => items.iter().map(footprint).sum(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, item)| node + key.len() as u64 + footprint(item))
+            .sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
     }
 }
 

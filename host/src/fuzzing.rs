@@ -1,0 +1,278 @@
+//! Fuzz entry points: each takes arbitrary bytes, drives one parser that
+//! reads untrusted input, and panics only on a broken invariant.
+//!
+//! `fuzz/` (a `cargo fuzz` project) calls these under libFuzzer, and
+//! its tests replay the committed corpus and every
+//! regression input through the same functions in the ordinary test run,
+//! so a crash once found stays fixed on stable Rust.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::bridges::llm::sse::{SseDecoder, SseEvent};
+use crate::bridges::llm::stream::StreamDecoder;
+use crate::bridges::llm::{LlmError, StreamEvent, anthropic, gemini, openai};
+use crate::policy::manifest::Manifest;
+use crate::policy::net::{Host, NetGrant, NetPolicy, private_kind};
+
+/// A fuzz target: its name (`cargo fuzz run NAME`, `corpus/NAME/`) and
+/// entry point.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target of this crate.
+pub const TARGETS: [Target; 6] = [
+    ("manifest", manifest),
+    ("net_policy", net_policy),
+    ("sse", sse),
+    ("provider_chat", provider_chat),
+    ("provider_stream", provider_stream),
+    ("tool_args", tool_args),
+];
+
+/// A spell manifest (`*.spell.toml`): parsed, its limits turned into
+/// overrides and its network requests into a policy. Whatever parses must
+/// parse the same way again.
+pub fn manifest(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(manifest) = Manifest::parse(text) else {
+        return;
+    };
+    let again = Manifest::parse(text).expect("a manifest that parsed once parses again");
+    assert_eq!(manifest.limits, again.limits);
+    let _ = manifest.limits.overrides();
+    let _ = NetPolicy::new(&manifest.requests.net, BTreeMap::new());
+}
+
+/// `--allow-net` grants against request hosts. The first line is a grant,
+/// the second a `host port`, the rest addresses it resolved to. A grant
+/// must render as what it parsed from, and `vet` may only keep addresses it
+/// was given, private ones only for an address grant.
+pub fn net_policy(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut lines = text.lines();
+    let grant_text = lines.next().unwrap_or_default();
+    let Ok(grant) = NetGrant::parse(grant_text) else {
+        return;
+    };
+    let reparsed = NetGrant::parse(&grant.to_string()).expect("a grant's text parses again");
+    assert_eq!(reparsed.to_string(), grant.to_string());
+    let (host, port) = match lines.next().and_then(|l| l.rsplit_once(' ')) {
+        Some((host, port)) => (host, port.parse::<u16>().unwrap_or(443)),
+        None => ("example.com", 443),
+    };
+    let host = Host::parse(host);
+    let addrs: Vec<IpAddr> = lines.filter_map(|l| l.trim().parse().ok()).collect();
+    let policy = NetPolicy::new(&[grant.to_string()], BTreeMap::new()).expect("a parsed grant");
+    if policy.check(&host, port).is_err() {
+        return;
+    }
+    if let Ok(kept) = policy.vet(&host, port, &addrs) {
+        assert!(!kept.is_empty(), "vet succeeded with no address");
+        for ip in kept {
+            let given = addrs.iter().any(|a| canonical(*a) == canonical(ip));
+            assert!(given, "vet kept {ip}, which it was not given");
+            if private_kind(ip).is_some() {
+                let as_address = policy.allows_socket(std::net::SocketAddr::new(ip, port));
+                let as_localhost = ip.is_loopback()
+                    && host == Host::Name("localhost".into())
+                    && Host::parse(grant_text.trim().split(':').next().unwrap_or_default())
+                        == Host::Name("localhost".into());
+                assert!(
+                    as_address || as_localhost,
+                    "private {ip} kept for `{grant_text}` on {host}:{port}"
+                );
+            }
+        }
+    }
+}
+
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Server-sent events: the first byte picks how the rest is cut into
+/// chunks; the events must not depend on where the cuts fall (a chunk may
+/// split a line, a `\r\n` or a UTF-8 character anywhere).
+pub fn sse(data: &[u8]) {
+    let Some((&seed, body)) = data.split_first() else {
+        return;
+    };
+    let whole = decode_sse(body, body.len().max(1));
+    let step = usize::from(seed % 7) + 1;
+    assert_eq!(whole, decode_sse(body, step), "cut every {step} bytes");
+    assert_eq!(whole, decode_sse(body, 1), "cut every byte");
+}
+
+fn decode_sse(body: &[u8], step: usize) -> Vec<SseEvent> {
+    let mut decoder = SseDecoder::new();
+    body.chunks(step).flat_map(|c| decoder.push(c)).collect()
+}
+
+fn wire_format(selector: u8) -> &'static str {
+    ["openai", "anthropic", "gemini"][usize::from(selector % 3)]
+}
+
+/// A provider's non-streamed answer: the first byte picks the wire format
+/// (OpenAI, Anthropic, Gemini), the rest is the body. Whatever the server
+/// sent, the answer is a response or an error, never a panic.
+pub fn provider_chat(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    let format = wire_format(selector);
+    let decoded = match format {
+        "openai" => openai::decode_chat("fuzz", "m", body),
+        "anthropic" => anthropic::decode_chat("fuzz", "m", body),
+        _ => gemini::decode_chat("fuzz", "m", body),
+    };
+    if let Ok(response) = decoded {
+        assert!(!response.model.is_empty() || format != "openai");
+    }
+}
+
+/// A provider's stream: the first byte picks the wire format, the rest is
+/// the body of server-sent events. The decoder is fed the way the host's
+/// pump feeds it, which stops at the first error or `Finish`; what comes
+/// out is text, complete tool calls and one end.
+pub fn provider_stream(data: &[u8]) {
+    let Some((&selector, body)) = data.split_first() else {
+        return;
+    };
+    let mut decoder: Box<dyn StreamDecoder> = match wire_format(selector) {
+        "openai" => Box::new(openai::stream_decoder("fuzz", "m")),
+        "anthropic" => Box::new(anthropic::stream_decoder("fuzz", "m")),
+        _ => Box::new(gemini::stream_decoder("fuzz", "m")),
+    };
+    let mut sse = SseDecoder::new();
+    let mut ended = false;
+    for chunk in body.chunks(64) {
+        for event in sse.push(chunk) {
+            if !ended {
+                ended = check_stream(decoder.event(event));
+            }
+        }
+    }
+    if !ended {
+        check_stream(decoder.end());
+    }
+}
+
+/// Checks one batch of stream events; true when the batch ended the stream
+/// (an error or `Finish`), which must then be its last item.
+fn check_stream(items: Vec<Result<StreamEvent, LlmError>>) -> bool {
+    let count = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Ok(StreamEvent::Text(_) | StreamEvent::ToolCall(_)) => {}
+            Ok(StreamEvent::Finish(_)) | Err(_) => {
+                assert_eq!(i + 1, count, "events after the stream ended");
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// A built-in tool's arguments as a model would send them: the first byte
+/// picks the tool, the rest is the JSON arguments. The tool runs with
+/// nothing granted (no files, network, memory or jq), as an agent's tool
+/// call does before the host adds grants; every outcome is a result or a
+/// tool error, never a panic, and no error claims a hook cancelled it.
+pub fn tool_args(data: &[u8]) {
+    let Some((&selector, args)) = data.split_first() else {
+        return;
+    };
+    let Ok(args) = serde_json::from_slice::<Value>(args) else {
+        return;
+    };
+    let tools = spellhost_tools::builtins();
+    let tool = &tools[usize::from(selector) % tools.len()];
+    let ctx = spellhost_tools::ToolContext::default();
+    let outcome = tool_runtime().block_on(spellhost_tools::call_checked(tool.as_ref(), &ctx, args));
+    if let Err(err) = outcome {
+        assert!(
+            !matches!(
+                err,
+                spellhost_tools::ToolError::Cancelled(_) | spellhost_tools::ToolError::NotFound(_)
+            ),
+            "{} returned {err:?}",
+            tool.info().name
+        );
+    }
+}
+
+fn tool_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+/// The committed corpus (`fuzz/corpus/<target>/`) and every crash the
+/// fuzzers found (`fuzz/regressions/<target>/`), replayed in the ordinary
+/// test run on stable Rust: a crash once found stays fixed.
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::TARGETS;
+
+    fn fuzz_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+    }
+
+    fn inputs(target: &str) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for dir in ["corpus", "regressions"] {
+            if let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir).join(target)) {
+                files.extend(entries.map(|e| e.unwrap().path()));
+            }
+        }
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_target_has_a_corpus_and_replays_clean() {
+        for (name, run) in TARGETS {
+            let files = inputs(name);
+            assert!(!files.is_empty(), "no corpus for the `{name}` fuzz target");
+            for path in files {
+                let data = std::fs::read(&path).unwrap();
+                let outcome = std::panic::catch_unwind(|| run(&data));
+                assert!(outcome.is_ok(), "{} fails", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn every_fuzz_target_is_wired_into_the_cargo_fuzz_project() {
+        let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+        for (name, _) in TARGETS {
+            assert!(
+                manifest.contains(&format!("name = \"{name}\"")),
+                "fuzz/Cargo.toml has no [[bin]] for `{name}`"
+            );
+            assert!(
+                fuzz_dir()
+                    .join("fuzz_targets")
+                    .join(format!("{name}.rs"))
+                    .exists()
+            );
+        }
+    }
+}
