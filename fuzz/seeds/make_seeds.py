@@ -67,8 +67,8 @@ GEMINI_STREAM = (
     'data: {"candidates":[{"content":{"parts":[{"text":"lo"},{"functionCall":{"name":"calc","args":{"a":1}}}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2}}\r\n\r\n'
 )
 for body in [OPENAI_STREAM, ANTHROPIC_STREAM, ANTHROPIC_ERROR, GEMINI_STREAM,
-             "data: a\ndata: b\r\n\rid: 1\nretry: 5\n\n:comment\ndata\n\n", "data:\xff\xfe\n\n"]:
-    raw = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
+             "data: a\ndata: b\r\n\rid: 1\nretry: 5\n\n:comment\ndata\n\n", b"data:\xff\xfe\n\n"]:
+    raw = body.encode() if isinstance(body, str) else body
     put("sse", bytes([3]) + raw)
 for selector, body in [(0, OPENAI_STREAM), (1, ANTHROPIC_STREAM), (1, ANTHROPIC_ERROR), (2, GEMINI_STREAM),
                        (0, 'data: {"error":{"message":"rate limited","type":"rate_limit"}}\n\n'),

@@ -49,9 +49,9 @@ pub fn manifest(data: &[u8]) {
 }
 
 /// `--allow-net` grants against request hosts. The first line is a grant,
-/// the second a `host port`, the rest addresses it resolved to. A grant
-/// must render as what it parsed from, and `vet` may only keep addresses it
-/// was given, private ones only for an address grant.
+/// the second a `host port`, the rest addresses it resolved to. `vet` may
+/// only keep addresses it was given, and private ones only when granted as
+/// that address (or loopback for a `localhost` grant).
 pub fn net_policy(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut lines = text.lines();
@@ -59,8 +59,6 @@ pub fn net_policy(data: &[u8]) {
     let Ok(grant) = NetGrant::parse(grant_text) else {
         return;
     };
-    let reparsed = NetGrant::parse(&grant.to_string()).expect("a grant's text parses again");
-    assert_eq!(reparsed.to_string(), grant.to_string());
     let (host, port) = match lines.next().and_then(|l| l.rsplit_once(' ')) {
         Some((host, port)) => (host, port.parse::<u16>().unwrap_or(443)),
         None => ("example.com", 443),
@@ -144,7 +142,8 @@ pub fn provider_chat(data: &[u8]) {
 /// A provider's stream: the first byte picks the wire format, the rest is
 /// the body of server-sent events. The decoder is fed the way the host's
 /// pump feeds it, which stops at the first error or `Finish`; what comes
-/// out is text, complete tool calls and one end.
+/// out is text, complete tool calls and one end (a finish or an error),
+/// always.
 pub fn provider_stream(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
@@ -164,7 +163,10 @@ pub fn provider_stream(data: &[u8]) {
         }
     }
     if !ended {
-        check_stream(decoder.end());
+        assert!(
+            check_stream(decoder.end()),
+            "a stream that ended without a finish or an error"
+        );
     }
 }
 
@@ -262,7 +264,9 @@ mod tests {
     #[test]
     fn every_fuzz_target_is_wired_into_the_cargo_fuzz_project() {
         let manifest = std::fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
-        for (name, _) in TARGETS {
+        let names = TARGETS.iter().map(|(name, _)| *name);
+        // `script_json` lives in spellhost-script, which replays its own corpus.
+        for name in names.chain(["script_json"]) {
             assert!(
                 manifest.contains(&format!("name = \"{name}\"")),
                 "fuzz/Cargo.toml has no [[bin]] for `{name}`"

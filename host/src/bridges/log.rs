@@ -8,7 +8,7 @@ use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::log::{self, Level};
 use crate::bridges::run::{RunCtx, RunSignal};
-use crate::limits::LimitExceeded;
+use crate::limits::{LINE_OVERHEAD, LogBudget};
 
 /// Longest message kept; longer ones are cut (on a character boundary).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -18,18 +18,16 @@ pub struct LogCtx {
     spell_name: String,
     /// The run the lines belong to (`None` for plugin instances).
     run: Option<RunCtx>,
-    /// Bytes of messages the instance may log (`--max-log`).
-    max_bytes: u64,
-    logged: u64,
+    /// What the run may still log (`--max-log`).
+    budget: LogBudget,
 }
 
 impl LogCtx {
-    pub fn new(spell_name: String, run: Option<RunCtx>, max_bytes: u64) -> Self {
+    pub fn new(spell_name: String, run: Option<RunCtx>, budget: LogBudget) -> Self {
         Self {
             spell_name,
             run,
-            max_bytes,
-            logged: 0,
+            budget,
         }
     }
 }
@@ -55,12 +53,9 @@ impl log::Host for &mut LogCtx {
             end -= 1;
         }
         let message = &message[..end];
-        self.logged = self.logged.saturating_add(message.len() as u64);
-        if self.logged > self.max_bytes {
-            return Err(wasmtime::Error::new(LimitExceeded::Log {
-                limit: self.max_bytes,
-            }));
-        }
+        self.budget
+            .spend(message.len() as u64 + LINE_OVERHEAD)
+            .map_err(wasmtime::Error::new)?;
         let spell = self.spell_name.as_str();
         let run_id = self.run.as_ref().map_or("", RunCtx::run_id);
         if let Some(run) = &self.run {

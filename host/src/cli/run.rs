@@ -26,7 +26,7 @@ Exit codes:
   3 not a runnable spell · 4 the spell crashed · 5 host error
   6 refused: a package not verified or its grants not approved
   10 out of fuel · 11 memory limit · 12 timeout · 13 output too large · 14 stack overflow
-  15 too many handles held at once
+  15 too many handles held at once · 16 too much logged
 
 Sizes take KiB/MiB/GiB (256MiB); durations take ms/s/m/h (30s, 2m).";
 
@@ -65,7 +65,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     max_llm_tokens: Option<u64>,
     /// US dollars the run may spend on LLMs (prices from the model catalog, or spellhost.toml's [prices]).
-    #[arg(long, value_name = "USD")]
+    #[arg(long, value_name = "USD", value_parser = parse_cost)]
     max_llm_cost: Option<f64>,
     /// Resource handles (timers, streams, pending calls, buckets…) the
     /// spell may hold at once [default: the manifest's, else 10_000].
@@ -387,6 +387,13 @@ fn parse_count(text: &str) -> Result<u64, String> {
     text.replace('_', "")
         .parse()
         .map_err(|_| format!("`{text}` is not a whole number"))
+}
+
+fn parse_cost(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|usd| usd.is_finite() && *usd >= 0.0)
+        .ok_or_else(|| format!("`{text}` is not an amount of US dollars (0 or more)"))
 }
 
 fn parse_positive(text: &str) -> Result<u32, String> {

@@ -73,6 +73,7 @@ impl RunMemory {
 
     /// Gives back `bytes` taken by [`RunMemory::charge`].
     pub fn release(&self, bytes: u64) {
+        debug_assert!(self.in_use() >= bytes, "released more than was charged");
         let _ = self
             .0
             .used
@@ -118,6 +119,9 @@ pub struct RunLimiter {
     memory_in_use: u64,
     /// Highest total memory of this store, for `--stats`.
     pub peak_memory: u64,
+    /// Whether growth was refused by the run's budget rather than this
+    /// store's own bound (to say which ran out).
+    pub run_refused: bool,
     max_tables: usize,
     max_instances: usize,
 }
@@ -136,6 +140,7 @@ impl RunLimiter {
             run,
             memory_in_use: 0,
             peak_memory: 0,
+            run_refused: false,
             max_tables: 1_000,
             max_instances: 1_000,
         }
@@ -153,8 +158,12 @@ impl wasmtime::ResourceLimiter for RunLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            // The module's own maximum refuses it: nothing to charge.
+            return Ok(false);
+        }
         let growth = desired.saturating_sub(current) as u64;
         let total = self.memory_in_use + growth;
         if total > self.own_limit {
@@ -163,7 +172,10 @@ impl wasmtime::ResourceLimiter for RunLimiter {
                 requested: total,
             }));
         }
-        self.run.charge(growth).map_err(wasmtime::Error::new)?;
+        if let Err(limit) = self.run.charge(growth) {
+            self.run_refused = true;
+            return Err(wasmtime::Error::new(limit));
+        }
         self.memory_in_use = total;
         self.peak_memory = self.peak_memory.max(total);
         Ok(true)

@@ -3,10 +3,12 @@
 //! log volume, event rate and state quotas — and the errors that say which
 //! limit stopped a spell and how to raise it.
 
+mod log;
 mod memory;
 
 use std::time::Duration;
 
+pub use log::{LINE_OVERHEAD, LogBudget};
 pub use memory::{Held, RunLimiter, RunMemory};
 
 /// The limits applied to one run. Defaults suit untrusted code that talks to
@@ -56,8 +58,8 @@ impl Limits {
     /// Plenty for diagnostics; a spell that floods the log stops here
     /// instead of filling the disk the host logs to.
     pub const DEFAULT_MAX_LOG_BYTES: u64 = 16 * 1024 * 1024;
-    /// A subscriber's buffer (1024 events) a second: a spell may publish a
-    /// burst that size, and that many a second after it.
+    /// About a subscriber's buffer (1024 events) a second: a spell may
+    /// publish a burst that size, and that many a second after it.
     pub const DEFAULT_MAX_EVENT_RATE: u32 = 1000;
 
     /// The state quota these limits give.
@@ -140,8 +142,8 @@ pub enum LimitExceeded {
     )]
     Handles { limit: u32 },
     #[error(
-        "the spell logged more than {} (log lines, print and console.log included); \
-         log less, or raise it with --max-log {}",
+        "the spell logged more than {} (log lines, print, console.log and stdout included) — \
+         log less; raise it with --max-log {}",
         human_size(*limit),
         human_size(limit.saturating_mul(4))
     )]

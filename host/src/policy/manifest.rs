@@ -89,12 +89,7 @@ impl Manifest {
     /// written (see [`Grants::resolve_paths`]).
     pub fn parse(text: &str) -> anyhow::Result<Manifest> {
         let manifest: Manifest = toml::from_str(text)?;
-        manifest.limits.memory_bytes().context("[limits] memory")?;
-        manifest
-            .limits
-            .max_output_bytes()
-            .context("[limits] max_output")?;
-        manifest.limits.timeout()?;
+        manifest.limits.overrides().context("[limits]")?;
         Ok(manifest)
     }
 }
@@ -136,47 +131,36 @@ pub struct ManifestLimits {
 }
 
 impl ManifestLimits {
-    /// The limits parsed, as overrides.
+    /// The limits parsed and checked, as overrides.
     pub fn overrides(&self) -> anyhow::Result<super::resolve::LimitOverrides> {
+        if let Some(cost) = self.max_llm_cost
+            && !(cost.is_finite() && cost >= 0.0)
+        {
+            anyhow::bail!(
+                "limits.max_llm_cost must be a number of US dollars, 0 or more; got {cost}"
+            );
+        }
+        for (name, value) in [
+            ("max_handles", self.max_handles),
+            ("max_event_rate", self.max_event_rate),
+        ] {
+            if value == Some(0) {
+                anyhow::bail!("limits.{name} must be 1 or more");
+            }
+        }
         Ok(super::resolve::LimitOverrides {
             fuel: self.fuel,
-            memory_bytes: self.memory_bytes().context("limits.memory")?,
+            memory_bytes: size("memory", &self.memory)?,
             timeout: self.timeout()?,
-            max_output_bytes: self.max_output_bytes().context("limits.max_output")?,
+            max_output_bytes: size("max_output", &self.max_output)?,
             max_llm_tokens: self.max_llm_tokens,
             max_llm_cost_usd: self.max_llm_cost,
             max_handles: self.max_handles,
-            state_bytes: self
-                .state_quota
-                .as_deref()
-                .map(crate::limits::parse_size)
-                .transpose()
-                .map_err(anyhow::Error::msg)
-                .context("limits.state_quota")?,
+            state_bytes: size("state_quota", &self.state_quota)?,
             state_keys: self.state_keys,
-            max_log_bytes: self
-                .max_log
-                .as_deref()
-                .map(crate::limits::parse_size)
-                .transpose()
-                .map_err(anyhow::Error::msg)
-                .context("limits.max_log")?,
+            max_log_bytes: size("max_log", &self.max_log)?,
             max_event_rate: self.max_event_rate,
         })
-    }
-
-    pub fn memory_bytes(&self) -> anyhow::Result<Option<u64>> {
-        self.memory
-            .as_deref()
-            .map(|m| crate::limits::parse_size(m).map_err(anyhow::Error::msg))
-            .transpose()
-    }
-
-    pub fn max_output_bytes(&self) -> anyhow::Result<Option<u64>> {
-        self.max_output
-            .as_deref()
-            .map(|m| crate::limits::parse_size(m).map_err(anyhow::Error::msg))
-            .transpose()
     }
 
     pub fn timeout(&self) -> anyhow::Result<Option<Duration>> {
@@ -186,6 +170,15 @@ impl ManifestLimits {
             .transpose()
             .context("limits.timeout")
     }
+}
+
+/// The size limit `name` as written (`"64MiB"`), parsed.
+fn size(name: &str, text: &Option<String>) -> anyhow::Result<Option<u64>> {
+    text.as_deref()
+        .map(crate::limits::parse_size)
+        .transpose()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("limits.{name}"))
 }
 
 /// Where the manifest of `component` would be.
@@ -230,7 +223,8 @@ mod tests {
         let (manifest, _) = load_for(&component).unwrap().unwrap();
         assert_eq!(manifest.spell.name.as_deref(), Some("notes"));
         assert_eq!(manifest.requests.read, [dir.path().join("data")]);
-        assert_eq!(manifest.limits.memory_bytes().unwrap(), Some(64 << 20));
+        let limits = manifest.limits.overrides().unwrap();
+        assert_eq!(limits.memory_bytes, Some(64 << 20));
         assert_eq!(
             manifest.limits.timeout().unwrap(),
             Some(Duration::from_secs(30))
@@ -253,5 +247,14 @@ mod tests {
         )
         .unwrap();
         assert!(load_for(&component).is_err());
+        for (limits, names) in [
+            ("max_llm_cost = nan", "max_llm_cost"),
+            ("max_llm_cost = -1.0", "max_llm_cost"),
+            ("max_event_rate = 0", "max_event_rate"),
+            ("max_log = \"plenty\"", "max_log"),
+        ] {
+            let err = Manifest::parse(&format!("[limits]\n{limits}\n")).unwrap_err();
+            assert!(format!("{err:#}").contains(names), "{limits}: {err:#}");
+        }
     }
 }

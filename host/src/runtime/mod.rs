@@ -48,7 +48,7 @@ use crate::bridges::tool::{
 use crate::bridges::workflow::{self, WorkflowCtx, WorkflowEnv};
 use crate::cache::CompileSource;
 use crate::engine::{self, SpellEngine};
-use crate::limits::{LimitExceeded, Limits, RunLimiter, RunMemory};
+use crate::limits::{LimitExceeded, Limits, LogBudget, RunLimiter, RunMemory};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
 use crate::scripts::{Language, ScriptSource};
@@ -203,6 +203,11 @@ pub(crate) struct Inherited {
     pub recorder: Recorder,
     /// How many spells deep this run is (the top run is 0).
     pub depth: u32,
+    /// The run's memory, log and event budgets: a child spends the
+    /// caller's, as it spends its LLM budget.
+    pub memory: RunMemory,
+    pub log: LogBudget,
+    pub events: EventRate,
 }
 
 /// Runs spells: one per process, shared by every spell it loads. Clones
@@ -532,6 +537,12 @@ impl Runtime {
         run: RunCtx,
         parent: Option<Inherited>,
     ) -> RunReport {
+        if parent.is_none() {
+            // Events shared with other processes: the bus first takes its
+            // place in the shared log (once per process; at once after),
+            // so the spell's subscriptions miss nothing published from now.
+            self.services.bus.following(Duration::from_secs(5)).await;
+        }
         let run_id = run.run_id().to_owned();
         let recorder = match &parent {
             Some(parent) => parent.recorder.for_run(run.clone()),
@@ -539,7 +550,19 @@ impl Runtime {
                 .with_wording(spell.grant_wording.clone())
                 .for_run(run.clone()),
         };
-        let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder) {
+        let (memory, log, events) = match &parent {
+            Some(parent) => (
+                parent.memory.clone(),
+                parent.log.clone(),
+                parent.events.clone(),
+            ),
+            None => (
+                RunMemory::new(limits.memory_bytes),
+                LogBudget::new(limits.max_log_bytes),
+                EventRate::new(limits.max_event_rate),
+            ),
+        };
+        let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder, &log) {
             Ok(wasi) => wasi,
             Err(err) => {
                 return RunReport {
@@ -565,7 +588,6 @@ impl Runtime {
         let depth = parent.as_ref().map_or(0, |p| p.depth);
         let bus = &self.services.bus;
         let net = NetClient::new(spell.net.clone(), recorder.clone());
-        let memory = RunMemory::new(limits.memory_bytes);
         let llm = LlmCtx {
             router: self.services.router.clone(),
             catalog: self.services.catalog.clone(),
@@ -603,6 +625,9 @@ impl Runtime {
                 hooks: hooks.clone(),
                 recorder: recorder.clone(),
                 depth: depth + 1,
+                memory: memory.clone(),
+                log: log.clone(),
+                events: events.clone(),
             },
         );
         let data = SpellState {
@@ -630,9 +655,9 @@ impl Runtime {
                 bus: bus.clone(),
                 source: format!("spell:{}", spell.name),
                 run_id: Some(run_id.clone()),
-                rate: EventRate::new(limits.max_event_rate),
+                rate: events,
             },
-            log: LogCtx::new(spell.name.clone(), Some(run.clone()), limits.max_log_bytes),
+            log: LogCtx::new(spell.name.clone(), Some(run.clone()), log),
             config: ConfigCtx {
                 vars: spell.vars.clone(),
             },

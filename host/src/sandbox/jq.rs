@@ -169,7 +169,7 @@ impl JqSandbox {
             },
             Ok(Err(JqError::Invalid(message))) => Err(ToolError::InvalidArguments(message)),
             Ok(Err(JqError::Failed(message))) => Err(ToolError::Failed(message)),
-            Err(err) => Err(trapped(err, memory)),
+            Err(err) => Err(trapped(err, memory, store.data().limiter.run_refused)),
         }
     }
 }
@@ -213,12 +213,12 @@ impl JqEngine for RunJq {
 }
 
 /// A trap in the evaluator, as the budget it ran out of.
-fn trapped(err: wasmtime::Error, memory: u64) -> ToolError {
+fn trapped(err: wasmtime::Error, memory: u64, run_refused: bool) -> ToolError {
     match crate::sandbox::RunError::from_wasm(err) {
         crate::sandbox::RunError::Limit(LimitExceeded::Fuel { .. }) => {
             exhausted(&LimitExceeded::Fuel { limit: JQ_FUEL })
         }
-        crate::sandbox::RunError::Limit(LimitExceeded::Memory { limit, .. }) if limit != memory => {
+        crate::sandbox::RunError::Limit(LimitExceeded::Memory { limit, .. }) if run_refused => {
             ToolError::Failed(format!(
                 "the jq filter needed more memory than the run has left of its limit of {} \
                  (the spell's memory and what the host holds for it, together); query less data, \

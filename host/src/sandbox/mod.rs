@@ -12,6 +12,7 @@
 mod error;
 pub mod jq;
 pub mod plugin;
+pub mod stdio;
 pub mod wasi;
 
 pub use error::{RunError, check_component_header};

@@ -22,7 +22,7 @@ use crate::bridges::config::{self, ConfigCtx};
 use crate::bridges::log::{self, LogCtx};
 use crate::bridges::run::RunCtx;
 use crate::engine::SpellEngine;
-use crate::limits::{LimitExceeded, Limits, RunLimiter};
+use crate::limits::{LimitExceeded, Limits, LogBudget, RunLimiter};
 use crate::policy::Grants;
 use crate::policy::audit::Recorder;
 use crate::policy::net::NetPolicy;
@@ -130,16 +130,13 @@ impl PluginSandbox {
             Some(run) => self.recorder.for_run(run.clone()),
             None => self.recorder.clone(),
         };
-        let wasi = wasi::build(&self.name, &self.grants, &self.net, &recorder)
+        let log = LogBudget::new(self.limits.max_log_bytes);
+        let wasi = wasi::build(&self.name, &self.grants, &self.net, &recorder, &log)
             .with_context(|| format!("setting up plugin {}", self.name))?;
         let state = PluginState {
             table: crate::runtime::handle_table(self.limits.max_handles),
             wasi,
-            log: LogCtx::new(
-                format!("plugin:{}", self.name),
-                run.cloned(),
-                self.limits.max_log_bytes,
-            ),
+            log: LogCtx::new(format!("plugin:{}", self.name), run.cloned(), log),
             config: ConfigCtx {
                 vars: self.vars.clone(),
             },

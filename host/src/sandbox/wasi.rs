@@ -5,8 +5,9 @@
 //! named environment variables, and TCP connections to addresses granted as
 //! IP literals (`--allow-net 10.0.0.5:5432`). Name lookups stay off even
 //! then: a guest that may resolve names can leak data through DNS queries,
-//! and names are checked by the HTTP bridge instead. The guest's stdout is sent to the host's
-//! stderr so the CLI's stdout carries only the spell's output.
+//! and names are checked by the HTTP bridge instead. The guest's stdout and
+//! stderr go to the host's stderr, within the run's log budget
+//! ([`super::stdio`]), so the CLI's stdout carries only the spell's output.
 
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ use anyhow::Context as _;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
+use super::stdio::CountedStderr;
+use crate::limits::LogBudget;
 use crate::policy::Grants;
 use crate::policy::audit::Recorder;
 use crate::policy::net::NetPolicy;
@@ -28,12 +31,13 @@ pub fn build(
     grants: &Grants,
     net: &Arc<NetPolicy>,
     recorder: &Recorder,
+    log: &LogBudget,
 ) -> anyhow::Result<WasiCtx> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .arg(spell_name)
-        .stdout(std::io::stderr())
-        .stderr(std::io::stderr())
+        .stdout(CountedStderr(log.clone()))
+        .stderr(CountedStderr(log.clone()))
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);

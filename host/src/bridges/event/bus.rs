@@ -73,7 +73,7 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     /// To other processes, when linked.
     out: Option<mpsc::UnboundedSender<Outgoing>>,
-    _link: Option<Arc<super::link::Link>>,
+    link: Option<Arc<super::link::Link>>,
 }
 
 impl EventBus {
@@ -83,7 +83,7 @@ impl EventBus {
         Self {
             tx,
             out: None,
-            _link: None,
+            link: None,
         }
     }
 
@@ -96,7 +96,7 @@ impl EventBus {
         Self {
             tx,
             out: Some(out),
-            _link: Some(Arc::new(link)),
+            link: Some(Arc::new(link)),
         }
     }
 
@@ -115,6 +115,15 @@ impl EventBus {
     pub async fn flush(&self, within: Duration) {
         if let Some(out) = &self.out {
             super::link::flush(out, within).await;
+        }
+    }
+
+    /// Waits (at most `within`) until other processes' events come
+    /// through: a subscriber made after this misses none appended after it.
+    /// At once when not linked, or when the shared log cannot be reached.
+    pub async fn following(&self, within: Duration) {
+        if let Some(link) = &self.link {
+            link.following(within).await;
         }
     }
 

@@ -32,9 +32,6 @@ impl event::Host for EventView<'_> {
                 payload_json.len()
             ))));
         }
-        if let Err(limit) = self.ctx.rate.take() {
-            return Ok(Err(Error::Denied(limit)));
-        }
         let payload = match serde_json::from_str(&payload_json) {
             Ok(payload) => payload,
             Err(err) => {
@@ -43,6 +40,9 @@ impl event::Host for EventView<'_> {
                 ))));
             }
         };
+        if let Err(limit) = self.ctx.rate.take() {
+            return Ok(Err(Error::Denied(limit)));
+        }
         self.ctx.bus.publish(match &self.ctx.run_id {
             Some(run_id) => Event::new(topic, payload, self.ctx.source.clone()).from_run(run_id),
             None => Event::new(topic, payload, self.ctx.source.clone()),

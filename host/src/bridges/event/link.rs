@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::bus::{Event, Outgoing};
 
@@ -68,6 +68,30 @@ pub trait SharedLog: Send + Sync + 'static {
 pub struct Link {
     _writer: tokio::task::JoinHandle<()>,
     reader: tokio::task::JoinHandle<()>,
+    /// Whether the reader has its place in the log yet.
+    reading: watch::Receiver<Reading>,
+}
+
+/// Where the reader is with the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Not yet at its place: an event appended now might be missed.
+    Starting,
+    /// Reading from its place: every event appended from now on arrives.
+    Following,
+    /// The log could not be reached; retrying.
+    Failing,
+}
+
+impl Link {
+    /// Waits (at most `within`) until the reader has its place in the log,
+    /// so a subscriber made after this sees every event another process
+    /// appends after it; at once when the log cannot be reached.
+    pub async fn following(&self, within: Duration) {
+        let mut reading = self.reading.clone();
+        let started = reading.wait_for(|r| *r != Reading::Starting);
+        let _ = tokio::time::timeout(within, started).await;
+    }
 }
 
 impl Drop for Link {
@@ -84,9 +108,11 @@ pub fn start(
     outgoing: mpsc::UnboundedReceiver<Outgoing>,
 ) -> Link {
     let origin = uuid::Uuid::new_v4().to_string();
+    let (reading, following) = watch::channel(Reading::Starting);
     Link {
         _writer: tokio::spawn(write(log.clone(), origin.clone(), outgoing)),
-        reader: tokio::spawn(read(log, origin, local)),
+        reader: tokio::spawn(read(log, origin, local, reading)),
+        reading: following,
     }
 }
 
@@ -127,7 +153,12 @@ async fn write(
 }
 
 /// Follows the log, re-publishing other processes' events in process.
-async fn read(log: Arc<dyn SharedLog>, origin: String, local: broadcast::Sender<Arc<Event>>) {
+async fn read(
+    log: Arc<dyn SharedLog>,
+    origin: String,
+    local: broadcast::Sender<Arc<Event>>,
+    reading: watch::Sender<Reading>,
+) {
     let mut failing = false;
     let mut cursor = loop {
         match log.end().await {
@@ -136,11 +167,13 @@ async fn read(log: Arc<dyn SharedLog>, origin: String, local: broadcast::Sender<
                 if !failing {
                     tracing::warn!("cannot read other processes' events ({err}); retrying");
                     failing = true;
+                    let _ = reading.send(Reading::Failing);
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
     };
+    let _ = reading.send(Reading::Following);
     loop {
         let batch = match log.read(&mut cursor).await {
             Ok(batch) => {

@@ -263,8 +263,6 @@ fn finish_reason(reason: &str) -> FinishReason {
     }
 }
 
-/// Folds `GenerateContentResponse` chunks (one for `generateContent`, many
-/// for a stream) into text, tool calls, usage and a finish reason.
 /// A `generateContent` response body as a response.
 pub fn decode_chat(provider: &str, model: &str, body: Value) -> Result<ChatResponse, LlmError> {
     let mut decoder = Decoder::new(model, provider);
@@ -277,6 +275,8 @@ pub fn stream_decoder(provider: &str, model: &str) -> impl StreamDecoder + use<>
     Decoder::new(model, provider)
 }
 
+/// Folds `GenerateContentResponse` chunks (one for `generateContent`, many
+/// for a stream) into text, tool calls, usage and a finish reason.
 struct Decoder {
     provider: String,
     model: String,

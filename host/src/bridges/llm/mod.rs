@@ -342,7 +342,9 @@ impl wasmtime_wasi::p2::Pollable for PendingChat {
 /// The channel is unbounded so the pump always reaches the end of the
 /// answer and gives back the call's budget hold, even while the spell is
 /// not reading (it may be waiting for another call that needs that budget).
-/// What it buffers is one answer, as much as a non-streamed chat holds.
+/// What it buffers is one answer, and what the spell has not read of it
+/// counts against the run's memory: an answer that does not fit ends the
+/// stream with `budget-exceeded`.
 pub struct ChatStream {
     rx: mpsc::UnboundedReceiver<Buffered>,
     peeked: Option<Option<Buffered>>,
@@ -375,12 +377,6 @@ impl ChatStream {
                         }
                         Ok(_) => false,
                     };
-                    if let Ok(StreamEvent::Text(text)) = &item {
-                        call.run.signal(|| RunSignal::Token {
-                            model: call.route.id.clone(),
-                            text: text.clone(),
-                        });
-                    }
                     let item = item.map(|event| match event {
                         StreamEvent::Finish(mut end) => {
                             end.model = call.qualify(&end.model);
@@ -388,14 +384,17 @@ impl ChatStream {
                         }
                         other => other,
                     });
+                    // What the spell has not read yet counts against the
+                    // run's memory; the end of the answer always gets through.
                     let size = match &item {
-                        Ok(StreamEvent::Text(text)) => text.len() as u64,
-                        Ok(StreamEvent::ToolCall(c)) => (c.arguments_json.len() + c.name.len()) as u64,
-                        _ => 0,
+                        Ok(StreamEvent::Text(text)) => Some(text.len()),
+                        Ok(StreamEvent::ToolCall(c)) => Some(c.arguments_json.len() + c.name.len()),
+                        _ => None,
                     };
-                    let held = match memory.hold(size + 64) {
-                        Ok(held) => held,
-                        Err(_) => {
+                    let held = match size.map(|size| memory.hold(size as u64 + 64)) {
+                        None => None,
+                        Some(Ok(held)) => Some(held),
+                        Some(Err(_)) => {
                             let err = LlmError::BudgetExceeded(format!(
                                 "the unread part of this streamed answer does not fit in what is left \
                                  of the run's memory limit of {} (the spell's memory and what the host \
@@ -409,7 +408,13 @@ impl ChatStream {
                             return;
                         }
                     };
-                    if tx.send((item, Some(held))).is_err() || last {
+                    if let Ok(StreamEvent::Text(text)) = &item {
+                        call.run.signal(|| RunSignal::Token {
+                            model: call.route.id.clone(),
+                            text: text.clone(),
+                        });
+                    }
+                    if tx.send((item, held)).is_err() || last {
                         return;
                     }
                 }

@@ -124,7 +124,10 @@ impl LlmProvider for OpenAiProvider {
                 input_tokens: wire.usage.map_or(0, |u| u.prompt_tokens),
                 output_tokens: 0,
             },
-            model: wire.model.unwrap_or_else(|| model.to_owned()),
+            model: wire
+                .model
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| model.to_owned()),
         })
     }
 
@@ -332,7 +335,10 @@ impl WireCompletion {
                 .collect(),
             finish_reason: finish_reason(choice.finish_reason.as_deref()),
             usage: self.usage.unwrap_or_default().into(),
-            model: self.model.unwrap_or_else(|| model.to_owned()),
+            model: self
+                .model
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| model.to_owned()),
         })
     }
 }

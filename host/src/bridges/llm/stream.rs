@@ -18,24 +18,6 @@ pub trait StreamDecoder: Send + 'static {
     fn end(&mut self) -> Vec<Result<StreamEvent, LlmError>>;
 }
 
-/// Stream events decoded ahead of the reader. A spell that stops reading
-/// stops the pump here, and the server's TCP window then holds the rest:
-/// the host never buffers more of an answer than this.
-pub const STREAM_BUFFER: usize = 64;
-
-type Sender = tokio::sync::mpsc::Sender<Result<StreamEvent, LlmError>>;
-
-/// Sends `items` until one ends the stream; false when it has ended.
-async fn send_all(tx: &Sender, items: Vec<Result<StreamEvent, LlmError>>) -> bool {
-    for item in items {
-        let last = !matches!(item, Ok(StreamEvent::Text(_) | StreamEvent::ToolCall(_)));
-        if tx.send(item).await.is_err() || last {
-            return false;
-        }
-    }
-    true
-}
-
 /// Pumps `response`'s body through `decoder` on a task.
 pub fn sse_stream(
     provider: String,
@@ -43,39 +25,46 @@ pub fn sse_stream(
     idle: Duration,
     mut decoder: impl StreamDecoder,
 ) -> EventStream {
-    let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut bytes = response.bytes_stream();
         let mut sse = SseDecoder::new();
+        let send_all = |items: Vec<Result<StreamEvent, LlmError>>| {
+            for item in items {
+                let last = !matches!(item, Ok(StreamEvent::Text(_) | StreamEvent::ToolCall(_)));
+                if tx.send(item).is_err() || last {
+                    return false;
+                }
+            }
+            true
+        };
         loop {
             let chunk = match tokio::time::timeout(idle, bytes.next()).await {
                 Err(_) => {
-                    let timeout = LlmError::Timeout(format!(
+                    send_all(vec![Err(LlmError::Timeout(format!(
                         "{provider} sent nothing for {}s in the middle of a stream",
                         idle.as_secs()
-                    ));
-                    send_all(&tx, vec![Err(timeout)]).await;
+                    )))]);
                     return;
                 }
                 Ok(None) => {
                     // A partial event left in the decoder means the body was
                     // cut mid-event; the decoder's `end` reports a cut
                     // whenever it saw no finish.
-                    send_all(&tx, decoder.end()).await;
+                    send_all(decoder.end());
                     return;
                 }
                 Ok(Some(Err(e))) => {
-                    let cut = LlmError::Unavailable(format!(
+                    send_all(vec![Err(LlmError::Unavailable(format!(
                         "{provider} stream was cut: {}",
                         super::http::error_chain(&e)
-                    ));
-                    send_all(&tx, vec![Err(cut)]).await;
+                    )))]);
                     return;
                 }
                 Ok(Some(Ok(chunk))) => chunk,
             };
             for event in sse.push(&chunk) {
-                if !send_all(&tx, decoder.event(event)).await {
+                if !send_all(decoder.event(event)) {
                     return;
                 }
             }

@@ -368,18 +368,40 @@ impl ToolCtx {
 
     /// Starts [`ToolCtx::call`] on its own task (`tool.start-call`). At
     /// most [`MAX_CALLS_IN_FLIGHT`] calls per instance run or wait to be
-    /// collected; further ones wait for a slot. A finished result counts
-    /// against the run's memory until it is collected.
+    /// collected; further ones wait for a slot. The arguments of a call
+    /// count against the run's memory until it finishes, its result until
+    /// it is collected.
     pub fn start(&self, name: String, arguments: Value) -> PendingCall {
+        let bytes = footprint(&arguments);
+        let waiting = match self.inner.memory.hold(bytes) {
+            Ok(held) => held,
+            Err(_) => {
+                let what = format!("the arguments of `{name}` ({bytes} bytes)");
+                return PendingCall::failed(self.does_not_fit(&what));
+            }
+        };
         let ctx = self.clone();
         PendingCall(Pending::spawn(async move {
             let slot = ctx.inner.in_flight.clone().acquire_owned().await.ok();
             let mut running = Running::new(&ctx, &name);
             let result = ctx.call(&name, arguments).await;
             running.finished();
+            drop(waiting);
             let (result, held) = ctx.hold(&name, result);
             (result, slot, held)
         }))
+    }
+
+    /// The error for what the run's memory has no room left for.
+    fn does_not_fit(&self, what: &str) -> ToolCallError {
+        let limit = self.inner.memory.limit();
+        ToolCallError::Failed(format!(
+            "{what} does not fit in what is left of the run's memory limit of {} (the spell's \
+             memory and what the host keeps for it, together); collect finished calls before \
+             starting more, or raise it with --memory {}",
+            human_size(limit),
+            human_size(limit.saturating_mul(4))
+        ))
     }
 
     /// Keeps a finished result against the run's memory: one that would
@@ -393,19 +415,12 @@ impl ToolCtx {
             return (result, None);
         };
         let bytes = footprint(value);
-        let memory = &self.inner.memory;
-        match memory.hold(bytes) {
+        match self.inner.memory.hold(bytes) {
             Ok(held) => (result, Some(held)),
-            Err(_) => (
-                Err(ToolCallError::Failed(format!(
-                    "the result of `{name}` ({bytes} bytes) does not fit in what is left of the run's \
-                     memory limit of {} (the spell's memory and the results the host keeps for it, \
-                     together); collect finished calls before starting more, or raise it with --memory {}",
-                    human_size(memory.limit()),
-                    human_size(memory.limit().saturating_mul(4))
-                ))),
-                None,
-            ),
+            Err(_) => {
+                let what = format!("the result of `{name}` ({bytes} bytes)");
+                (Err(self.does_not_fit(&what)), None)
+            }
         }
     }
 

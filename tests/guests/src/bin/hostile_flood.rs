@@ -1,5 +1,6 @@
 //! Floods what the host does for a spell, as the input asks:
 //! - `log N`: N log lines of 10 KiB;
+//! - `stdout N`: N lines of 100 bytes on stdout;
 //! - `events N`: N events at once, stopping at the first refusal;
 //! - `results N`: N `text` tool calls started at once, each returning a
 //!   copy of a 1 MiB text, collected only when all have finished.
@@ -18,6 +19,13 @@ fn run(input: String) -> spellhost_sdk::Result<String> {
                 log::info(&line);
             }
             format!("logged {count}")
+        }
+        "stdout" => {
+            let line = "x".repeat(99);
+            for _ in 0..count {
+                println!("{line}");
+            }
+            format!("printed {count}")
         }
         "events" => {
             for i in 0..count {
