@@ -79,8 +79,8 @@ pub struct RunArgs {
     /// [default: the manifest's, else 100_000].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     state_keys: Option<u64>,
-    /// Bytes of log lines (`print`, `console.log` included) the run may
-    /// write [default: the manifest's, else 16MiB].
+    /// Bytes of log lines (`print`, `console.log`, stdout and stderr
+    /// included) the run may write [default: the manifest's, else 16MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_log: Option<u64>,
     /// Events the run may publish per second, and at once in a burst
