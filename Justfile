@@ -60,6 +60,7 @@ services:
     command -v redis-server >/dev/null || test -x /usr/bin/redis-server || need+=(redis-server)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
     command -v setpriv >/dev/null || need+=(util-linux)
+    command -v pkill >/dev/null || need+=(procps)
     test -x /usr/bin/docker-registry || need+=(docker-registry)
     command -v skopeo >/dev/null || need+=(skopeo)
     if [ ${#need[@]} -gt 0 ]; then

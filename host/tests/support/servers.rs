@@ -220,9 +220,15 @@ impl Postgres {
         self.child = Some(child);
     }
 
-    /// Stops it now (as a crash would: SIGKILL of the postmaster).
+    /// Stops it now, as a crash would: the postmaster and every backend
+    /// it forked are killed. A backend outlives a killed postmaster for a
+    /// while and would still answer on its open connection.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            // Frozen, the postmaster forks no backend while its children go.
+            let _ = Command::new("kill").args(["-STOP", &pid]).status();
+            let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
             let _ = child.kill();
             let _ = child.wait();
         }
