@@ -1061,3 +1061,63 @@ fn script_errors_and_denials_reach_the_cli_with_file_and_line() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn output_json_is_one_object_with_output_error_stats_and_denials() {
+    let home = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| {
+        let out = run(home.path(), args);
+        let stdout = text(&out.stdout);
+        let value: serde_json::Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+        (out.status.code(), value)
+    };
+    let script = |name: &str, code: &str| {
+        let path = home.path().join(name);
+        std::fs::write(&path, code).unwrap();
+        path.display().to_string()
+    };
+
+    let ok = script("ok.lua", "return { a = 1 }");
+    let (code, value) = json(&["run", &ok, "--output", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(value["output"], r#"{"a":1}"#);
+    assert!(value["error"].is_null());
+    assert!(value["stats"]["fuel_consumed"].is_u64(), "{value}");
+    assert_eq!(value["denied"], serde_json::json!([]));
+
+    let denied = script("denied.lua", "return State.shared('team').get('k')");
+    let (code, value) = json(&["run", &denied, "--output", "json"]);
+    assert_eq!(code, Some(1));
+    assert!(value["output"].is_null());
+    assert_eq!(value["error"]["kind"], "failed");
+    assert_eq!(value["error"]["exit_code"], 1);
+    let refusal = &value["denied"][0];
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-state-ns team"),
+        "{value}"
+    );
+    assert!(refusal["grant"].is_object(), "{value}");
+
+    let spin = script("spin.lua", "while true do end");
+    let (code, value) = json(&["run", &spin, "--fuel", "1000000", "--output", "json"]);
+    assert_eq!(code, Some(10));
+    assert_eq!(value["error"]["kind"], "limit");
+    assert_eq!(value["error"]["limit"], "fuel");
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--fuel"),
+        "{value}"
+    );
+
+    let not_a_spell = script("notes.wasm", "just text");
+    let (code, value) = json(&["run", &not_a_spell, "--output", "json"]);
+    assert_eq!(code, Some(3));
+    assert_eq!(value["error"]["kind"], "not-a-spell");
+    assert!(value["stats"].is_null());
+}

@@ -142,6 +142,11 @@ pub struct RunArgs {
     /// Print timings, fuel, memory and LLM usage as JSON on stderr at the end.
     #[arg(long)]
     stats: bool,
+    /// How to print the outcome: `text` (the output on stdout, errors and
+    /// denials on stderr) or `json` (one object on stdout: output, error,
+    /// stats, denied; the exit code is the same).
+    #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
+    output: OutputFormat,
 
     #[command(flatten)]
     pub(super) market: MarketArgs,
@@ -226,8 +231,10 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         hook_plugins,
         grant_wording: Default::default(),
     };
+    let json = args.output == OutputFormat::Json;
     let spell = match runtime.load_file(&name, &loaded.path, loaded.bytes, config) {
         Ok(spell) => spell,
+        Err(err) if json => return Ok(print_json(Err(&err), None, &[])),
         Err(err) => return Ok(report_error(&loaded.shown, &err)),
     };
     let pulled = matches!(args.spell, ArtifactRef::Oci(_));
@@ -245,6 +252,13 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     runtime
         .flush_shared(std::time::Duration::from_secs(5))
         .await;
+    if json {
+        return Ok(print_json(
+            report.result.as_ref().map(String::as_str),
+            Some(&report.stats),
+            &report.denials,
+        ));
+    }
     if args.stats {
         eprintln!("{}", serde_json::to_string(&report.stats)?);
     }
@@ -341,6 +355,67 @@ fn effective_limits(
         });
     }
     flags.resolve(manifest)
+}
+
+/// The outcome formats of `run --output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// `--output json`: the outcome as one JSON object on stdout, for scripts
+/// and CI — `output` (the spell's, or null), `error` (`kind`, `limit` for a
+/// limit, `message`, `exit_code`; or null), `stats` (null when the spell
+/// did not load) and `denied` (each refused capability, with the grant
+/// that would allow it). Returns the exit code, the same as in text.
+fn print_json(
+    result: Result<&str, &RunError>,
+    stats: Option<&crate::runtime::RunStats>,
+    denied: &[crate::policy::audit::Denial],
+) -> u8 {
+    let (output, error, code) = match result {
+        Ok(output) => (
+            serde_json::Value::from(output),
+            serde_json::Value::Null,
+            exit::OK,
+        ),
+        Err(err) => {
+            let code = exit::code(err);
+            let error = serde_json::json!({
+                "kind": error_kind(err),
+                "limit": match err {
+                    RunError::Limit(limit) => serde_json::Value::from(limit.name()),
+                    _ => serde_json::Value::Null,
+                },
+                "message": err.to_string(),
+                "exit_code": code,
+            });
+            (serde_json::Value::Null, error, code)
+        }
+    };
+    let object = serde_json::json!({
+        "output": output,
+        "error": error,
+        "stats": stats,
+        "denied": denied,
+    });
+    println!("{object}");
+    code
+}
+
+/// A run error's kind, as `--output json` names it.
+fn error_kind(err: &RunError) -> &'static str {
+    match err {
+        RunError::Failed(_) => "failed",
+        RunError::Limit(_) => "limit",
+        RunError::Trap(_) => "crashed",
+        RunError::Host(_) => "host",
+        RunError::NotAComponent(_)
+        | RunError::Invalid(_)
+        | RunError::MissingImport { .. }
+        | RunError::NotASpell(_) => "not-a-spell",
+    }
 }
 
 fn report_error(path: &Path, err: &RunError) -> u8 {
