@@ -187,6 +187,11 @@ async fn memory_bomb_is_stopped_by_the_memory_limit() {
     )
     .await;
     assert!(report.stats.peak_memory_bytes <= 32 << 20);
+    // The run's budget saw at least what the spell's memories held, and
+    // never more than the limit.
+    assert!(report.stats.run_memory_peak_bytes >= report.stats.peak_memory_bytes);
+    assert!(report.stats.run_memory_peak_bytes <= 32 << 20);
+    assert!(report.stats.peak_memory_bytes > 16 << 20);
     let err = failure(report);
     assert!(
         matches!(err, RunError::Limit(LimitExceeded::Memory { limit, .. }) if limit == 32 << 20),

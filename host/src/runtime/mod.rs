@@ -157,7 +157,12 @@ pub struct RunStats {
     pub instantiate_ms: f64,
     pub run_ms: f64,
     pub fuel_consumed: u64,
+    /// The most the spell's own memories held at once.
     pub peak_memory_bytes: u64,
+    /// The most the run's memory budget held at once: the spell's
+    /// memories and what the host held for it (tool results, unread
+    /// streams, jq sandboxes, spells it ran), which `--memory` bounds.
+    pub run_memory_peak_bytes: u64,
     pub llm: UsageTotals,
 }
 
@@ -172,6 +177,7 @@ impl RunStats {
             run_ms: 0.0,
             fuel_consumed: 0,
             peak_memory_bytes: 0,
+            run_memory_peak_bytes: 0,
             llm: UsageTotals::default(),
         }
     }
@@ -664,7 +670,7 @@ impl Runtime {
             script: ScriptCtx {
                 source: spell.script.clone(),
             },
-            limiter: RunLimiter::within(limits.memory_bytes, memory),
+            limiter: RunLimiter::within(limits.memory_bytes, memory.clone()),
         };
         let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
@@ -726,6 +732,7 @@ impl Runtime {
             run_ms: millis(elapsed.saturating_sub(instantiate_time)),
             fuel_consumed: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
             peak_memory_bytes: store.data().limiter.peak_memory,
+            run_memory_peak_bytes: memory.peak(),
             llm: meter.totals(),
         };
         run.publish(
