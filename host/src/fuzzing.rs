@@ -16,7 +16,7 @@ use crate::bridges::llm::sse::{SseDecoder, SseEvent};
 use crate::bridges::llm::stream::StreamDecoder;
 use crate::bridges::llm::{LlmError, StreamEvent, anthropic, gemini, openai};
 use crate::policy::manifest::Manifest;
-use crate::policy::net::{Host, NetGrant, NetPolicy, private_kind};
+use crate::policy::net::{Host, NetGrant, NetPolicy, canonical_ip, private_kind};
 
 /// A fuzz target: its name (`cargo fuzz run NAME`, `corpus/NAME/`) and
 /// entry point.
@@ -72,7 +72,7 @@ pub fn net_policy(data: &[u8]) {
     if let Ok(kept) = policy.vet(&host, port, &addrs) {
         assert!(!kept.is_empty(), "vet succeeded with no address");
         for ip in kept {
-            let given = addrs.iter().any(|a| canonical(*a) == canonical(ip));
+            let given = addrs.iter().any(|a| canonical_ip(*a) == canonical_ip(ip));
             assert!(given, "vet kept {ip}, which it was not given");
             if private_kind(ip).is_some() {
                 let as_address = policy.allows_socket(std::net::SocketAddr::new(ip, port));
@@ -86,13 +86,6 @@ pub fn net_policy(data: &[u8]) {
                 );
             }
         }
-    }
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 

@@ -466,9 +466,8 @@ fn parse_count(text: &str) -> Result<u64, String> {
 
 fn parse_cost(text: &str) -> Result<f64, String> {
     text.parse::<f64>()
-        .ok()
-        .filter(|usd| usd.is_finite() && *usd >= 0.0)
-        .ok_or_else(|| format!("`{text}` is not an amount of US dollars (0 or more)"))
+        .map_err(|_| format!("`{text}` is not an amount of US dollars (0 or more)"))
+        .and_then(crate::limits::check_cost)
 }
 
 fn parse_positive(text: &str) -> Result<u32, String> {

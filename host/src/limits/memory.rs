@@ -82,6 +82,19 @@ impl RunMemory {
             });
     }
 
+    /// What a user reads when `what` has no room in the run's memory:
+    /// the limit, what shares it, `advice`, and the flag that raises it.
+    pub fn no_room(&self, what: &str, advice: &str) -> String {
+        let limit = self.limit();
+        format!(
+            "{what} does not fit in what the run has left: the run's memory limit of {} holds \
+             the spell's memory and what the host keeps for it, together; {advice}, or raise it \
+             with --memory {}",
+            super::human_size(limit),
+            super::human_size(limit.saturating_mul(4))
+        )
+    }
+
     /// Takes `bytes` until the returned guard is dropped (a result the
     /// host keeps for the spell until it is collected).
     pub fn hold(&self, bytes: u64) -> Result<Held, LimitExceeded> {

@@ -187,6 +187,17 @@ pub fn human_size(bytes: u64) -> String {
     bytes.to_string()
 }
 
+/// An LLM cost limit in US dollars: a finite amount, 0 or more.
+pub fn check_cost(usd: f64) -> Result<f64, String> {
+    if usd.is_finite() && usd >= 0.0 {
+        Ok(usd)
+    } else {
+        Err(format!(
+            "`{usd}` is not an amount of US dollars (0 or more)"
+        ))
+    }
+}
+
 /// Parses sizes such as `256MiB`, `1G`, `512k` or `1048576` (bytes).
 /// Binary units throughout: `k`/`KiB` = 1024.
 pub fn parse_size(text: &str) -> Result<u64, String> {

@@ -133,12 +133,10 @@ pub struct ManifestLimits {
 impl ManifestLimits {
     /// The limits parsed and checked, as overrides.
     pub fn overrides(&self) -> anyhow::Result<super::resolve::LimitOverrides> {
-        if let Some(cost) = self.max_llm_cost
-            && !(cost.is_finite() && cost >= 0.0)
-        {
-            anyhow::bail!(
-                "limits.max_llm_cost must be a number of US dollars, 0 or more; got {cost}"
-            );
+        if let Some(cost) = self.max_llm_cost {
+            crate::limits::check_cost(cost)
+                .map_err(anyhow::Error::msg)
+                .context("limits.max_llm_cost")?;
         }
         for (name, value) in [
             ("max_handles", self.max_handles),

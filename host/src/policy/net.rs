@@ -330,7 +330,7 @@ pub fn private_kind(ip: IpAddr) -> Option<&'static str> {
 }
 
 /// IPv4-mapped IPv6 addresses are treated as the IPv4 address they carry.
-fn canonical_ip(ip: IpAddr) -> IpAddr {
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,

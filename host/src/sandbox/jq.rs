@@ -169,7 +169,10 @@ impl JqSandbox {
             },
             Ok(Err(JqError::Invalid(message))) => Err(ToolError::InvalidArguments(message)),
             Ok(Err(JqError::Failed(message))) => Err(ToolError::Failed(message)),
-            Err(err) => Err(trapped(err, memory, store.data().limiter.run_refused)),
+            Err(err) => {
+                let run_refused = store.data().limiter.run_refused;
+                Err(trapped(err, memory, run_refused.then_some(run)))
+            }
         }
     }
 }
@@ -213,19 +216,14 @@ impl JqEngine for RunJq {
 }
 
 /// A trap in the evaluator, as the budget it ran out of.
-fn trapped(err: wasmtime::Error, memory: u64, run_refused: bool) -> ToolError {
+/// `run` is the run's memory when it, not the sandbox's own cap, refused.
+fn trapped(err: wasmtime::Error, memory: u64, run: Option<&RunMemory>) -> ToolError {
     match crate::sandbox::RunError::from_wasm(err) {
         crate::sandbox::RunError::Limit(LimitExceeded::Fuel { .. }) => {
             exhausted(&LimitExceeded::Fuel { limit: JQ_FUEL })
         }
-        crate::sandbox::RunError::Limit(LimitExceeded::Memory { limit, .. }) if run_refused => {
-            ToolError::Failed(format!(
-                "the jq filter needed more memory than the run has left of its limit of {} \
-                 (the spell's memory and what the host holds for it, together); query less data, \
-                 or raise it with --memory {}",
-                human_size(limit),
-                human_size(limit.saturating_mul(4))
-            ))
+        crate::sandbox::RunError::Limit(LimitExceeded::Memory { .. }) if let Some(run) = run => {
+            ToolError::Failed(run.no_room("the jq filter's memory", "query less data"))
         }
         crate::sandbox::RunError::Limit(LimitExceeded::Memory { .. }) => {
             ToolError::Failed(format!(

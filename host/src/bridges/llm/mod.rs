@@ -35,7 +35,7 @@ use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::bridges::pending::Pending;
 use crate::bridges::run::{RunCtx, RunSignal};
-use crate::limits::{Held, RunMemory, human_size};
+use crate::limits::{Held, RunMemory};
 use crate::policy::audit::Recorder;
 
 /// How a call cancelled by a hook is described: the WIT `llm.error` has
@@ -395,13 +395,9 @@ impl ChatStream {
                         None => None,
                         Some(Ok(held)) => Some(held),
                         Some(Err(_)) => {
-                            let err = LlmError::BudgetExceeded(format!(
-                                "the unread part of this streamed answer does not fit in what is left \
-                                 of the run's memory limit of {} (the spell's memory and what the host \
-                                 holds for it, together); read the stream as it arrives, or raise it \
-                                 with --memory {}",
-                                human_size(memory.limit()),
-                                human_size(memory.limit().saturating_mul(4))
+                            let err = LlmError::BudgetExceeded(memory.no_room(
+                                "the unread part of this streamed answer",
+                                "read the stream as it arrives",
                             ));
                             call.finished("stream", started, Err(&err));
                             let _ = tx.send((Err(err), None));

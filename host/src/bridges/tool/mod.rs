@@ -32,7 +32,7 @@ use crate::bridges::event::EventBus;
 use crate::bridges::hooks::{HookOutcome, HookSet};
 use crate::bridges::pending::Pending;
 use crate::bridges::run::RunCtx;
-use crate::limits::{Held, RunMemory, human_size};
+use crate::limits::{Held, RunMemory};
 use crate::policy::audit::Recorder;
 pub use adapters::{NetFetcher, StateMemory};
 pub use plugin::ToolPlugin;
@@ -394,14 +394,8 @@ impl ToolCtx {
 
     /// The error for what the run's memory has no room left for.
     fn does_not_fit(&self, what: &str) -> ToolCallError {
-        let limit = self.inner.memory.limit();
-        ToolCallError::Failed(format!(
-            "{what} does not fit in what is left of the run's memory limit of {} (the spell's \
-             memory and what the host keeps for it, together); collect finished calls before \
-             starting more, or raise it with --memory {}",
-            human_size(limit),
-            human_size(limit.saturating_mul(4))
-        ))
+        let advice = "collect finished calls before starting more";
+        ToolCallError::Failed(self.inner.memory.no_room(what, advice))
     }
 
     /// Keeps a finished result against the run's memory: one that would
