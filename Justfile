@@ -46,7 +46,7 @@ test: test-guests services
     target/debug/spellhost models pull smollm2
     cargo test -p spellhost -p spellhost-tools
     cargo test -p spellhost-sdk --lib
-    cargo test -p spellhost-script --test fuzz_corpus
+    cargo test -p spellhost-script --lib --test fuzz_corpus
     just mcp-conformance
 
 # The servers the tests start for themselves on 127.0.0.1 (each test its

@@ -29,7 +29,7 @@ export default async function run(input) {
   const result = await agent.run(question);
   for (const step of result.steps) {
     for (const { call, output, error } of step.tool_results) {
-      console.info(`step ${step.index}: ${call.name}(${JSON.stringify(call.arguments)}) -> ${error ?? JSON.stringify(output)}`);
+      log.info(`step ${step.index}: ${call.name}(${JSON.stringify(call.arguments)}) -> ${error ?? JSON.stringify(output)}`);
     }
   }
   return result.answer;

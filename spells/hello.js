@@ -12,6 +12,6 @@ export default async function run(input) {
     prompt: question,
     max_tokens: 120,
   });
-  console.info(`answered by ${reply.model} in ${reply.usage.output_tokens} tokens`);
+  log.info(`answered by ${reply.model} in ${reply.usage.output_tokens} tokens`);
   return reply.text;
 }

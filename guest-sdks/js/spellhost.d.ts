@@ -971,28 +971,44 @@ declare module "spellhost" {
   // ------------------------------------------------------- console, config
 
   /**
-   * The host's log: each call writes one line on stderr, prefixed with the
-   * spell's name and filtered by `--log-level` (default `info`). Arguments
-   * are joined with spaces: strings as they are, errors as `Name: message`,
-   * anything else as JSON.
+   * Printing, as in Node: each call writes its arguments joined with
+   * spaces (strings as they are, errors as `Name: message`, anything else
+   * as JSON) and a newline — `log`, `info` and `debug` on stdout, `warn`,
+   * `error` and `trace` on stderr.
    */
   export interface SpellConsole {
-    /** Logs at level `info`. */
+    /** Prints a line on stdout. */
     log(...args: unknown[]): void;
-    /** Logs at level `info`. */
+    /** Prints a line on stdout. */
     info(...args: unknown[]): void;
-    /** Logs at level `debug`. */
+    /** Prints a line on stdout. */
     debug(...args: unknown[]): void;
-    /** Logs at level `trace`. */
+    /** Prints a line on stderr. */
     trace(...args: unknown[]): void;
-    /** Logs at level `warn`. */
+    /** Prints a line on stderr. */
     warn(...args: unknown[]): void;
-    /** Logs at level `error`. */
+    /** Prints a line on stderr. */
     error(...args: unknown[]): void;
   }
 
-  /** Log lines on the host's stderr (never stdout). */
+  /** Printing on stdout and stderr, as the script writes it. */
   export const console: SpellConsole;
+
+  /**
+   * The host's log: each call writes one line, prefixed with the spell's
+   * name and filtered by `--log-level` (default `info`); a served run's
+   * lines reach its watchers.
+   */
+  export interface Log {
+    trace(...args: unknown[]): void;
+    debug(...args: unknown[]): void;
+    info(...args: unknown[]): void;
+    warn(...args: unknown[]): void;
+    error(...args: unknown[]): void;
+  }
+
+  /** Log lines in the host's log. */
+  export const log: Log;
 
   /** The `config` module: the `--var KEY=VALUE` settings. */
   export interface Config {
@@ -1044,11 +1060,13 @@ declare module "spellhost" {
     /** Resolves after `ms` milliseconds: `await sleep(500)`. */
     function sleep(ms: number): Promise<void>;
     /**
-     * The host's log (merges with the DOM's or Node's `Console` if those
-     * types are loaded too; only these six methods exist in a spell).
+     * Printing (merges with the DOM's or Node's `Console` if those types
+     * are loaded too; only these six methods exist in a spell).
      */
     interface Console extends SpellConsole {}
-    /** Log lines on the host's stderr (never stdout). */
+    /** Printing on stdout and stderr. */
     var console: Console;
+    /** Log lines in the host's log. */
+    var log: import("spellhost").Log;
   }
 }

@@ -1121,3 +1121,111 @@ fn output_json_is_one_object_with_output_error_stats_and_denials() {
     assert_eq!(value["error"]["kind"], "not-a-spell");
     assert!(value["stats"].is_null());
 }
+
+#[test]
+fn printed_output_comes_first_and_multi_file_spells_load_their_own_modules() {
+    let home = tempfile::tempdir().unwrap();
+    let app = home.path().join("app");
+    std::fs::create_dir_all(app.join("lib")).unwrap();
+    let write = |path: &str, code: &[u8]| std::fs::write(app.join(path), code).unwrap();
+    // Three Lua files; a string literal holds a byte that is not UTF-8.
+    write(
+        "main.lua",
+        b"local fmt = require('lib.fmt')\nprint('hello from', fmt.name())\nio.write('partial')\nreturn fmt.shout(...)\n",
+    );
+    write(
+        "lib/fmt.lua",
+        b"local words = require('lib.words')\nreturn { name = function() return words.lua end, shout = function(s) return s:upper() .. '!' end }\n",
+    );
+    write("lib/words.lua", b"return { lua = 'lua', raw = '\xff' }\n");
+    let main = app.join("main.lua");
+    let out = run(
+        home.path(),
+        &["run", main.to_str().unwrap(), "--input", "done"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello from\tlua\npartial\nDONE!\n");
+
+    // With --output json, stdout is the JSON alone; printing goes to stderr.
+    let out = run(
+        home.path(),
+        &[
+            "run",
+            main.to_str().unwrap(),
+            "--input",
+            "x",
+            "--output",
+            "json",
+        ],
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert_eq!(value["output"], "X!");
+    assert!(text(&out.stderr).contains("hello from\tlua\npartial"));
+
+    // A spell that only prints shows only what it printed.
+    write("quiet.lua", b"print('just this')\n");
+    let out = run(
+        home.path(),
+        &["run", app.join("quiet.lua").to_str().unwrap()],
+    );
+    assert_eq!(text(&out.stdout), "just this\n");
+
+    // Three JavaScript files; console.error goes to stderr.
+    write(
+        "main.mjs",
+        b"import { shout } from './lib/shout.js';\nconsole.log('from js', 1 + 1);\nconsole.error('a warning');\nexport default (input) => shout(input);\n",
+    );
+    write(
+        "lib/shout.js",
+        b"import { bang } from './bang.js';\nexport const shout = (s) => s.toUpperCase() + bang;\n",
+    );
+    write("lib/bang.js", b"export const bang = '!';\n");
+    let out = run(
+        home.path(),
+        &[
+            "run",
+            app.join("main.mjs").to_str().unwrap(),
+            "--input",
+            "hey",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "from js 2\nHEY!\n");
+    assert!(text(&out.stderr).contains("a warning"));
+
+    // Nothing outside the spell's directory, however it is asked for.
+    std::fs::write(home.path().join("secret.lua"), "return 'secret'").unwrap();
+    std::fs::write(home.path().join("secret.js"), "export default 'secret';").unwrap();
+    write(
+        "escape.lua",
+        b"package.path = '../?.lua;' .. package.path\nreturn require('secret')\n",
+    );
+    write(
+        "escape.mjs",
+        b"import s from '../secret.js';\nexport default () => s;\n",
+    );
+    for escape in ["escape.lua", "escape.mjs"] {
+        let out = run(home.path(), &["run", app.join(escape).to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{escape}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("../secret") && stderr.contains("outside the spell's directory"),
+            "{escape}: {stderr}"
+        );
+        assert!(!text(&out.stdout).contains("secret"), "{escape}");
+    }
+
+    // A JavaScript source must be UTF-8, and says where it is not.
+    write("latin1.mjs", b"export default () => '\xe9';\n");
+    let out = run(
+        home.path(),
+        &["run", app.join("latin1.mjs").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("is not UTF-8 text (byte 22)"),
+        "{}",
+        text(&out.stderr)
+    );
+}

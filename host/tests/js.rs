@@ -48,6 +48,13 @@ async fn sandbox_has_no_escapes() {
 }
 
 #[tokio::test]
+async fn a_spell_of_several_files_imports_its_own_modules_and_nothing_outside() {
+    host()
+        .check("modules/main.js", SpellConfig::default())
+        .await;
+}
+
+#[tokio::test]
 async fn timers_wait_in_the_host_alongside_llm_calls() {
     host().check("timers.js", SpellConfig::default()).await;
 }

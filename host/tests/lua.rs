@@ -100,6 +100,11 @@ async fn sandbox_removes_escapes_and_confines_files_to_grants() {
 }
 
 #[tokio::test]
+async fn a_spell_of_several_files_requires_its_own_modules_and_nothing_outside() {
+    check_script(&host(), "modules/main.lua", SpellConfig::default()).await;
+}
+
+#[tokio::test]
 async fn parallel_llm_calls_are_in_flight_together() {
     // Each answer takes 400 ms. Concurrently, the script's three fan-outs
     // (4 calls; 1 beside a nested 2; 2) take about 1.2 s; one after

@@ -449,11 +449,13 @@ async fn sse_streams_log_lines_streamed_text_and_denials() {
     std::fs::write(
         &script,
         r#"log.info("starting on " .. ...)
+print("printed", 1)
 local text = ""
 for piece in llm.stream { prompt = ... } do text = text .. piece end
 log.warn("streamed " .. #text .. " bytes")
 local ok, err = pcall(State.shared("team").get, "k")
 assert(not ok and err.kind == "denied")
+io.write("unterminated")
 return text .. " | " .. err.message
 "#,
     )
@@ -483,12 +485,22 @@ return text .. " | " .. err.message
             .map(|(_, data)| data)
             .collect()
     };
+    // What the spell prints becomes log lines of its run, line by line
+    // (the last, unterminated one when the run ends).
     let logs = of("log");
-    assert_eq!(logs.len(), 2, "{text}");
-    assert_eq!(logs[0]["message"], "starting on one two three");
+    let lines: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|l| (l["level"].as_str().unwrap(), l["message"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        (logs[0]["level"].as_str(), logs[1]["level"].as_str()),
-        (Some("info"), Some("warn"))
+        lines,
+        [
+            ("info", "starting on one two three"),
+            ("info", "printed\t1"),
+            ("warn", "streamed 19 bytes"),
+            ("info", "unterminated"),
+        ],
+        "{text}"
     );
     let streamed: String = of("token")
         .iter()

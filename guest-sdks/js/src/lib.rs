@@ -18,6 +18,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use std::io::Write as _;
+
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::Declared;
 use rquickjs::{
     CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Promise, Runtime, Value,
 };
@@ -25,15 +29,76 @@ use spellhost_script::{Bridge, export_interpreter};
 
 const PRELUDE: &str = include_str!("prelude.js");
 
-fn run(name: String, code: String, input: String) -> Result<String, String> {
+fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
+    let code = String::from_utf8(code).map_err(|e| {
+        format!(
+            "{name} is not UTF-8 text (byte {}): a JavaScript source file must be UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
     let runtime = Runtime::new().map_err(|e| format!("starting QuickJS: {e}"))?;
+    runtime.set_loader(SpellModules, SpellModules);
     runtime.set_host_promise_rejection_tracker(Some(Box::new(|ctx, promise, reason, handled| {
         if let Ok(track) = ctx.globals().get::<_, Function>("__spellhost_track") {
             let _ = track.call::<_, ()>((promise, reason, handled));
         }
     })));
     let context = Context::full(&runtime).map_err(|e| format!("starting QuickJS: {e}"))?;
-    context.with(|ctx| run_in(&ctx, &name, &code, &input))
+    let result = context.with(|ctx| run_in(&ctx, &name, &code, &input));
+    // What the script printed leaves before its result is shown.
+    let _ = std::io::stdout().flush();
+    result
+}
+
+/// `import` of the spell's own files: a relative specifier is joined to
+/// the importing module's path (modules are named by their path in the
+/// spell's directory) and read through the host, which refuses any path
+/// that leaves the directory. `spellhost` is the API; nothing else is a
+/// bare name.
+struct SpellModules;
+
+impl Resolver for SpellModules {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        if name == "spellhost" {
+            return Ok(name.to_owned());
+        }
+        if !(name.starts_with("./") || name.starts_with("../")) {
+            return Err(rquickjs::Error::new_resolving_message(
+                base,
+                name,
+                "a spell imports its own files by relative path (\"./util.js\") and the API as \"spellhost\"; there are no packages to import by name",
+            ));
+        }
+        Ok(spellhost_script::join_module_path(base, name))
+    }
+}
+
+impl Loader for SpellModules {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        let (path, code) = spellhost_script::load_module(name)
+            .map_err(|(_, message)| rquickjs::Error::new_loading_message(name, message))?;
+        let code = String::from_utf8(code).map_err(|e| {
+            rquickjs::Error::new_loading_message(
+                name,
+                format!(
+                    "not UTF-8 text (byte {}): a JavaScript module must be UTF-8",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
+        Module::declare(ctx.clone(), path, code)
+    }
 }
 
 fn run_in<'js>(ctx: &Ctx<'js>, name: &str, code: &str, input: &str) -> Result<String, String> {
@@ -139,6 +204,17 @@ fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
                 Err(e) => serde_json::json!({ "ok": false, "error": e.to_json() }),
             }
             .to_string()
+        })?,
+    )?;
+    // console.*: text to stdout (1) or stderr (2), as written.
+    natives.set(
+        "write",
+        Function::new(ctx.clone(), |stream: i32, text: String| {
+            let _ = if stream == 2 {
+                std::io::stderr().write_all(text.as_bytes())
+            } else {
+                std::io::stdout().write_all(text.as_bytes())
+            };
         })?,
     )?;
     ctx.globals().set("__spellhost", natives)

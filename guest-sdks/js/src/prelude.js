@@ -508,14 +508,28 @@ const logAt = (level) => (...args) => {
   native.call("log", JSON.stringify({ level, message: format(args) }));
 };
 
-/** console.* goes to the host's log. */
-export const console = {
-  log: logAt("info"),
-  info: logAt("info"),
-  debug: logAt("debug"),
+/** Log lines in the host's log (`--log-level` filters them). */
+export const log = {
   trace: logAt("trace"),
+  debug: logAt("debug"),
+  info: logAt("info"),
   warn: logAt("warn"),
   error: logAt("error"),
+};
+
+// console.* prints as in Node: log, info and debug on stdout; warn, error
+// and trace on stderr; one line per call.
+const printTo = (stream) => (...args) => {
+  native.write(stream, format(args) + "\n");
+};
+
+export const console = {
+  log: printTo(1),
+  info: printTo(1),
+  debug: printTo(1),
+  warn: printTo(2),
+  error: printTo(2),
+  trace: printTo(2),
 };
 
 export const config = {
@@ -536,6 +550,7 @@ Object.assign(globalThis, {
   Agent,
   workflow,
   console,
+  log,
   config,
   SpellError,
   setTimeout,

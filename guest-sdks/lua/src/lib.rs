@@ -22,7 +22,7 @@ use spellhost_script::{Bridge, export_interpreter};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
-fn run(name: String, code: String, input: String) -> Result<String, String> {
+fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
     let lua = sandbox::new_state().map_err(|e| format!("starting Lua: {e}"))?;
     install_natives(&lua).map_err(|e| format!("starting Lua: {e}"))?;
     let main: Function = lua
@@ -31,6 +31,19 @@ fn run(name: String, code: String, input: String) -> Result<String, String> {
         .eval()
         .map_err(|e| format!("spellhost Lua prelude failed (a spellhost bug): {e}"))?;
     let code = strip_shebang(&code);
+    let result = run_script(&lua, main, &name, code, input);
+    // What the script printed leaves before its result is shown.
+    let _ = lua.load("io.stdout:flush()").exec();
+    result
+}
+
+fn run_script(
+    lua: &Lua,
+    main: Function,
+    name: &str,
+    code: &[u8],
+    input: String,
+) -> Result<String, String> {
     let chunk = match lua
         .load(code)
         .set_name(format!("@{name}"))
@@ -55,9 +68,11 @@ fn run(name: String, code: String, input: String) -> Result<String, String> {
 
 /// `#!/usr/bin/env spellhost run` lines are for the shell; Lua's own
 /// loader only skips them in files, so blank the line (keeping numbering).
-fn strip_shebang(code: &str) -> &str {
-    if code.starts_with("#!") {
-        code.find('\n').map_or("", |i| &code[i..])
+fn strip_shebang(code: &[u8]) -> &[u8] {
+    if code.starts_with(b"#!") {
+        code.iter()
+            .position(|&b| b == b'\n')
+            .map_or(&[][..], |i| &code[i..])
     } else {
         code
     }
@@ -122,6 +137,25 @@ fn install_natives(lua: &Lua) -> mlua::Result<()> {
                     Value::String(lua.create_string(format!("invalid JSON: {e}"))?),
                 )),
             }
+        })?,
+    )?;
+    // `require`'s searcher: (true, name, code), or (false, missing, why).
+    natives.set(
+        "module",
+        lua.create_function(|lua, path: mlua::LuaString| {
+            let path = path.to_string_lossy();
+            Ok(match spellhost_script::load_module(&path) {
+                Ok((name, code)) => (
+                    true,
+                    Value::String(lua.create_string(name)?),
+                    Value::String(lua.create_string(code)?),
+                ),
+                Err((missing, message)) => (
+                    false,
+                    Value::Boolean(missing),
+                    Value::String(lua.create_string(message)?),
+                ),
+            })
         })?,
     )?;
     natives.set("null", convert::null())?;

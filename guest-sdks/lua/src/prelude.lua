@@ -524,8 +524,7 @@ log = {}
 for _, level in ipairs({ "trace", "debug", "info", "warn", "error" }) do
   log[level] = function(...) call_native("log", { level = level, message = message(...) }) end
 end
---- print goes to the host's log (info), like console.log in JS spells.
-print = log.info
+-- print and io.write write to stdout as in any Lua; log.* are log lines.
 
 config = {
   get = function(key) return op("config.get", { key = key }) end,
@@ -534,6 +533,57 @@ config = {
 
 -- lua-src disables os.clock on WASI; seconds since the script started.
 os.clock = native.clock
+
+---------------------------------------------------------------- modules
+
+-- `require` finds the spell's own modules: each `package.path` template,
+-- its `?` replaced by the module name (dots as slashes), names a file
+-- relative to the directory of the main script, read through the host,
+-- which refuses any path that leaves that directory.
+local load_module = native.module
+package.path = "./?.lua;./?/init.lua"
+
+local function candidates(name, path, sep, rep)
+  if type(path) ~= "string" then error("'package.path' must be a string", 3) end
+  sep, rep = sep or ".", rep or "/"
+  if sep ~= "" then name = name:gsub(sep:gsub("%W", "%%%0"), (rep:gsub("%%", "%%%%"))) end
+  local files = {}
+  for template in path:gmatch("[^;]+") do
+    files[#files + 1] = (template:gsub("%?", function() return name end))
+  end
+  return files
+end
+
+-- package.searchpath over the spell's directory.
+package.searchpath = function(name, path, sep, rep)
+  local tried = {}
+  for _, file in ipairs(candidates(name, path, sep, rep)) do
+    local ok, missing, why = load_module(file)
+    if ok then return file end
+    tried[#tried + 1] = missing and ("no file '" .. file .. "'") or why
+  end
+  return nil, table.concat(tried, "\n\t")
+end
+
+local function search_spell(name)
+  local tried = {}
+  for _, file in ipairs(candidates(name, package.path)) do
+    local ok, found, code = load_module(file)
+    if ok then
+      local chunk, err = load(code, "@" .. found, "t")
+      if not chunk then
+        error(string.format("error loading module '%s' from file '%s':\n\t%s", name, found, err), 0)
+      end
+      return chunk, found
+    elseif not found then
+      error(string.format("%smodule '%s': %s", where(), name, code), 0)
+    end
+    tried[#tried + 1] = "no file '" .. file .. "'"
+  end
+  return table.concat(tried, "\n\t")
+end
+
+package.searchers = { package.searchers[1], search_spell }
 
 ---------------------------------------------------------------- main
 

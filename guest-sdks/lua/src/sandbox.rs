@@ -4,8 +4,20 @@
 //! The component sandbox (WASI grants, fuel, memory, deadline) is the real
 //! boundary; this keeps the Lua surface honest on top of it:
 //!
-//! - no `debug` library (it can reach locals and upvalues of the prelude);
-//! - no `package`/`require` (there are no C modules and no search path);
+//! - `require` loads the spell's own modules (`package.path` templates,
+//!   default `./?.lua;./?/init.lua`, relative to the directory of the main
+//!   script; the host refuses any path that leaves it), and
+//!   `package.preload` works as in Lua; there are no C modules, so
+//!   `package.cpath` is empty and `package.loadlib` answers "absent" as a
+//!   Lua built without dynamic libraries does;
+//! - `debug` is there except what reaches mlua's own bookkeeping:
+//!   `debug.getregistry` (the registry holds the Rust callbacks and the
+//!   prelude's natives), `debug.getuservalue`/`setuservalue` and
+//!   `debug.setmetatable` on userdata (mlua tells its Rust objects apart
+//!   by their metatables) — a change there could crash the interpreter in
+//!   ways that look like spellhost bugs — and `debug.debug` (an
+//!   interactive console on stdin). Everything else stays inside the
+//!   script's own Lua state, which the component already confines;
 //! - `load`, `loadfile` and `dofile` accept text chunks only — binary
 //!   chunks can break the VM's invariants — and `string.dump` is gone;
 //! - `os.execute`, `io.popen`, `os.exit` and `os.tmpname` are removed
@@ -24,8 +36,12 @@ pub fn new_state() -> mlua::Result<Lua> {
         | StdLib::OS
         | StdLib::STRING
         | StdLib::UTF8
-        | StdLib::MATH;
-    let lua = Lua::new_with(libs, LuaOptions::default())?;
+        | StdLib::MATH
+        | StdLib::PACKAGE
+        | StdLib::DEBUG;
+    // SAFETY: `debug` is what mlua calls unsafe; the parts that reach
+    // mlua's own state are taken away below, before any script runs.
+    let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
     lua.load(
         r##"
         -- An explicit `env` (even nil) is passed on, as stock Lua does.
@@ -55,8 +71,21 @@ pub fn new_state() -> mlua::Result<Lua> {
         os.exit = nil
         os.tmpname = nil
         io.popen = nil
-        package = nil
-        require = nil
+        debug.getregistry = nil
+        debug.getuservalue = nil
+        debug.setuservalue = nil
+        debug.debug = nil
+        local setmetatable = debug.setmetatable
+        debug.setmetatable = function(value, mt)
+            if type(value) == "userdata" then
+                error("debug.setmetatable: spellhost's own objects keep their metatables", 2)
+            end
+            return setmetatable(value, mt)
+        end
+        package.cpath = ""
+        package.loadlib = function()
+            return nil, "spellhost runs no C libraries", "absent"
+        end
         "##,
     )
     .set_name("=sandbox")

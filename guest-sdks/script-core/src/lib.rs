@@ -42,12 +42,51 @@ pub mod bindings {
 }
 
 /// The script this run executes: `(file name, source)`.
-pub fn script() -> (String, String) {
+pub fn script() -> (String, Vec<u8>) {
     let source = bindings::spellhost::spell::script::source();
     (source.name, source.code)
 }
 
-/// Exports an interpreter: `$run` is `fn(name: String, code: String,
+/// A module of the spell, by its path relative to the spell's directory:
+/// `(normalized path, source)`, or why it cannot be loaded (the message
+/// says; `Err((true, _))` when the file does not exist, so a language's
+/// search can go on to its next candidate).
+pub fn load_module(path: &str) -> Result<(String, Vec<u8>), (bool, String)> {
+    use bindings::spellhost::spell::script::{self, ModuleError};
+    match script::load_module(path) {
+        Ok(source) => Ok((source.name, source.code)),
+        Err(ModuleError::NotFound(message)) => Err((true, message)),
+        Err(ModuleError::Outside(message) | ModuleError::Invalid(message)) => Err((false, message)),
+    }
+}
+
+/// The path `specifier` (`./util.js`, `../lib/x.js`) names, relative to
+/// the module `importer` (`lib/main.js`): joined and normalized, `..`
+/// taking back a part. A specifier that climbs out of the spell's
+/// directory keeps its leading `..` so the host refuses it by name.
+pub fn join_module_path(importer: &str, specifier: &str) -> String {
+    let mut parts: Vec<&str> = match importer.rfind('/') {
+        Some(i) => importer[..i].split('/').collect(),
+        None => Vec::new(),
+    };
+    let mut climbs = 0;
+    for part in specifier.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    climbs += 1;
+                }
+            }
+            part => parts.push(part),
+        }
+    }
+    let mut joined = "../".repeat(climbs);
+    joined.push_str(&parts.join("/"));
+    joined
+}
+
+/// Exports an interpreter: `$run` is `fn(name: String, code: Vec<u8>,
 /// input: String) -> Result<String, String>`.
 #[macro_export]
 macro_rules! export_interpreter {
@@ -63,4 +102,18 @@ macro_rules! export_interpreter {
 
         $crate::bindings::__export_interpreter_world!(__SpellhostInterpreter with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn module_paths_join_like_urls() {
+        use super::join_module_path as join;
+        assert_eq!(join("main.js", "./util.js"), "util.js");
+        assert_eq!(join("lib/a.js", "./b.js"), "lib/b.js");
+        assert_eq!(join("lib/a.js", "../c.js"), "c.js");
+        assert_eq!(join("lib/x/a.js", "../../c.js"), "c.js");
+        assert_eq!(join("main.js", "../secret.js"), "../secret.js");
+        assert_eq!(join("lib/a.js", "../../../etc/x.js"), "../../etc/x.js");
+    }
 }

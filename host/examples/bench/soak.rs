@@ -126,7 +126,8 @@ pub async fn soak(dir: &Path) {
     for (name, code) in [("mixed", MIXED), ("agent", AGENT), ("workflow", WORKFLOW)] {
         let source = ScriptSource {
             name: format!("{name}.lua"),
-            code: code.to_owned(),
+            code: code.as_bytes().to_vec(),
+            modules: spellhost::scripts::Modules::None,
         };
         let spell = rt
             .load_script(name, Language::Lua, source, SpellConfig::default())

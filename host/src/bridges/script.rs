@@ -1,14 +1,16 @@
 //! The script bridge: hands an interpreter component the script it runs.
 //!
 //! Only the prebuilt interpreters import `spellhost:spell/script`; a run
-//! of a `.lua` or `.js` file carries its source here.
+//! of a `.lua` or `.js` file carries its source here, and its modules
+//! (`require`, `import`) are read through it from the spell's directory
+//! ([`crate::scripts::Modules`]).
 
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::script;
-use crate::scripts::ScriptSource;
+use crate::scripts::{ModuleError, ScriptSource};
 
 /// Per-instance context: the script of this run, if it is a script run.
 pub struct ScriptCtx {
@@ -41,5 +43,26 @@ impl script::Host for &mut ScriptCtx {
                  run the script itself (`spellhost run spell.lua`)",
             )),
         }
+    }
+
+    async fn load_module(
+        &mut self,
+        path: String,
+    ) -> wasmtime::Result<Result<script::ScriptSource, script::ModuleError>> {
+        let Some(source) = &self.source else {
+            return Ok(Err(script::ModuleError::NotFound(format!(
+                "no module {path}: there is no script in this run"
+            ))));
+        };
+        // The directory is read on the blocking pool: a slow disk must not
+        // stall the runtime's workers.
+        let modules = source.modules.clone();
+        let loaded = tokio::task::spawn_blocking(move || modules.load(&path)).await?;
+        Ok(match loaded {
+            Ok((name, code)) => Ok(script::ScriptSource { name, code }),
+            Err(ModuleError::NotFound(m)) => Err(script::ModuleError::NotFound(m)),
+            Err(ModuleError::Outside(m)) => Err(script::ModuleError::Outside(m)),
+            Err(ModuleError::Invalid(m)) => Err(script::ModuleError::Invalid(m)),
+        })
     }
 }

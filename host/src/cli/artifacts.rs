@@ -12,6 +12,7 @@ use crate::market::review::{Approvals, Review};
 use crate::market::{ArtifactRef, Market, MarketError, Signer, Verified};
 use crate::policy::manifest::{self, Manifest, PackageKind};
 use crate::policy::{Grant, Grants, PolicyFile};
+use crate::scripts::Modules;
 use crate::settings::Settings;
 
 /// How registries are reached and what is trusted (shared by every command
@@ -77,6 +78,9 @@ pub struct Loaded {
     /// A file name whose extension says what it is (`.wasm`, `.lua`, `.js`).
     pub path: PathBuf,
     pub bytes: Vec<u8>,
+    /// Where a script's modules come from (a file's directory; a pulled
+    /// package has none).
+    pub modules: Modules,
     pub manifest: Option<Manifest>,
     /// The user approved what the manifest requests (review or flag).
     pub grant_requested: bool,
@@ -139,6 +143,7 @@ pub async fn load(
                 name,
                 shown: path.clone(),
                 path: path.clone(),
+                modules: Modules::beside(path),
                 bytes,
                 manifest,
                 grant_requested: review.grant_requested,
@@ -200,6 +205,7 @@ pub async fn load(
         shown: PathBuf::from(format!("oci://{reference}")),
         path,
         bytes,
+        modules: Modules::None,
         manifest,
         grant_requested,
     })

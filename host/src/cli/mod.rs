@@ -13,6 +13,7 @@ mod serve;
 mod state;
 mod worker;
 
+use crate::sandbox::stdio::GuestStdout;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -128,7 +129,7 @@ struct HostArgs {
 impl HostArgs {
     /// Builds the runtime these options describe.
     fn runtime(&self, model: Option<&str>) -> anyhow::Result<Runtime> {
-        Ok(self.runtime_and_settings(model)?.0)
+        Ok(self.runtime_and_settings(model, GuestStdout::Stderr)?.0)
     }
 
     /// The state store these options name: `--state-db`, else `[state]
@@ -159,12 +160,14 @@ impl HostArgs {
         Ok((backend.open()?, shown))
     }
 
-    /// The runtime, and the settings that apply per spell.
+    /// The runtime, and the settings that apply per spell; spells' stdout
+    /// goes where `stdout` says.
     fn runtime_and_settings(
         &self,
         model: Option<&str>,
+        stdout: GuestStdout,
     ) -> anyhow::Result<(Runtime, crate::settings::NetSettings)> {
-        self.runtime_with_pool(model, None)
+        self.runtime_with_pool(model, None, stdout)
     }
 
     /// The same, with instances from `pool` (a server's).
@@ -172,6 +175,7 @@ impl HostArgs {
         &self,
         model: Option<&str>,
         pool: Option<crate::engine::InstancePool>,
+        stdout: GuestStdout,
     ) -> anyhow::Result<(Runtime, crate::settings::NetSettings)> {
         let (settings, config) = Settings::load(self.config.as_deref())?;
         let router = settings.router(model)?;
@@ -209,6 +213,7 @@ impl HostArgs {
             .audit(audit)
             .instance_pool(pool)
             .packages(Some(packages))
+            .guest_stdout(stdout)
             .build()?;
         Ok((runtime, settings.net))
     }

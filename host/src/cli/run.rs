@@ -1,5 +1,6 @@
 //! `spellhost run`.
 
+use crate::sandbox::stdio::GuestStdout;
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -79,8 +80,9 @@ pub struct RunArgs {
     /// [default: the manifest's, else 100_000].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     state_keys: Option<u64>,
-    /// Bytes of log lines (`print`, `console.log`, stdout and stderr
-    /// included) the run may write [default: the manifest's, else 16MiB].
+    /// Bytes of log lines and printed output (`print`, `console.log`,
+    /// stdout and stderr) the run may write [default: the manifest's, else
+    /// 16MiB].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_log: Option<u64>,
     /// Events the run may publish per second, and at once in a burst
@@ -142,9 +144,10 @@ pub struct RunArgs {
     /// Print timings, fuel, memory and LLM usage as JSON on stderr at the end.
     #[arg(long)]
     stats: bool,
-    /// How to print the outcome: `text` (the output on stdout, errors and
-    /// denials on stderr) or `json` (one object on stdout: output, error,
-    /// stats, denied; the exit code is the same).
+    /// How to print the outcome: `text` (what the spell prints, then its
+    /// output, on stdout; errors and denials on stderr) or `json` (one
+    /// object on stdout: output, error, stats, denied; what the spell
+    /// prints goes to stderr; the exit code is the same).
     #[arg(long, value_enum, default_value = "text", value_name = "FORMAT")]
     output: OutputFormat,
 
@@ -166,7 +169,16 @@ pub async fn run(args: RunArgs) -> u8 {
 }
 
 async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
-    let (runtime, net) = args.host.runtime_and_settings(args.model.as_deref())?;
+    // Printed output passes through to stdout, before the spell's output;
+    // with --output json, stdout is the JSON alone and printing goes to
+    // stderr.
+    let stdout = match args.output {
+        OutputFormat::Json => GuestStdout::Stderr,
+        OutputFormat::Text => GuestStdout::Stdout,
+    };
+    let (runtime, net) = args
+        .host
+        .runtime_and_settings(args.model.as_deref(), stdout)?;
     let input = read_input(&args)?;
     let policy = args.policy.as_deref().map(PolicyFile::load).transpose()?;
     let review = |expect| ReviewContext {
@@ -232,7 +244,8 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         grant_wording: Default::default(),
     };
     let json = args.output == OutputFormat::Json;
-    let spell = match runtime.load_file(&name, &loaded.path, loaded.bytes, config) {
+    let spell = match runtime.load_bytes(&name, &loaded.path, loaded.bytes, config, loaded.modules)
+    {
         Ok(spell) => spell,
         Err(err) if json => return Ok(print_json(Err(&err), None, &[])),
         Err(err) => return Ok(report_error(&loaded.shown, &err)),
@@ -267,10 +280,18 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
     }
     Ok(match report.result {
         Ok(mut output) => {
-            if !output.ends_with('\n') {
-                output.push('\n');
+            // The output follows what the spell printed, on a line of its
+            // own; a spell that printed and returned nothing adds nothing.
+            let printed = crate::sandbox::stdio::printed_to_stdout();
+            if !(output.is_empty() && printed.is_some()) {
+                if printed == Some(true) {
+                    output.insert(0, '\n');
+                }
+                if !output.ends_with('\n') {
+                    output.push('\n');
+                }
+                super::emit(&output)?;
             }
-            super::emit(&output)?;
             exit::OK
         }
         Err(err) => report_error(&loaded.shown, &err),

@@ -1,5 +1,6 @@
 //! `spellhost serve`: the CLI front of `crate::serve`.
 
+use crate::sandbox::stdio::GuestStdout;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,7 +65,7 @@ pub(super) async fn build_server(
     let (settings, path) = Settings::load(host.config.as_deref())?;
     let serve = settings.serve.clone().unwrap_or_default();
     let (runtime, net) = match instance_pool(&serve)? {
-        Some(pool) => host.runtime_with_pool(model, Some(pool)).or_else(|err| {
+        Some(pool) => host.runtime_with_pool(model, Some(pool), GuestStdout::Log).or_else(|err| {
             // Slots are address space: a process limit (ulimit -v) may not
             // allow them. Serving on demand is slower, not wrong.
             tracing::warn!(
@@ -72,9 +73,9 @@ pub(super) async fn build_server(
                  (set [serve] instance_pool = false to skip trying)",
                 pool.instances
             );
-            host.runtime_and_settings(model)
+            host.runtime_and_settings(model, GuestStdout::Log)
         })?,
-        None => host.runtime_and_settings(model)?,
+        None => host.runtime_and_settings(model, GuestStdout::Log)?,
     };
     let base = path
         .as_deref()

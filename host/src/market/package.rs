@@ -125,7 +125,8 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
                     language.name()
                 );
             }
-            crate::scripts::ScriptSource::from_file(path, bytes.clone(), language)
+            language
+                .check_source(&path.display().to_string(), &bytes)
                 .map_err(anyhow::Error::msg)?;
             annotations.insert(
                 oci::INTERPRETER.to_owned(),

@@ -22,6 +22,7 @@ use crate::bridges::llm::{ModelCatalog, ModelRouter};
 use crate::bridges::state::{MemoryStore, StateStore};
 use crate::cache::CompileCache;
 use crate::engine::{InstancePool, SpellEngine};
+use crate::sandbox::stdio::GuestStdout;
 
 /// Builds a [`Runtime`]; see the module docs for the defaults.
 #[must_use]
@@ -35,6 +36,7 @@ pub struct RuntimeBuilder {
     audit: Option<crate::policy::audit::Audit>,
     pool: Option<InstancePool>,
     packages: Option<Arc<dyn crate::market::Packages>>,
+    guest_stdout: GuestStdout,
 }
 
 impl Default for RuntimeBuilder {
@@ -49,6 +51,7 @@ impl Default for RuntimeBuilder {
             audit: None,
             pool: None,
             packages: None,
+            guest_stdout: GuestStdout::default(),
         }
     }
 }
@@ -119,6 +122,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Where spells' stdout goes (default: the host's stderr, so the
+    /// host's stdout stays its own).
+    pub fn guest_stdout(mut self, to: GuestStdout) -> Self {
+        self.guest_stdout = to;
+        self
+    }
+
     /// Creates the engine and wires every bridge.
     pub fn build(self) -> anyhow::Result<Runtime> {
         let engine = SpellEngine::with_pool(self.cache, self.pool)?;
@@ -130,6 +140,7 @@ impl RuntimeBuilder {
             catalog: self.catalog,
             audit: self.audit,
             packages: self.packages,
+            guest_stdout: self.guest_stdout,
         };
         Runtime::new(engine, services)
     }

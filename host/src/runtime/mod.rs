@@ -51,7 +51,8 @@ use crate::engine::{self, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, LogBudget, RunLimiter, RunMemory};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
-use crate::scripts::{Language, ScriptSource};
+use crate::sandbox::stdio::GuestStdout;
+use crate::scripts::{Language, Modules, ScriptSource};
 use plugin::{PluginConfig, PluginSandbox, PluginState};
 pub use prepared::PreparedComponent;
 use sub_spells::SubSpells;
@@ -74,6 +75,8 @@ pub struct HostServices {
     /// Pulled packages, for workflow steps that name `oci://` references
     /// (none: such steps are refused).
     pub packages: Option<Arc<dyn crate::market::Packages>>,
+    /// Where spells' stdout goes (`print`, `console.log`, `println!`).
+    pub guest_stdout: GuestStdout,
 }
 
 pub use crate::policy::Grants;
@@ -339,7 +342,7 @@ impl Runtime {
 
     /// Loads the spell file at `path` (its contents in `bytes`): a script
     /// by its extension or `#!` line (see [`Language::detect`]), else a
-    /// component.
+    /// component. A script's modules come from the directory `path` is in.
     pub fn load_file(
         &self,
         name: &str,
@@ -347,10 +350,26 @@ impl Runtime {
         bytes: Vec<u8>,
         config: SpellConfig,
     ) -> Result<Spell, RunError> {
+        self.load_bytes(name, path, bytes, config, Modules::beside(path))
+    }
+
+    /// Loads a spell from `bytes`, `file_name`'s extension (or a `#!`
+    /// line) saying whether it is a script, whose modules come from
+    /// `modules` (a pulled package: [`Modules::None`]).
+    pub fn load_bytes(
+        &self,
+        name: &str,
+        file_name: &std::path::Path,
+        bytes: Vec<u8>,
+        config: SpellConfig,
+        modules: Modules,
+    ) -> Result<Spell, RunError> {
+        let path = file_name;
         match Language::detect(path, &bytes) {
             Some(language) => {
-                let source =
-                    ScriptSource::from_file(path, bytes, language).map_err(RunError::Invalid)?;
+                // A source the language cannot read is not a spell (exit 3).
+                let source = ScriptSource::from_file(path, bytes, language, modules)
+                    .map_err(RunError::NotAComponent)?;
                 self.load_script(name, language, source, config)
             }
             None => self.load(name, &bytes, config),
@@ -568,7 +587,12 @@ impl Runtime {
                 EventRate::new(limits.max_event_rate),
             ),
         };
-        let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder, &log) {
+        let output = wasi::Output {
+            stdout: self.services.guest_stdout,
+            budget: &log,
+            run: Some(&run),
+        };
+        let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder, output) {
             Ok(wasi) => wasi,
             Err(err) => {
                 return RunReport {

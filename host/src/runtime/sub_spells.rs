@@ -111,7 +111,13 @@ impl SubSpells {
         let name = format!("{}/{stem}", self.caller);
         let spell = self
             .runtime
-            .load_file(&name, Path::new(&file), bytes, SpellConfig::default())
+            .load_bytes(
+                &name,
+                Path::new(&file),
+                bytes,
+                SpellConfig::default(),
+                crate::scripts::Modules::None,
+            )
             .map_err(|e| e.to_string())?;
         let spell = Arc::new(spell);
         loaded.insert(key, spell.clone());

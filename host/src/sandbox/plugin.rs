@@ -28,6 +28,7 @@ use crate::policy::audit::Recorder;
 use crate::policy::net::NetPolicy;
 
 use super::RunError;
+use super::stdio::GuestStdout;
 use super::wasi;
 
 /// `T` in `Store<T>` for a plugin instance.
@@ -131,7 +132,12 @@ impl PluginSandbox {
             None => self.recorder.clone(),
         };
         let log = LogBudget::new(self.limits.max_log_bytes);
-        let wasi = wasi::build(&self.name, &self.grants, &self.net, &recorder, &log)
+        let output = wasi::Output {
+            stdout: GuestStdout::Stderr,
+            budget: &log,
+            run: None,
+        };
+        let wasi = wasi::build(&self.name, &self.grants, &self.net, &recorder, output)
             .with_context(|| format!("setting up plugin {}", self.name))?;
         let state = PluginState {
             table: crate::runtime::handle_table(self.limits.max_handles),

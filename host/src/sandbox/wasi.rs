@@ -6,8 +6,8 @@
 //! IP literals (`--allow-net 10.0.0.5:5432`). Name lookups stay off even
 //! then: a guest that may resolve names can leak data through DNS queries,
 //! and names are checked by the HTTP bridge instead. The guest's stdout and
-//! stderr go to the host's stderr, within the run's log budget
-//! ([`super::stdio`]), so the CLI's stdout carries only the spell's output.
+//! stderr go where the host says ([`super::stdio`]), within the run's log
+//! budget.
 
 use std::sync::Arc;
 
@@ -15,11 +15,20 @@ use anyhow::Context as _;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use super::stdio::CountedStderr;
+use super::stdio::{GuestOutput, GuestStdout, Stream};
+use crate::bridges::run::RunCtx;
 use crate::limits::LogBudget;
 use crate::policy::Grants;
 use crate::policy::audit::Recorder;
 use crate::policy::net::NetPolicy;
+
+/// Where an instance's stdout and stderr go, and the budget they spend.
+pub struct Output<'a> {
+    pub stdout: GuestStdout,
+    pub budget: &'a LogBudget,
+    /// The run the output belongs to (`None` for plugin instances).
+    pub run: Option<&'a RunCtx>,
+}
 
 /// Builds the WASI context for one instance.
 ///
@@ -31,13 +40,22 @@ pub fn build(
     grants: &Grants,
     net: &Arc<NetPolicy>,
     recorder: &Recorder,
-    log: &LogBudget,
+    output: Output<'_>,
 ) -> anyhow::Result<WasiCtx> {
     let mut builder = WasiCtxBuilder::new();
+    let stream = |stream| {
+        GuestOutput::new(
+            stream,
+            output.stdout,
+            output.budget.clone(),
+            spell_name,
+            output.run.cloned(),
+        )
+    };
     builder
         .arg(spell_name)
-        .stdout(CountedStderr(log.clone()))
-        .stderr(CountedStderr(log.clone()))
+        .stdout(stream(Stream::Stdout))
+        .stderr(stream(Stream::Stderr))
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);

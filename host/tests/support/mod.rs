@@ -54,10 +54,12 @@ pub fn spellhost_command(home: &std::path::Path) -> std::process::Command {
 
 /// The test host's builder: the runtime's in-process defaults with the
 /// compile cache every test process shares. Tests add what they need (a
-/// router, a state file, a bus to watch).
+/// router, a state file, a bus to watch). What spells print becomes log
+/// lines, as in a server: floods stay out of the test output.
 pub fn test_runtime() -> spellhost::runtime::RuntimeBuilder {
     spellhost::runtime::Runtime::builder()
         .compile_cache(spellhost::cache::CompileCache::at(shared_cache_dir()))
+        .guest_stdout(spellhost::sandbox::stdio::GuestStdout::Log)
 }
 
 /// A compile cache shared by every test process, so each guest is compiled

@@ -11,7 +11,7 @@ use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider};
 use spellhost::bridges::state::SqliteStore;
 use spellhost::limits::Limits;
 use spellhost::runtime::{RunError, RunReport, Runtime, Spell, SpellConfig};
-use spellhost::scripts::{Language, ScriptSource};
+use spellhost::scripts::{Language, Modules, ScriptSource};
 
 use super::fake_llm::FakeLlm;
 
@@ -48,11 +48,23 @@ impl ScriptHost {
         Self::with_delay(language, Duration::ZERO)
     }
 
-    /// Loads `code` as the script `name`.
+    /// Loads `code` as the script `name` (a single file: no modules).
     pub fn load(&self, name: &str, code: &str, config: SpellConfig) -> Spell {
+        self.load_with(name, code, config, Modules::None)
+    }
+
+    /// Loads `code` as the script `name`, its modules from `modules`.
+    pub fn load_with(
+        &self,
+        name: &str,
+        code: &str,
+        config: SpellConfig,
+        modules: Modules,
+    ) -> Spell {
         let source = ScriptSource {
             name: name.into(),
             code: code.into(),
+            modules,
         };
         let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
         self.runtime
@@ -92,7 +104,11 @@ impl ScriptHost {
             .join(dir)
             .join(name);
         let code = std::fs::read_to_string(&path).unwrap();
-        let report = self.run(name, &code, config, Limits::default()).await;
+        // Named as `spellhost run` names it: by its file name, its modules
+        // by their paths in its directory.
+        let file = path.file_name().unwrap().to_str().unwrap();
+        let spell = self.load_with(file, &code, config, Modules::beside(&path));
+        let report = self.runtime.run(&spell, "", &Limits::default()).await;
         match report.result {
             Ok(out) => assert_eq!(out, "ok", "{name} returned something else"),
             Err(e) => panic!("{name} failed:\n{e}"),

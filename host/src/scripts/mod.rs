@@ -6,32 +6,43 @@
 //! cached like any spell, gets the same grants and limits, and reads the
 //! script through the `script` bridge.
 
+mod modules;
+
 use std::path::Path;
 
+pub use modules::{MAX_MODULE_BYTES, ModuleError, Modules, normalize};
+
 /// A script spell's program.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ScriptSource {
     /// File name shown in errors and tracebacks.
     pub name: String,
-    pub code: String,
+    /// The source as it is in the file (Lua takes any bytes; JavaScript
+    /// is checked to be UTF-8 when it is read).
+    pub code: Vec<u8>,
+    /// Where its `require`d and `import`ed modules come from.
+    pub modules: Modules,
 }
 
 impl ScriptSource {
-    /// The script read from `path` (its file name names it in errors).
-    pub fn from_file(path: &Path, bytes: Vec<u8>, language: Language) -> Result<Self, String> {
-        let code = String::from_utf8(bytes).map_err(|e| {
-            format!(
-                "{} is not UTF-8 text (byte {}): a {} spell must be a UTF-8 source file",
-                path.display(),
-                e.utf8_error().valid_up_to(),
-                language.name()
-            )
-        })?;
+    /// The script read from `path` (its file name names it in errors),
+    /// whose modules come from `modules`.
+    pub fn from_file(
+        path: &Path,
+        bytes: Vec<u8>,
+        language: Language,
+        modules: Modules,
+    ) -> Result<Self, String> {
+        language.check_source(&path.display().to_string(), &bytes)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "script".into());
-        Ok(Self { name, code })
+        Ok(Self {
+            name,
+            code: bytes,
+            modules,
+        })
     }
 }
 
@@ -43,9 +54,9 @@ pub enum Language {
 }
 
 /// The Lua 5.4 interpreter component (`guest-sdks/lua`).
-static LUA: &[u8] = include_bytes!("../prebuilt/lua.wasm");
+static LUA: &[u8] = include_bytes!("../../prebuilt/lua.wasm");
 /// The JavaScript (QuickJS) interpreter component (`guest-sdks/js`).
-static JS: &[u8] = include_bytes!("../prebuilt/js.wasm");
+static JS: &[u8] = include_bytes!("../../prebuilt/js.wasm");
 
 impl Language {
     /// The language of the file at `path`: by extension (`.lua`, `.js`,
@@ -101,6 +112,20 @@ impl Language {
         match self {
             Language::Lua => "lua/5.4",
             Language::JavaScript => "javascript/es2023",
+        }
+    }
+
+    /// Refuses a source the language cannot read: JavaScript is UTF-8
+    /// text; Lua reads any bytes (its string literals may hold any).
+    pub fn check_source(self, shown: &str, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Language::Lua => Ok(()),
+            Language::JavaScript => std::str::from_utf8(bytes).map(|_| ()).map_err(|e| {
+                format!(
+                    "{shown} is not UTF-8 text (byte {}): a JavaScript source file must be UTF-8",
+                    e.valid_up_to()
+                )
+            }),
         }
     }
 
