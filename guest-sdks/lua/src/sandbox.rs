@@ -20,6 +20,8 @@
 //!   script's own Lua state, which the component already confines;
 //! - `load`, `loadfile` and `dofile` accept text chunks only — binary
 //!   chunks can break the VM's invariants — and `string.dump` is gone;
+//! - `os.setlocale` knows only the C locale (WASI's libc would accept any
+//!   name and change nothing);
 //! - `os.execute`, `io.popen`, `os.exit` and `os.tmpname` are removed
 //!   rather than left failing at run time;
 //! - `io.open` and friends go through WASI, so they see only the
@@ -44,20 +46,30 @@ pub fn new_state() -> mlua::Result<Lua> {
     let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
     lua.load(
         r##"
-        -- An explicit `env` (even nil) is passed on, as stock Lua does.
-        local load, select = load, select
-        _G.load = function(chunk, name, mode, ...)
-            if mode ~= nil and mode ~= "t" then
-                error("load: only text chunks can be loaded in spellhost (mode \"t\")", 2)
+        -- Text chunks only. A mode without "t" gets Lua's own answer for
+        -- a text chunk, and a binary chunk is refused the same way (nil
+        -- and a message, as `load` reports every failure); an explicit
+        -- `env` (even nil) is passed on, as stock Lua does.
+        local load, select, type = load, select, type
+        local function text_only(mode, chunk)
+            if mode == nil or (type(mode) == "string" and mode:find("t", 1, true)) then
+                return nil
             end
+            if type(chunk) == "string" and chunk:sub(1, 1) == "\27" then
+                return "attempt to load a binary chunk: spellhost loads text chunks only"
+            end
+            return string.format("attempt to load a text chunk (mode is '%s')", tostring(mode))
+        end
+        _G.load = function(chunk, name, mode, ...)
+            local refused = text_only(mode, chunk)
+            if refused then return nil, refused end
             if select("#", ...) == 0 then return load(chunk, name, "t") end
             return load(chunk, name, "t", (...))
         end
         local loadfile = loadfile
         _G.loadfile = function(path, mode, ...)
-            if mode ~= nil and mode ~= "t" then
-                error("loadfile: only text chunks can be loaded in spellhost (mode \"t\")", 2)
-            end
+            local refused = text_only(mode)
+            if refused then return nil, refused end
             if select("#", ...) == 0 then return loadfile(path, "t") end
             return loadfile(path, "t", (...))
         end
@@ -65,6 +77,15 @@ pub fn new_state() -> mlua::Result<Lua> {
             local f, err = _G.loadfile(path)
             if not f then error(err, 2) end
             return f()
+        end
+        -- The only locale inside the component is C: WASI's libc would
+        -- accept any name and change nothing, so say so as Lua does.
+        local setlocale = os.setlocale
+        os.setlocale = function(locale, category)
+            if locale == nil or locale == "" or locale == "C" or locale == "POSIX" then
+                return setlocale(locale and "C", category)
+            end
+            return nil
         end
         string.dump = nil
         os.execute = nil
