@@ -1229,3 +1229,62 @@ fn printed_output_comes_first_and_multi_file_spells_load_their_own_modules() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn check_finds_syntax_errors_world_mismatches_and_bad_manifests_without_running() {
+    let home = tempfile::tempdir().unwrap();
+    let write = |name: &str, code: &str| {
+        let path = home.path().join(name);
+        std::fs::write(&path, code).unwrap();
+        path.display().to_string()
+    };
+    // Nothing runs: a script that would fail or spin passes the check.
+    let good = write(
+        "good.lua",
+        "error('would fail if run')\nwhile true do end\n",
+    );
+    let broken_lua = write("broken.lua", "local x = 1\nlocal = 2\n");
+    write("lib.mjs", "export const x = ;\n");
+    let broken_js = write(
+        "main.mjs",
+        "import { x } from './lib.mjs';\nexport default () => x;\n",
+    );
+    let bad_manifest = write("bad.spell.toml", "[limits]\nmax_llm_cost = -1\n");
+    let not_a_spell = write("notes.wasm", "just text");
+
+    let out = run(home.path(), &["check", &good]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(text(&out.stdout), format!("{good}: ok (lua script)\n"));
+
+    let out = run(
+        home.path(),
+        &[
+            "check",
+            &broken_lua,
+            &broken_js,
+            &bad_manifest,
+            &not_a_spell,
+            &guest_arg("hello"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("broken.lua:2: syntax error: <name> expected near '='"),
+        "{stdout}"
+    );
+    // The imported module is compiled too, and named with line and column.
+    assert!(stdout.contains("lib.mjs:1:18: SyntaxError:"), "{stdout}");
+    assert!(stdout.contains("max_llm_cost"), "{stdout}");
+    assert!(stdout.contains("notes.wasm: 1 problem(s)"), "{stdout}");
+    assert!(stdout.contains("hello.wasm: ok (spell)"), "{stdout}");
+
+    let out = run(home.path(), &["check", &broken_lua, "--output", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value[0]["kind"], "lua script");
+    assert_eq!(value[0]["ok"], false);
+    assert_eq!(
+        value[0]["problems"][0],
+        "broken.lua:2: syntax error: <name> expected near '='"
+    );
+}

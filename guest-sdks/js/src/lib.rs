@@ -50,6 +50,47 @@ fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
     result
 }
 
+/// Compiles the module and the modules it imports, evaluating none: the
+/// first syntax error, if any, as `file:line:column: SyntaxError: message`
+/// (or why an import cannot be loaded).
+fn check(name: String, code: Vec<u8>) -> Result<(), String> {
+    let code = String::from_utf8(code).map_err(|e| {
+        format!(
+            "{name}: not UTF-8 text (byte {}): a JavaScript source file must be UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let runtime = Runtime::new().map_err(|e| format!("starting QuickJS: {e}"))?;
+    // Static imports are compiled too (and must exist), none evaluated.
+    runtime.set_loader(SpellModules, SpellModules);
+    let context = Context::full(&runtime).map_err(|e| format!("starting QuickJS: {e}"))?;
+    context.with(|ctx| {
+        match Module::declare(ctx.clone(), name.as_str(), strip_shebang(&code)).catch(&ctx) {
+            Ok(_) => Ok(()),
+            Err(CaughtError::Exception(ex)) => {
+                let message = ex.message().unwrap_or_default();
+                let kind: String = ex
+                    .get::<_, String>("name")
+                    .unwrap_or_else(|_| "SyntaxError".into());
+                // QuickJS puts the position in the first stack frame.
+                let at = ex
+                    .stack()
+                    .and_then(|stack| {
+                        let frame = stack.lines().next()?.trim();
+                        let position = frame.strip_prefix("at ")?;
+                        let position = position
+                            .rsplit_once('(')
+                            .map_or(position, |(_, p)| p.trim_end_matches(')'));
+                        Some(position.to_owned())
+                    })
+                    .unwrap_or(name.clone());
+                Err(format!("{at}: {kind}: {message}"))
+            }
+            Err(other) => Err(format!("{name}: {other}")),
+        }
+    })
+}
+
 /// `import` of the spell's own files: a relative specifier is joined to
 /// the importing module's path (modules are named by their path in the
 /// spell's directory) and read through the host, which refuses any path
@@ -220,4 +261,4 @@ fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     ctx.globals().set("__spellhost", natives)
 }
 
-export_interpreter!(run);
+export_interpreter!(run, check);

@@ -66,6 +66,37 @@ fn run_script(
     }
 }
 
+/// Compiles the script without running it: its syntax error, if any, as
+/// `file:line: message` (Lua's parser reports lines, not columns).
+fn check(name: String, code: Vec<u8>) -> Result<(), String> {
+    let lua = sandbox::new_state().map_err(|e| format!("starting Lua: {e}"))?;
+    lua.load(strip_shebang(&code))
+        .set_name(format!("@{name}"))
+        .set_mode(mlua::chunk::ChunkMode::Text)
+        .into_function()
+        .map(drop)
+        .map_err(|e| match e {
+            // "file:line: message" → "file:line: syntax error: message"
+            mlua::Error::SyntaxError { message, .. } => {
+                let position = message
+                    .match_indices(": ")
+                    .nth(0)
+                    .map(|(i, _)| i)
+                    .filter(|&i| {
+                        message[..i]
+                            .rsplit(':')
+                            .next()
+                            .is_some_and(|l| l.parse::<u32>().is_ok())
+                    });
+                match position {
+                    Some(i) => format!("{}: syntax error: {}", &message[..i], &message[i + 2..]),
+                    None => format!("syntax error: {message}"),
+                }
+            }
+            other => other.to_string(),
+        })
+}
+
 /// `#!/usr/bin/env spellhost run` lines are for the shell; Lua's own
 /// loader only skips them in files, so blank the line (keeping numbering).
 fn strip_shebang(code: &[u8]) -> &[u8] {
@@ -139,23 +170,36 @@ fn install_natives(lua: &Lua) -> mlua::Result<()> {
             }
         })?,
     )?;
-    // `require`'s searcher: (true, name, code), or (false, missing, why).
+    // `require`'s searcher: (true, name, compiled chunk), or (false,
+    // missing, why). The module is compiled here: its bytes never reach
+    // Lua, so no script can read a file of its directory as data.
     natives.set(
         "module",
         lua.create_function(|lua, path: mlua::LuaString| {
             let path = path.to_string_lossy();
-            Ok(match spellhost_script::load_module(&path) {
-                Ok((name, code)) => (
-                    true,
-                    Value::String(lua.create_string(name)?),
-                    Value::String(lua.create_string(code)?),
-                ),
-                Err((missing, message)) => (
+            let failed = |missing: bool, message: String| -> mlua::Result<(bool, Value, Value)> {
+                Ok((
                     false,
                     Value::Boolean(missing),
                     Value::String(lua.create_string(message)?),
-                ),
-            })
+                ))
+            };
+            match spellhost_script::load_module(&path) {
+                Ok((name, code)) => match lua
+                    .load(strip_shebang(&code))
+                    .set_name(format!("@{name}"))
+                    .set_mode(mlua::chunk::ChunkMode::Text)
+                    .into_function()
+                {
+                    Ok(chunk) => Ok((
+                        true,
+                        Value::String(lua.create_string(name)?),
+                        Value::Function(chunk),
+                    )),
+                    Err(e) => failed(false, syntax_error(e)),
+                },
+                Err((missing, message)) => failed(missing, message),
+            }
         })?,
     )?;
     natives.set("null", convert::null())?;
@@ -209,4 +253,4 @@ fn error_text(e: mlua::Error) -> String {
     }
 }
 
-export_interpreter!(run);
+export_interpreter!(run, check);

@@ -568,15 +568,11 @@ end
 local function search_spell(name)
   local tried = {}
   for _, file in ipairs(candidates(name, package.path)) do
-    local ok, found, code = load_module(file)
+    local ok, found, chunk = load_module(file)
     if ok then
-      local chunk, err = load(code, "@" .. found, "t")
-      if not chunk then
-        error(string.format("error loading module '%s' from file '%s':\n\t%s", name, found, err), 0)
-      end
       return chunk, found
     elseif not found then
-      error(string.format("%smodule '%s': %s", where(), name, code), 0)
+      error(string.format("%smodule '%s': %s", where(), name, chunk), 0)
     end
     tried[#tried + 1] = "no file '" .. file .. "'"
   end

@@ -13,7 +13,7 @@
 //! - `debug` is there except what reaches mlua's own bookkeeping:
 //!   `debug.getregistry` (the registry holds the Rust callbacks and the
 //!   prelude's natives), `debug.getuservalue`/`setuservalue` and
-//!   `debug.setmetatable` on userdata (mlua tells its Rust objects apart
+//!   `debug.getmetatable`/`setmetatable` on userdata (mlua tells its Rust objects apart
 //!   by their metatables) — a change there could crash the interpreter in
 //!   ways that look like spellhost bugs — and `debug.debug` (an
 //!   interactive console on stdin). Everything else stays inside the
@@ -96,6 +96,11 @@ pub fn new_state() -> mlua::Result<Lua> {
         debug.getuservalue = nil
         debug.setuservalue = nil
         debug.debug = nil
+        local getmetatable = debug.getmetatable
+        debug.getmetatable = function(value)
+            if type(value) == "userdata" then return nil end
+            return getmetatable(value)
+        end
         local setmetatable = debug.setmetatable
         debug.setmetatable = function(value, mt)
             if type(value) == "userdata" then

@@ -86,16 +86,27 @@ pub fn join_module_path(importer: &str, specifier: &str) -> String {
     joined
 }
 
+/// Whether the host asks only to check the script (`spellhost check`).
+pub fn checking() -> bool {
+    use bindings::spellhost::spell::script::{self, ScriptPurpose};
+    script::purpose() == ScriptPurpose::Check
+}
+
 /// Exports an interpreter: `$run` is `fn(name: String, code: Vec<u8>,
-/// input: String) -> Result<String, String>`.
+/// input: String) -> Result<String, String>`; `$check` is `fn(name:
+/// String, code: Vec<u8>) -> Result<(), String>`, which compiles the
+/// script without running any of it.
 #[macro_export]
 macro_rules! export_interpreter {
-    ($run:path) => {
+    ($run:path, $check:path) => {
         struct __SpellhostInterpreter;
 
         impl $crate::bindings::Guest for __SpellhostInterpreter {
             fn run(input: ::std::string::String) -> ::std::result::Result<::std::string::String, ::std::string::String> {
                 let (name, code) = $crate::script();
+                if $crate::checking() {
+                    return $check(name, code).map(|()| ::std::string::String::new());
+                }
                 $run(name, code, input)
             }
         }

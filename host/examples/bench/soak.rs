@@ -128,6 +128,7 @@ pub async fn soak(dir: &Path) {
             name: format!("{name}.lua"),
             code: code.as_bytes().to_vec(),
             modules: spellhost::scripts::Modules::None,
+            purpose: Default::default(),
         };
         let spell = rt
             .load_script(name, Language::Lua, source, SpellConfig::default())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 
 use crate::bindings::script;
-use crate::scripts::{ModuleError, ScriptSource};
+use crate::scripts::{ModuleError, Purpose, ScriptSource};
 
 /// Per-instance context: the script of this run, if it is a script run.
 pub struct ScriptCtx {
@@ -43,6 +43,13 @@ impl script::Host for &mut ScriptCtx {
                  run the script itself (`spellhost run spell.lua`)",
             )),
         }
+    }
+
+    async fn purpose(&mut self) -> wasmtime::Result<script::ScriptPurpose> {
+        Ok(match self.source.as_ref().map(|s| s.purpose) {
+            Some(Purpose::Check) => script::ScriptPurpose::Check,
+            _ => script::ScriptPurpose::Run,
+        })
     }
 
     async fn load_module(

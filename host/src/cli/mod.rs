@@ -2,6 +2,7 @@
 //! library's pieces. Subcommands live in their own modules.
 
 mod artifacts;
+mod check;
 mod events;
 pub mod exit;
 mod inspect;
@@ -71,6 +72,10 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Show what a component imports and exports, and which bridges it uses.
     Inspect(inspect::InspectArgs),
+    /// Check spells, plugins and manifests without running them: a
+    /// script's syntax, a component against spellhost's worlds, the
+    /// manifest beside either.
+    Check(Box<check::CheckArgs>),
     /// Manage models: list them, pull the offline default, add GGUF files.
     Models(models::ModelsArgs),
     /// Serve spells over HTTP: one long-lived host for many runs.
@@ -253,6 +258,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(*args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
+            Command::Check(args) => check::check(*args).await,
             Command::Models(args) => models::models(args).await,
             Command::Serve(args) => serve::serve(*args).await,
             Command::Mcp(args) => mcp::mcp(*args).await,

@@ -500,6 +500,25 @@ impl Runtime {
         }
     }
 
+    /// Checks `spell` without running it: a component was type-checked
+    /// against the `spell` world when it was loaded; a script is compiled
+    /// by its interpreter, none of it run (a syntax error is
+    /// [`RunError::Failed`] with its file and line).
+    pub async fn check(&self, spell: &Spell) -> Result<(), RunError> {
+        let Some(source) = &spell.script else {
+            return Ok(());
+        };
+        let mut checking = spell.clone();
+        checking.script = Some(Arc::new(ScriptSource {
+            purpose: crate::scripts::Purpose::Check,
+            ..ScriptSource::clone(source)
+        }));
+        self.run(&checking, "", &Limits::default())
+            .await
+            .result
+            .map(|_| ())
+    }
+
     /// Runs `spell` once on `input` within `limits`.
     pub async fn run(&self, spell: &Spell, input: &str, limits: &Limits) -> RunReport {
         self.run_nested(spell, input, limits, Origin::Top(RunCtx::new(&spell.name)))

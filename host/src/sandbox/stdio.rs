@@ -20,7 +20,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use crate::bridges::run::{RunCtx, RunSignal};
-use crate::limits::LogBudget;
+use crate::limits::{LINE_OVERHEAD, LogBudget};
 
 /// Where the guest's stdout goes (its stderr goes to the host's stderr,
 /// or to the log with [`GuestStdout::Log`]).
@@ -209,10 +209,22 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// What `bytes` cost: their length, and where they become log lines,
+    /// a log line's overhead for each line they end (as `log` pays).
+    fn cost(&self, bytes: &[u8]) -> u64 {
+        let lines = match self.sink {
+            Sink::Lines(_) => bytes.iter().filter(|&&b| b == b'\n').count() as u64,
+            _ => 0,
+        };
+        bytes.len() as u64 + lines * LINE_OVERHEAD
+    }
+}
+
 impl OutputStream for Writer {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.budget
-            .spend(bytes.len() as u64)
+            .spend(self.cost(&bytes))
             .map_err(|limit| StreamError::Trap(wasmtime::Error::new(limit)))?;
         self.write_all(&bytes)
             .map_err(|e| StreamError::LastOperationFailed(e.into()))
@@ -238,7 +250,7 @@ impl AsyncWrite for Writer {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Poll::Ready(match self.budget.spend(buf.len() as u64) {
+        Poll::Ready(match self.budget.spend(self.cost(buf)) {
             Ok(()) => self.write_all(buf).map(|()| buf.len()),
             Err(limit) => Err(std::io::Error::other(limit)),
         })

@@ -22,6 +22,18 @@ pub struct ScriptSource {
     pub code: Vec<u8>,
     /// Where its `require`d and `import`ed modules come from.
     pub modules: Modules,
+    /// Whether a run runs it or only checks its syntax.
+    pub purpose: Purpose,
+}
+
+/// What a run of a script spell does with the script.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Purpose {
+    /// Runs it.
+    #[default]
+    Run,
+    /// Only compiles it (`spellhost check`): none of it runs.
+    Check,
 }
 
 impl ScriptSource {
@@ -42,6 +54,7 @@ impl ScriptSource {
             name,
             code: bytes,
             modules,
+            purpose: Purpose::Run,
         })
     }
 }

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 /// The largest module file a spell may load.
 pub const MAX_MODULE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// What a module's file name may end with: source files only, so no
+/// module search can open the other files of the spell's directory.
+pub const MODULE_EXTENSIONS: &[&str] = &[".lua", ".js", ".mjs"];
+
 /// Where a script spell's modules come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Modules {
@@ -77,6 +81,12 @@ impl Modules {
     /// tracebacks) and its bytes.
     pub fn load(&self, path: &str) -> Result<(String, Vec<u8>), ModuleError> {
         let path = normalize(path)?;
+        if !MODULE_EXTENSIONS.iter().any(|e| path.ends_with(e)) {
+            return Err(ModuleError::Invalid(format!(
+                "{path} is not a module: a module is a source file ({})",
+                MODULE_EXTENSIONS.join(", ")
+            )));
+        }
         let root = match self {
             Modules::None => {
                 return Err(ModuleError::NotFound(format!(
@@ -107,19 +117,25 @@ impl Modules {
             }
             _ => ModuleError::Invalid(format!("cannot read {path}: {e}")),
         };
-        let metadata = dir.metadata(&path).map_err(error)?;
-        if !metadata.is_file() {
+        let file = dir.open(&path).map_err(error)?;
+        if !file.metadata().map_err(error)?.is_file() {
             return Err(ModuleError::Invalid(format!(
                 "{path} is not a file (a module is one source file)"
             )));
         }
-        if metadata.len() > MAX_MODULE_BYTES {
+        // Read what was opened, never more than the cap (whatever the
+        // file became since).
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file.into_std(), MAX_MODULE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(error)?;
+        if bytes.len() as u64 > MAX_MODULE_BYTES {
             return Err(ModuleError::Invalid(format!(
-                "{path} is {} bytes; a module may be at most {MAX_MODULE_BYTES} bytes",
-                metadata.len()
+                "{path} is larger than {MAX_MODULE_BYTES} bytes, the most a module may be"
             )));
         }
-        let bytes = dir.read(&path).map_err(error)?;
         Ok((path, bytes))
     }
 }
@@ -141,6 +157,7 @@ mod tests {
         assert!(matches!(normalize("./"), Err(ModuleError::NotFound(_))));
     }
 
+    #[cfg(unix)]
     #[test]
     fn loads_files_of_the_directory_and_nothing_else() {
         let outer = tempfile::tempdir().unwrap();
@@ -164,7 +181,16 @@ mod tests {
             modules.load("lib/missing.lua"),
             Err(ModuleError::NotFound(_))
         ));
-        assert!(matches!(modules.load("lib"), Err(ModuleError::Invalid(_))));
+        std::fs::create_dir_all(root.join("dir.lua")).unwrap();
+        assert!(matches!(
+            modules.load("dir.lua"),
+            Err(ModuleError::Invalid(_))
+        ));
+        std::fs::write(root.join("notes.txt"), "private").unwrap();
+        assert!(matches!(
+            modules.load("notes.txt"),
+            Err(ModuleError::Invalid(_))
+        ));
         assert!(matches!(
             Modules::None.load("lib/util.lua"),
             Err(ModuleError::NotFound(_))

@@ -65,6 +65,7 @@ impl ScriptHost {
             name: name.into(),
             code: code.into(),
             modules,
+            purpose: Default::default(),
         };
         let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
         self.runtime

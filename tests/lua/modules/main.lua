@@ -44,4 +44,19 @@ assert(debug.getinfo(1, "S").short_src == "main.lua", debug.getinfo(1, "S").shor
 assert(debug.getregistry == nil and debug.getuservalue == nil)
 local t = setmetatable({}, { __index = function() return 42 end })
 assert(debug.getmetatable(t).__index and t.x == 42)
+-- debug reaches the prelude's upvalues, but the module loader there hands
+-- out compiled chunks, never a file's bytes.
+for fn in pairs({ [package.searchpath] = true, [package.searchers[2]] = true }) do
+  for i = 1, 50 do
+    local name, value = debug.getupvalue(fn, i)
+    if not name then break end
+    if type(value) == "function" then
+      local results = table.pack(pcall(value, "main.lua"))
+      for j = 1, results.n do
+        assert(not (type(results[j]) == "string" and results[j]:find("A spell of several files", 1, true)),
+          "a module's source leaked through " .. name)
+      end
+    end
+  end
+end
 return "ok"
