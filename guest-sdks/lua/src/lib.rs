@@ -80,7 +80,7 @@ fn check(name: String, code: Vec<u8>) -> Result<(), String> {
             mlua::Error::SyntaxError { message, .. } => {
                 let position = message
                     .match_indices(": ")
-                    .nth(0)
+                    .next()
                     .map(|(i, _)| i)
                     .filter(|&i| {
                         message[..i]
