@@ -29,13 +29,18 @@ use spellhost_script::{Bridge, export_interpreter};
 
 const PRELUDE: &str = include_str!("prelude.js");
 
-fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
-    let code = String::from_utf8(code).map_err(|e| {
+/// A JavaScript source as text: it must be UTF-8.
+fn source_text(name: &str, code: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(code).map_err(|e| {
         format!(
             "{name} is not UTF-8 text (byte {}): a JavaScript source file must be UTF-8",
             e.utf8_error().valid_up_to()
         )
-    })?;
+    })
+}
+
+fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
+    let code = source_text(&name, code)?;
     let runtime = Runtime::new().map_err(|e| format!("starting QuickJS: {e}"))?;
     runtime.set_loader(SpellModules, SpellModules);
     runtime.set_host_promise_rejection_tracker(Some(Box::new(|ctx, promise, reason, handled| {
@@ -54,12 +59,7 @@ fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
 /// first syntax error, if any, as `file:line:column: SyntaxError: message`
 /// (or why an import cannot be loaded).
 fn check(name: String, code: Vec<u8>) -> Result<(), String> {
-    let code = String::from_utf8(code).map_err(|e| {
-        format!(
-            "{name}: not UTF-8 text (byte {}): a JavaScript source file must be UTF-8",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
+    let code = source_text(&name, code)?;
     let runtime = Runtime::new().map_err(|e| format!("starting QuickJS: {e}"))?;
     // Static imports are compiled too (and must exist), none evaluated.
     runtime.set_loader(SpellModules, SpellModules);
@@ -129,15 +129,8 @@ impl Loader for SpellModules {
     ) -> rquickjs::Result<Module<'js, Declared>> {
         let (path, code) = spellhost_script::load_module(name)
             .map_err(|(_, message)| rquickjs::Error::new_loading_message(name, message))?;
-        let code = String::from_utf8(code).map_err(|e| {
-            rquickjs::Error::new_loading_message(
-                name,
-                format!(
-                    "not UTF-8 text (byte {}): a JavaScript module must be UTF-8",
-                    e.utf8_error().valid_up_to()
-                ),
-            )
-        })?;
+        let code = source_text(&path, code)
+            .map_err(|message| rquickjs::Error::new_loading_message(name, message))?;
         Module::declare(ctx.clone(), path, code)
     }
 }

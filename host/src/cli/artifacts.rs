@@ -134,11 +134,7 @@ pub async fn load(
             let bytes = std::fs::read(path)
                 .with_context(|| format!("reading {what} {}", path.display()))?;
             let manifest = manifest::load_for(path)?.map(|(m, _)| m);
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("spell")
-                .to_owned();
+            let name = crate::runtime::name_from_path(path);
             return Ok(Loaded {
                 name,
                 shown: path.clone(),

@@ -124,7 +124,7 @@ async fn check_one(runtime: &Runtime, path: &Path) -> Checked {
                     Language::Lua => "lua script",
                     Language::JavaScript => "javascript script",
                 };
-                let name = stem(path);
+                let name = crate::runtime::name_from_path(path);
                 let loaded = runtime.load_file(&name, path, bytes, SpellConfig::default());
                 let outcome = match loaded {
                     Ok(spell) => runtime.check(&spell).await,
@@ -157,11 +157,4 @@ async fn check_one(runtime: &Runtime, path: &Path) -> Checked {
     }
     checked.ok = checked.problems.is_empty();
     checked
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("spell")
-        .to_owned()
 }

@@ -81,6 +81,15 @@ pub struct HostServices {
 
 pub use crate::policy::Grants;
 
+/// The name a spell loaded from `path` gets unless told otherwise: its
+/// file name without the extension (`summarize` for `summarize.wasm`).
+pub fn name_from_path(path: &std::path::Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("spell")
+        .to_owned()
+}
+
 /// A spell's configuration, fixed when it is loaded.
 #[derive(Clone, Default)]
 pub struct SpellConfig {
@@ -364,11 +373,10 @@ impl Runtime {
         config: SpellConfig,
         modules: Modules,
     ) -> Result<Spell, RunError> {
-        let path = file_name;
-        match Language::detect(path, &bytes) {
+        match Language::detect(file_name, &bytes) {
             Some(language) => {
                 // A source the language cannot read is not a spell (exit 3).
-                let source = ScriptSource::from_file(path, bytes, language, modules)
+                let source = ScriptSource::from_file(file_name, bytes, language, modules)
                     .map_err(RunError::NotAComponent)?;
                 self.load_script(name, language, source, config)
             }

@@ -67,11 +67,7 @@ impl SubSpells {
             return Ok(spell.clone());
         }
         let bytes = std::fs::read(resolved).map_err(|e| format!("reading it: {e}"))?;
-        let stem = resolved
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("spell");
-        let name = format!("{}/{stem}", self.caller);
+        let name = format!("{}/{}", self.caller, super::name_from_path(resolved));
         let spell = self
             .runtime
             .load_file(&name, resolved, bytes, SpellConfig::default())

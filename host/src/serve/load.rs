@@ -41,7 +41,7 @@ pub fn load_spell(
         .name
         .clone()
         .or_else(|| manifest.and_then(|m| m.spell.name.clone()))
-        .unwrap_or_else(|| stem(path));
+        .unwrap_or_else(|| crate::runtime::name_from_path(path));
     let approval = resolve::approve(
         spec.grants.clone(),
         spec.grant_requested,
@@ -110,11 +110,4 @@ pub fn spell_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("spell")
-        .to_owned()
 }
