@@ -20,6 +20,7 @@
 //!   manifest, and the audit log;
 //! - [`cli`] is the `spellhost` command line.
 
+pub mod authoring;
 pub mod bindings;
 pub mod bridges;
 pub mod cache;
@@ -40,3 +41,4 @@ pub mod scripts;
 pub mod serve;
 pub mod settings;
 pub mod telemetry;
+pub mod testing;

@@ -1,6 +1,8 @@
 //! CLI tests: run the `spellhost` binary and check stdout, stderr and the
 //! exit code a user or a script would see.
 
+#[path = "cli/authoring.rs"]
+mod authoring;
 mod support;
 
 use std::path::Path;

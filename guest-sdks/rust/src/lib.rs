@@ -28,6 +28,7 @@ pub mod agent;
 pub mod config;
 mod error;
 pub mod event;
+pub mod hook;
 pub mod http;
 pub mod llm;
 pub mod log;

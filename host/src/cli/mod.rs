@@ -9,9 +9,11 @@ mod inspect;
 mod market;
 mod mcp;
 mod models;
+mod new;
 mod run;
 mod serve;
 mod state;
+mod test;
 mod worker;
 
 use crate::sandbox::stdio::GuestStdout;
@@ -58,8 +60,9 @@ a spell. Providers, aliases, prices and the default model go in spellhost.toml."
 struct Cli {
     /// Level of the spell's log lines shown on stderr: trace, debug, info,
     /// warn, error or off. Host diagnostics follow $SPELLHOST_LOG.
-    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
-    log_level: String,
+    /// [default: info; for `test`, warn]
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -76,6 +79,15 @@ enum Command {
     /// script's syntax, a component against spellhost's worlds, the
     /// manifest beside either.
     Check(Box<check::CheckArgs>),
+    /// Make a project: a spell (or plugin) in Rust, Lua, JavaScript or
+    /// Python, with its manifest, tests and README.
+    New(new::NewArgs),
+    /// Build components with their manifests' [build] commands.
+    Build(new::BuildArgs),
+    /// Run a spell's tests (NAME.test.toml): the model's replies scripted,
+    /// no key, no network; JUnit XML or JSON for CI.
+    #[command(after_help = test::AFTER_HELP)]
+    Test(Box<test::TestArgs>),
     /// Manage models: list them, pull the offline default, add GGUF files.
     Models(models::ModelsArgs),
     /// Serve spells over HTTP: one long-lived host for many runs.
@@ -237,7 +249,15 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    let exporting = match init_logging(&cli.log_level, &cli.command) {
+    // A test run shows its spells' log lines only when asked.
+    let level = cli.log_level.clone().unwrap_or_else(|| {
+        match cli.command {
+            Command::Test(_) => "warn",
+            _ => "info",
+        }
+        .to_owned()
+    });
+    let exporting = match init_logging(&level, &cli.command) {
         Ok(exporting) => exporting,
         Err(err) => {
             eprintln!("error: {err}");
@@ -259,6 +279,9 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(*args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Check(args) => check::check(*args).await,
+            Command::Test(args) => test::test(*args).await,
+            Command::New(args) => new::new(args).await,
+            Command::Build(args) => new::build(args).await,
             Command::Models(args) => models::models(args).await,
             Command::Serve(args) => serve::serve(*args).await,
             Command::Mcp(args) => mcp::mcp(*args).await,

@@ -15,6 +15,9 @@
 //! read = ["./notes"]            # relative to the manifest
 //! models = ["openai/*"]
 //!
+//! [build]                       # `spellhost build` runs it beside the manifest
+//! command = "cargo build --release --target wasm32-wasip2 && cp target/wasm32-wasip2/release/summarize.wasm ."
+//!
 //! [limits]                      # used unless the command line says otherwise
 //! fuel = 2000000000
 //! memory = "64MiB"
@@ -39,6 +42,17 @@ pub struct Manifest {
     pub requests: Grants,
     #[serde(default)]
     pub limits: ManifestLimits,
+    /// How to build the component from its source (`spellhost build`).
+    pub build: Option<BuildInfo>,
+}
+
+/// A manifest's `[build]`: the command that turns the source into the
+/// `.wasm` beside the manifest, run by `spellhost build` (and before
+/// `spellhost test`) in the manifest's directory with `sh -c`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildInfo {
+    pub command: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

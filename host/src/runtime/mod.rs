@@ -322,6 +322,14 @@ impl Runtime {
         runtime
     }
 
+    /// The same runtime with other providers, aliases and default model
+    /// (`spellhost test`: a replaying or recording router per test).
+    pub fn with_router(&self, router: ModelRouter) -> Runtime {
+        let mut runtime = self.clone();
+        runtime.services.router = Arc::new(router);
+        runtime
+    }
+
     /// How many prepared components this process holds (those some
     /// deployment still uses).
     pub fn prepared_components(&self) -> usize {

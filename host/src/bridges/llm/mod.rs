@@ -12,6 +12,7 @@ pub mod local;
 pub mod meter;
 pub mod openai;
 pub mod provider;
+pub mod replay;
 pub mod router;
 pub mod sse;
 pub mod stream;

@@ -32,6 +32,8 @@ pub struct ModelRouter {
     providers: BTreeMap<String, Arc<dyn LlmProvider>>,
     aliases: BTreeMap<String, String>,
     default_model: Option<String>,
+    /// Answers models of every provider not configured (`spellhost test`).
+    fallback: Option<Arc<dyn LlmProvider>>,
 }
 
 impl ModelRouter {
@@ -49,6 +51,36 @@ impl ModelRouter {
         self
     }
 
+    /// Routes every provider id not configured to `provider`: any
+    /// `provider/model` name reaches it (a test's replay provider).
+    pub fn with_fallback(mut self, provider: Arc<dyn LlmProvider>) -> Self {
+        self.fallback = Some(provider);
+        self
+    }
+
+    /// The same aliases and default model, with every provider replaced by
+    /// what `wrap` makes of it (a recorder around each).
+    pub fn wrap_providers(
+        mut self,
+        wrap: impl Fn(Arc<dyn LlmProvider>) -> Arc<dyn LlmProvider>,
+    ) -> Self {
+        for provider in self.providers.values_mut() {
+            *provider = wrap(provider.clone());
+        }
+        self.fallback = self.fallback.map(&wrap);
+        self
+    }
+
+    /// The same aliases, with `provider` answering every model instead of
+    /// the providers configured.
+    pub fn replaced_by(self, provider: Arc<dyn LlmProvider>) -> Self {
+        Self {
+            providers: BTreeMap::new(),
+            fallback: Some(provider),
+            ..self
+        }
+    }
+
     pub fn with_default_model(mut self, model: Option<String>) -> Self {
         self.default_model = model;
         self
@@ -60,7 +92,7 @@ impl ModelRouter {
     }
 
     pub fn providers(&self) -> impl Iterator<Item = &Arc<dyn LlmProvider>> {
-        self.providers.values()
+        self.providers.values().chain(self.fallback.iter())
     }
 
     pub fn aliases_of(&self, id: &str) -> Vec<String> {
@@ -98,16 +130,20 @@ impl ModelRouter {
                 "`{name}` is not a model name: use provider/model (e.g. openai/{name}) or an alias from spellhost.toml"
             )));
         };
-        let provider = self.providers.get(provider_id).ok_or_else(|| {
-            LlmError::InvalidRequest(format!(
-                "unknown provider `{provider_id}` in `{name}`; configured providers: {}",
-                self.providers
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
+        let provider = self
+            .providers
+            .get(provider_id)
+            .or(self.fallback.as_ref())
+            .ok_or_else(|| {
+                LlmError::InvalidRequest(format!(
+                    "unknown provider `{provider_id}` in `{name}`; configured providers: {}",
+                    self.providers
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
         Ok(Route {
             provider: provider.clone(),
             id: name.clone(),

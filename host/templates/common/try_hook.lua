@@ -1,0 +1,3 @@
+local question = ...
+local reply = llm.chat { prompt = question, max_tokens = 200 }
+return reply.text
