@@ -41,13 +41,18 @@ demo: build spells
 # Run every test: bridge unit tests, scenario tests with real guests,
 # provider tests against fake servers, CLI tests. The offline model is
 # pulled first (with the test build's own binary) so its test runs too.
-test: test-guests services
+test: test-guests services python-tools
     cargo test -p spellhost -p spellhost-tools --no-run
     target/debug/spellhost models pull smollm2
     cargo test -p spellhost -p spellhost-tools
     cargo test -p spellhost-sdk --lib
     cargo test -p spellhost-script --lib --test fuzz_corpus
     just mcp-conformance
+
+# componentize-py, which builds Python spells (from PyPI; the authoring
+# tests build one).
+python-tools:
+    @componentize-py --version 2>/dev/null | grep -q '0.25.1' || pip install -q componentize-py==0.25.1
 
 # The servers the tests start for themselves on 127.0.0.1 (each test its
 # own, on a free port): Debian's redis-server, postgresql and

@@ -31,6 +31,10 @@ pub enum ScaffoldError {
     )]
     BadName(String),
     #[error(
+        "`{0}` is reserved (a Rust keyword or crate name, or the plugin template's test spell): choose another name"
+    )]
+    Reserved(String),
+    #[error(
         "plugins are components built from Rust: write the {kind} plugin with --lang rust (a {lang} spell can register its own tools for its agents)"
     )]
     ScriptPlugin {
@@ -60,6 +64,13 @@ pub fn project(
 ) -> Result<Vec<ProjectFile>, ScaffoldError> {
     check_name(name)?;
     let module = name.replace('-', "_");
+    if lang == Lang::Rust && RUST_RESERVED.contains(&module.as_str()) {
+        return Err(ScaffoldError::Reserved(name.to_owned()));
+    }
+    if kind != Kind::Spell && module == "try" {
+        // The plugin's manifest would be taken for its test spell's.
+        return Err(ScaffoldError::Reserved(name.to_owned()));
+    }
     let sdk_root = sdk.root.display().to_string();
     let render = |template: &str, extra: &[(&str, &str)]| {
         let mut text = template
@@ -229,6 +240,66 @@ pub fn project(
     Ok(files)
 }
 
+/// Names a Rust crate cannot have.
+const RUST_RESERVED: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "gen",
+    "macro",
+    "override",
+    "priv",
+    "try",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "core",
+    "std",
+    "alloc",
+    "proc_macro",
+    "test",
+];
+
 fn check_name(name: &str) -> Result<(), ScaffoldError> {
     let ok = name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -321,6 +392,11 @@ mod tests {
         assert!(err.to_string().contains("--lang rust"), "{err}");
         assert!(project("tools", Lang::Rust, Kind::Tool, &sdk).is_ok());
         assert!(project("guard", Lang::Rust, Kind::Hook, &sdk).is_ok());
+        assert!(matches!(
+            project("test", Lang::Rust, Kind::Spell, &sdk),
+            Err(ScaffoldError::Reserved(_))
+        ));
+        assert!(project("test", Lang::Lua, Kind::Spell, &sdk).is_ok());
         for bad in ["", "1x", "a b", "../x", "x/y"] {
             assert!(matches!(
                 project(bad, Lang::Lua, Kind::Spell, &sdk),

@@ -33,6 +33,10 @@ answer only a matching request ({ text = \"…\", when = \"Paris\" }) or fail
 output, output_contains, output_json, error, limit, state, state_absent,
 events, denied, model_calls, prompt_contains. docs/testing.md has them all.
 
+Before testing a .wasm (the spell or a plugin) whose manifest has a [build]
+command, `spellhost test` runs that command, as `cargo test` builds first:
+test only projects you trust, or pass --no-build.
+
 Exit codes: 0 every test passed · 1 a test failed or could not run · 2 bad command line";
 
 #[derive(clap::Args)]

@@ -315,7 +315,7 @@ mod tests {
         let failures = run(Ok("x".into()), "state = { count = 3 }\nerror = \"boom\"");
         assert_eq!(failures.len(), 2, "{failures:?}");
         let failures = run(Err(RunError::Failed("boom".into())), "");
-        assert_eq!(failures, vec!["the run failed: boom"]);
+        assert_eq!(failures, vec!["the run failed: the spell failed: boom"]);
         assert!(run(Err(RunError::Failed("boom!".into())), "error = \"boom\"").is_empty());
         let failures = run(Ok("x".into()), "denied = \"--allow-net\"");
         assert!(failures[0].contains("nothing was refused"), "{failures:?}");

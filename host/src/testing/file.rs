@@ -168,11 +168,14 @@ impl Suite {
         };
         let mut names = std::collections::BTreeSet::new();
         for test in &file.tests {
-            if !names.insert(test.name.as_str()) {
+            // Names that differ only in case or punctuation would share a
+            // recording.
+            if !names.insert(slug(&test.name)) {
                 bail!(
-                    "{}: two tests are named `{}`; names must differ",
+                    "{}: two tests are named `{}` or alike (their recordings would both be {}.json); names must differ in letters or digits",
                     path.display(),
-                    test.name
+                    test.name,
+                    slug(&test.name)
                 );
             }
         }

@@ -28,7 +28,7 @@ pub fn junit(suites: &[SuiteResult]) -> String {
             xml,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{time:.3}\">",
             escape(&file),
-            suite.tests.len(),
+            suite.tests.len() + usize::from(suite.error.is_some()),
             failed,
             usize::from(suite.error.is_some()),
         );

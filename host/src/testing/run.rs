@@ -97,9 +97,9 @@ pub async fn run_suite(
         match run_test(runtime, replay, suite, test, options).await {
             Ok(outcome) => result.tests.push(outcome),
             Err(err) => {
-                // The suite cannot run (the spell is missing or broken):
-                // said once, not once per test.
-                result.error = Some(format!("{err:#}"));
+                // The suite cannot go on (the spell is missing or broken,
+                // a test is malformed): said once, not once per test.
+                result.error = Some(format!("test `{}`: {err:#}", test.name));
                 return result;
             }
         }
@@ -137,8 +137,19 @@ async fn run_test(
     // What the model answers with.
     let mut setup_failures = Vec::new();
     let tape: Tape = Arc::default();
+    // A test with replies of its own replays them, recording or not.
+    let recording_run = matches!(options.answers, Answers::Record(_)) && test.replies.is_none();
     let (router, recording) = match &options.answers {
-        Answers::Replay => {
+        Answers::Record(router) if recording_run => {
+            replay.load(&[]);
+            let default = test.model.clone().or(router.default_model());
+            let router = router
+                .clone()
+                .wrap_providers(|p| RecordingProvider::wrap(p, tape.clone()))
+                .with_default_model(default);
+            (router, Some(suite.recording(test)))
+        }
+        _ => {
             let replies = match &test.replies {
                 Some(replies) => replies.clone(),
                 None => read_recording(&suite.recording(test)).unwrap_or_else(|why| {
@@ -158,15 +169,6 @@ async fn run_test(
                 .replaced_by(replay.clone())
                 .with_default_model(Some(default));
             (router, None)
-        }
-        Answers::Record(router) => {
-            replay.load(&[]);
-            let default = test.model.clone().or(router.default_model());
-            let router = router
-                .clone()
-                .wrap_providers(|p| RecordingProvider::wrap(p, tape.clone()))
-                .with_default_model(default);
-            (router, Some(suite.recording(test)))
         }
     };
 
@@ -204,13 +206,14 @@ async fn run_test(
     let report = runtime.run(&spell, &test.input, &limits).await;
     let seen = drain(&mut events);
     let state = read_state(store.as_ref(), &namespace).await?;
+    // A failed run keeps the recording there was.
     let recorded = match &recording {
-        Some(path) => {
+        Some(path) if report.result.is_ok() => {
             let replies = tape.lock().unwrap_or_else(|e| e.into_inner()).clone();
             write_recording(path, &replies)?;
             Some(path.clone())
         }
-        None => None,
+        _ => None,
     };
     let observed = Observed {
         result: &report.result,

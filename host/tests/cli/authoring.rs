@@ -244,10 +244,62 @@ fn record_keeps_a_real_models_answers_and_later_runs_replay_them() {
     let replies: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&recording).unwrap()).unwrap();
     assert_eq!(replies[0]["text"], "echo: hello");
-    assert_eq!(replies[1]["when"], "again: hello");
+    assert_eq!(replies[1]["text"], "echo: again: hello");
 
     // Replayed: the same answers, and the server is not asked again.
     let out = test_in(home.path(), &["--config", &config]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert_eq!(fake.requests().len(), 2);
+}
+
+#[test]
+fn a_new_python_spell_builds_tests_edits_and_runs() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = fake_home(&fake);
+    let config = home.path().join("spellhost.toml").display().to_string();
+    let dir = new_project(home.path(), "snake", "python", "spell");
+
+    // componentize-py builds it (the test command installs it from PyPI).
+    let out = test_in(&dir, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("2 tests: 2 passed"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    edit(
+        &dir.join("snake.py"),
+        "return reply.text",
+        "return reply.text.upper()",
+    );
+    let out = test_in(&dir, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(
+            "output: expected \"Python is a language that lets you work quickly.\", got \"PYTHON IS"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(
+        &dir,
+        &[
+            "run",
+            "snake.wasm",
+            "--config",
+            &config,
+            "--input",
+            "hi there",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ECHO: HI THERE\n");
 }

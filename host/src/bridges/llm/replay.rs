@@ -226,10 +226,22 @@ impl ReplayProvider {
         });
         let Some(index) = pick else {
             script.unanswered.push(last.clone());
-            return Err(LlmError::Unavailable(format!(
-                "the test has no reply left for request {n} (its last message: {}); add one to the test's `replies`",
-                excerpt(&last)
-            )));
+            let waiting: Vec<String> = (0..script.replies.len())
+                .filter(|&i| !script.used[i])
+                .filter_map(|i| script.replies[i].when.as_deref().map(excerpt))
+                .collect();
+            return Err(LlmError::Unavailable(if waiting.is_empty() {
+                format!(
+                    "the test has no reply left for request {n} (its last message: {}); add one to the test's `replies`",
+                    excerpt(&last)
+                )
+            } else {
+                format!(
+                    "no reply of the test matches request {n} (its last message: {}): the replies left wait for a last message containing {}",
+                    excerpt(&last),
+                    waiting.join(" or ")
+                )
+            }));
         };
         script.used[index] = true;
         let reply = script.replies[index].clone();
@@ -419,17 +431,10 @@ impl RecordingProvider {
     }
 }
 
-/// The reply a recording keeps for `request`'s answer: `when` is the start
-/// of the request's last message, so concurrent requests replay to the
-/// right callers.
-fn recorded(request: &ChatRequest, text: String, tool_calls: &[ToolCall]) -> ReplySpec {
-    const WHEN: usize = 120;
-    let last = request
-        .messages
-        .last()
-        .map(message_text)
-        .unwrap_or_default();
-    let when: String = last.chars().take(WHEN).collect();
+/// The reply a recording keeps for an answer. Recordings replay in order
+/// (a prompt that changes a little, a date in it, still finds its reply);
+/// replies for concurrent requests can be given a `when` by hand.
+fn recorded(text: String, tool_calls: &[ToolCall]) -> ReplySpec {
     ReplySpec::Full(FullReply {
         text,
         tool_calls: tool_calls
@@ -441,9 +446,49 @@ fn recorded(request: &ChatRequest, text: String, tool_calls: &[ToolCall]) -> Rep
                     .unwrap_or_else(|_| serde_json::Value::String(call.arguments_json.clone())),
             })
             .collect(),
-        when: (!when.trim().is_empty()).then_some(when),
+        when: None,
         error: None,
     })
+}
+
+/// The reply a recording keeps for a provider's error, so a spell that
+/// retries replays the same way.
+fn recorded_error(error: &LlmError) -> Option<ReplySpec> {
+    let (kind, message, status, retry_after_ms) = match error {
+        LlmError::InvalidRequest(m) => (ErrorKind::InvalidRequest, m.clone(), None, None),
+        LlmError::Auth(m) => (ErrorKind::Auth, m.clone(), None, None),
+        LlmError::RateLimited(r) => (
+            ErrorKind::RateLimited,
+            r.message.clone(),
+            None,
+            r.retry_after_ms,
+        ),
+        LlmError::Timeout(m) => (ErrorKind::Timeout, m.clone(), None, None),
+        LlmError::Unavailable(m) => (ErrorKind::Unavailable, m.clone(), None, None),
+        LlmError::Provider(p) => (ErrorKind::Provider, p.message.clone(), p.status, None),
+        // The host's own refusals happen before any provider is asked.
+        LlmError::Denied(_) | LlmError::BudgetExceeded(_) => return None,
+    };
+    Some(ReplySpec::Full(FullReply {
+        error: Some(ErrorSpec {
+            kind,
+            message,
+            status,
+            retry_after_ms,
+        }),
+        ..FullReply::default()
+    }))
+}
+
+impl RecordingProvider {
+    fn keep(&self, reply: Option<ReplySpec>) {
+        if let Some(reply) = reply {
+            self.tape
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(reply);
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -453,13 +498,12 @@ impl LlmProvider for RecordingProvider {
     }
 
     async fn chat(&self, model: &str, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let response = self.inner.chat(model, request).await?;
-        let reply = recorded(request, response.text.clone(), &response.tool_calls);
-        self.tape
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(reply);
-        Ok(response)
+        let result = self.inner.chat(model, request).await;
+        self.keep(match &result {
+            Ok(response) => Some(recorded(response.text.clone(), &response.tool_calls)),
+            Err(error) => recorded_error(error),
+        });
+        result
     }
 
     async fn chat_stream(
@@ -467,9 +511,14 @@ impl LlmProvider for RecordingProvider {
         model: &str,
         request: &ChatRequest,
     ) -> Result<EventStream, LlmError> {
-        let stream = self.inner.chat_stream(model, request).await?;
+        let stream = match self.inner.chat_stream(model, request).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                self.keep(recorded_error(&error));
+                return Err(error);
+            }
+        };
         let tape = self.tape.clone();
-        let request = request.clone();
         let mut text = String::new();
         let mut calls = Vec::new();
         Ok(Box::pin(stream.map(move |event| {
@@ -477,7 +526,7 @@ impl LlmProvider for RecordingProvider {
                 Ok(StreamEvent::Text(piece)) => text.push_str(piece),
                 Ok(StreamEvent::ToolCall(call)) => calls.push(call.clone()),
                 Ok(StreamEvent::Finish(_)) => {
-                    let reply = recorded(&request, std::mem::take(&mut text), &calls);
+                    let reply = recorded(std::mem::take(&mut text), &calls);
                     tape.lock().unwrap_or_else(|e| e.into_inner()).push(reply);
                 }
                 Err(_) => {}
