@@ -28,6 +28,17 @@ fn test_in(dir: &Path, args: &[&str]) -> std::process::Output {
     run(dir, &all)
 }
 
+/// The command succeeded; else fail with what it printed.
+fn passed(out: &std::process::Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(
@@ -48,13 +59,7 @@ fn script_project_round_trip(lang: &str, ext: &str, ask: &str) {
     let source = dir.join(format!("greeter.{ext}"));
 
     let out = test_in(&dir, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    passed(&out);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("ok    answers with the model's reply"),
@@ -136,13 +141,7 @@ fn a_new_rust_spell_and_tool_plugin_build_test_and_run() {
     let dir = new_project(home.path(), "rusty", "rust", "spell");
     // `spellhost test` builds the component first ([build] in the manifest).
     let out = test_in(&dir, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    passed(&out);
     assert!(
         text(&out.stderr).contains("building rusty.spell.toml"),
         "{}",
@@ -170,13 +169,7 @@ fn a_new_rust_spell_and_tool_plugin_build_test_and_run() {
     // A tool plugin, tested through the small spell the template gives it.
     let dir = new_project(home.path(), "counter-tool", "rust", "tool");
     let out = test_in(&dir, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    passed(&out);
     assert!(
         text(&out.stdout).contains("ok    counts words"),
         "{}",
@@ -232,13 +225,7 @@ fn record_keeps_a_real_models_answers_and_later_runs_replay_them() {
     assert!(fake.requests().is_empty());
 
     let out = test_in(home.path(), &["--config", &config, "--record"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    passed(&out);
     assert_eq!(fake.requests().len(), 2);
     let recording = home.path().join("ask.replies/two-questions.json");
     let replies: serde_json::Value =
@@ -261,13 +248,7 @@ fn a_new_python_spell_builds_tests_edits_and_runs() {
 
     // componentize-py builds it (the test command installs it from PyPI).
     let out = test_in(&dir, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    passed(&out);
     assert!(
         text(&out.stdout).contains("2 tests: 2 passed"),
         "{}",
