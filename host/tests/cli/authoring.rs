@@ -28,6 +28,15 @@ fn test_in(dir: &Path, args: &[&str]) -> std::process::Output {
     run(dir, &all)
 }
 
+/// A fake model server, a home whose `spellhost.toml` makes it the
+/// default model, and that file's path (for `--config`).
+fn model_server_home() -> (FakeLlm, tempfile::TempDir, String) {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = fake_home(&fake);
+    let config = home.path().join("spellhost.toml").display().to_string();
+    (fake, home, config)
+}
+
 /// The command succeeded; else fail with what it printed.
 fn passed(out: &std::process::Output) {
     assert_eq!(
@@ -52,9 +61,7 @@ fn edit(path: &Path, from: &str, to: &str) {
 /// new → test → edit (a failing test, then the fix) → test → run on a
 /// model server, as the README of a new script project says.
 fn script_project_round_trip(lang: &str, ext: &str, ask: &str) {
-    let fake = FakeLlm::start(Duration::ZERO);
-    let home = fake_home(&fake);
-    let config = home.path().join("spellhost.toml").display().to_string();
+    let (fake, home, config) = model_server_home();
     let dir = new_project(home.path(), "greeter", lang, "spell");
     let source = dir.join(format!("greeter.{ext}"));
 
@@ -134,9 +141,7 @@ fn a_new_js_spell_tests_edits_and_runs() {
 
 #[test]
 fn a_new_rust_spell_and_tool_plugin_build_test_and_run() {
-    let fake = FakeLlm::start(Duration::ZERO);
-    let home = fake_home(&fake);
-    let config = home.path().join("spellhost.toml").display().to_string();
+    let (_fake, home, config) = model_server_home();
 
     let dir = new_project(home.path(), "rusty", "rust", "spell");
     // `spellhost test` builds the component first ([build] in the manifest).
@@ -198,9 +203,7 @@ fn a_new_rust_spell_and_tool_plugin_build_test_and_run() {
 
 #[test]
 fn record_keeps_a_real_models_answers_and_later_runs_replay_them() {
-    let fake = FakeLlm::start(Duration::ZERO);
-    let home = fake_home(&fake);
-    let config = home.path().join("spellhost.toml").display().to_string();
+    let (fake, home, config) = model_server_home();
     std::fs::write(
         home.path().join("ask.lua"),
         "local q = ...\nlocal a = llm.chat { prompt = q, max_tokens = 50 }\n\
@@ -241,9 +244,7 @@ fn record_keeps_a_real_models_answers_and_later_runs_replay_them() {
 
 #[test]
 fn a_new_python_spell_builds_tests_edits_and_runs() {
-    let fake = FakeLlm::start(Duration::ZERO);
-    let home = fake_home(&fake);
-    let config = home.path().join("spellhost.toml").display().to_string();
+    let (_fake, home, config) = model_server_home();
     let dir = new_project(home.path(), "snake", "python", "spell");
 
     // componentize-py builds it (the test command installs it from PyPI).
