@@ -3,6 +3,8 @@
 
 #[path = "cli/authoring.rs"]
 mod authoring;
+#[path = "cli/repl.rs"]
+mod repl;
 mod support;
 
 use std::path::Path;

@@ -20,12 +20,14 @@ use std::rc::Rc;
 
 use std::io::Write as _;
 
+use rquickjs::context::EvalOptions;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{
-    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Promise, Runtime, Value,
+    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Persistent, Promise,
+    Runtime, Value,
 };
-use spellhost_script::{Bridge, export_interpreter};
+use spellhost_script::{Bridge, EntryError, export_interpreter};
 
 const PRELUDE: &str = include_str!("prelude.js");
 
@@ -39,8 +41,9 @@ fn source_text(name: &str, code: Vec<u8>) -> Result<String, String> {
     })
 }
 
-fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
-    let code = source_text(&name, code)?;
+/// A QuickJS runtime and context that load the spell's modules and
+/// track rejections nobody handles.
+fn new_context() -> Result<(Runtime, Context), String> {
     let runtime = Runtime::new().map_err(|e| format!("starting QuickJS: {e}"))?;
     runtime.set_loader(SpellModules, SpellModules);
     runtime.set_host_promise_rejection_tracker(Some(Box::new(|ctx, promise, reason, handled| {
@@ -49,6 +52,12 @@ fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
         }
     })));
     let context = Context::full(&runtime).map_err(|e| format!("starting QuickJS: {e}"))?;
+    Ok((runtime, context))
+}
+
+fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
+    let code = source_text(&name, code)?;
+    let (_runtime, context) = new_context()?;
     let result = context.with(|ctx| run_in(&ctx, &name, &code, &input));
     // What the script printed leaves before its result is shown.
     let _ = std::io::stdout().flush();
@@ -135,50 +144,86 @@ impl Loader for SpellModules {
     }
 }
 
-fn run_in<'js>(ctx: &Ctx<'js>, name: &str, code: &str, input: &str) -> Result<String, String> {
-    install_natives(ctx).map_err(|e| format!("starting QuickJS: {e}"))?;
-    let prelude = Module::declare(ctx.clone(), "spellhost", PRELUDE)
-        .and_then(|m| m.eval())
-        .and_then(|(module, promise)| promise.finish::<()>().map(|_| module))
-        .catch(ctx)
-        .map_err(|e| format!("spellhost JS prelude failed (a spellhost bug): {e}"))?;
-    drop(prelude);
-    // The prelude leaves its internals under a symbol; take them away so
-    // spells cannot reach them.
-    let internals: Object = ctx
-        .eval(
+/// What the prelude leaves the interpreter, under a symbol it reads (and
+/// removes) once the prelude has run, so spells cannot reach it.
+struct Internals<'js> {
+    pump: Function<'js>,
+    describe: Function<'js>,
+    main: Function<'js>,
+    leftover: Function<'js>,
+    show: Function<'js>,
+}
+
+impl<'js> Internals<'js> {
+    /// Installs the natives and runs the prelude in `ctx`: its internals.
+    fn start(ctx: &Ctx<'js>) -> Result<Object<'js>, String> {
+        install_natives(ctx).map_err(|e| format!("starting QuickJS: {e}"))?;
+        let prelude = Module::declare(ctx.clone(), "spellhost", PRELUDE)
+            .and_then(|m| m.eval())
+            .and_then(|(module, promise)| promise.finish::<()>().map(|_| module))
+            .catch(ctx)
+            .map_err(|e| format!("spellhost JS prelude failed (a spellhost bug): {e}"))?;
+        drop(prelude);
+        ctx.eval(
             r#"(() => { const k = Symbol.for("spellhost.internals"); const v = globalThis[k]; delete globalThis[k]; return v; })()"#,
         )
-        .map_err(|e| format!("spellhost JS prelude: {e}"))?;
-    let pump: Function = internals.get("pump").map_err(|e| e.to_string())?;
-    let describe: Function = internals.get("describe").map_err(|e| e.to_string())?;
-    let main: Function = internals.get("main").map_err(|e| e.to_string())?;
-    let error_text = |e: CaughtError<'js>| match e {
-        CaughtError::Exception(ex) => describe
-            .call::<_, String>((ex.into_value(),))
-            .unwrap_or_else(|e| e.to_string()),
-        CaughtError::Value(v) => describe
-            .call::<_, String>((v,))
-            .unwrap_or_else(|e| e.to_string()),
-        CaughtError::Error(e) => e.to_string(),
-    };
+        .map_err(|e| format!("spellhost JS prelude: {e}"))
+    }
 
+    fn from(internals: &Object<'js>) -> Result<Self, String> {
+        let get = |name: &str| -> Result<Function<'js>, String> {
+            internals
+                .get(name)
+                .map_err(|e| format!("spellhost JS prelude lacks {name}: {e}"))
+        };
+        Ok(Self {
+            pump: get("pump")?,
+            describe: get("describe")?,
+            main: get("main")?,
+            leftover: get("leftover")?,
+            show: get("show")?,
+        })
+    }
+
+    /// An error as the user reads it: name, message, the spell's frames.
+    fn error_text(&self, e: CaughtError<'js>) -> String {
+        let value = match e {
+            CaughtError::Exception(ex) => ex.into_value(),
+            CaughtError::Value(v) => v,
+            CaughtError::Error(e) => return e.to_string(),
+        };
+        self.describe
+            .call::<_, String>((value,))
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    /// The first rejection nobody handled ("" when none), cleared if asked.
+    fn leftover(&self, clear: bool) -> Result<String, String> {
+        self.leftover.call((clear,)).map_err(|e| e.to_string())
+    }
+}
+
+fn run_in<'js>(ctx: &Ctx<'js>, name: &str, code: &str, input: &str) -> Result<String, String> {
+    let internals = Internals::from(&Internals::start(ctx)?)?;
+    let error_text = |e: CaughtError<'js>| internals.error_text(e);
     let code = strip_shebang(code);
     let (module, evaluated) = Module::declare(ctx.clone(), name, code)
         .and_then(|m| m.eval())
         .catch(ctx)
-        .map_err(&error_text)?;
-    settle(ctx, &evaluated, &pump)
+        .map_err(error_text)?;
+    settle(ctx, &evaluated, &internals.pump)
         .catch(ctx)
-        .map_err(&error_text)?;
-    let namespace = module.namespace().catch(ctx).map_err(&error_text)?;
-    let done: Promise = main
+        .map_err(error_text)?;
+    let namespace = module.namespace().catch(ctx).map_err(error_text)?;
+    let done: Promise = internals
+        .main
         .call((namespace, input))
         .catch(ctx)
-        .map_err(&error_text)?;
-    let output = settle(ctx, &done, &pump).catch(ctx).map_err(&error_text)?;
-    let leftover: Function = internals.get("leftover").map_err(|e| e.to_string())?;
-    let unhandled: String = leftover.call(()).map_err(|e| e.to_string())?;
+        .map_err(error_text)?;
+    let output = settle(ctx, &done, &internals.pump)
+        .catch(ctx)
+        .map_err(error_text)?;
+    let unhandled = internals.leftover(false)?;
     if !unhandled.is_empty() {
         return Err(unhandled);
     }
@@ -186,6 +231,113 @@ fn run_in<'js>(ctx: &Ctx<'js>, name: &str, code: &str, input: &str) -> Result<St
         .as_string()
         .map(|s| s.to_string().unwrap_or_default())
         .ok_or_else(|| "spellhost JS prelude returned no text (a spellhost bug)".into())
+}
+
+/// A REPL session: one context for the instance's life, so what an entry
+/// declares (`let`, `const`, functions, agents) is there for the next.
+struct Session {
+    context: Context,
+    internals: Persistent<Object<'static>>,
+    _runtime: Runtime,
+}
+
+thread_local! {
+    static SESSION: RefCell<Option<Session>> = const { RefCell::new(None) };
+}
+
+/// One REPL entry, evaluated as global code with top-level `await`.
+fn eval(entry: String) -> Result<String, EntryError> {
+    let (context, internals) = SESSION.with(|session| {
+        let mut session = session.borrow_mut();
+        if session.is_none() {
+            let (runtime, context) = new_context().map_err(EntryError::Failed)?;
+            let internals = context
+                .with(|ctx| Internals::start(&ctx).map(|i| Persistent::save(&ctx, i)))
+                .map_err(EntryError::Failed)?;
+            *session = Some(Session {
+                context,
+                internals,
+                _runtime: runtime,
+            });
+        }
+        let session = session.as_ref().expect("the session was just made");
+        Ok((session.context.clone(), session.internals.clone()))
+    })?;
+    let answer = context.with(|ctx| {
+        let internals = internals
+            .restore(&ctx)
+            .map_err(|e| e.to_string())
+            .and_then(|i| Internals::from(&i))
+            .map_err(EntryError::Failed)?;
+        eval_in(&ctx, &internals, &entry)
+    });
+    let _ = std::io::stdout().flush();
+    answer
+}
+
+fn eval_in<'js>(
+    ctx: &Ctx<'js>,
+    internals: &Internals<'js>,
+    entry: &str,
+) -> Result<String, EntryError> {
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = false;
+    options.backtrace_barrier = true;
+    options.promise = true;
+    options.filename = Some("stdin".into());
+    let promise: Promise = match ctx.eval_with_options(entry, options).catch(ctx) {
+        Ok(promise) => promise,
+        Err(CaughtError::Exception(ex)) if incomplete(&ex, entry) => {
+            return Err(EntryError::Incomplete);
+        }
+        Err(e) => return Err(EntryError::Failed(internals.error_text(e))),
+    };
+    let settled = settle(ctx, &promise, &internals.pump).catch(ctx);
+    // An entry's own failure is reported once, not again as unhandled.
+    let unhandled = internals.leftover(true).map_err(EntryError::Failed)?;
+    let completion = settled.map_err(|e| EntryError::Failed(internals.error_text(e)))?;
+    if !unhandled.is_empty() {
+        return Err(EntryError::Failed(unhandled));
+    }
+    // Global code evaluated with top-level await resolves to `{ value }`.
+    let value: Value = completion
+        .as_object()
+        .and_then(|o| o.get("value").ok())
+        .unwrap_or_else(|| Value::new_undefined(ctx.clone()));
+    internals
+        .show
+        .call::<_, String>((value,))
+        .map_err(|e| EntryError::Failed(e.to_string()))
+}
+
+/// Whether a syntax error is only the entry ending early (an open brace,
+/// string, template or call): QuickJS reports those at the end of input.
+fn incomplete(ex: &rquickjs::Exception<'_>, entry: &str) -> bool {
+    if ex.get::<_, String>("name").ok().as_deref() != Some("SyntaxError") {
+        return false;
+    }
+    let message = ex.message().unwrap_or_default();
+    if message.contains("unexpected end of") {
+        return true;
+    }
+    // "    at stdin:LINE:COLUMN"
+    let Some((line, column)) = ex.stack().and_then(|stack| {
+        let frame = stack
+            .lines()
+            .next()?
+            .trim()
+            .strip_prefix("at stdin:")?
+            .to_owned();
+        let (line, column) = frame.split_once(':')?;
+        Some((line.parse::<usize>().ok()?, column.parse::<usize>().ok()?))
+    }) else {
+        return false;
+    };
+    let text = entry.trim_end();
+    let last_line = text.lines().count().max(1);
+    let last_column = text.lines().last().map_or(0, |l| l.chars().count());
+    (line, column) > (last_line, last_column)
 }
 
 /// Runs the job queue until `promise` settles, waiting on the host's
@@ -254,4 +406,4 @@ fn install_natives(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     ctx.globals().set("__spellhost", natives)
 }
 
-export_interpreter!(run, check);
+export_interpreter!(run, check, eval);

@@ -609,11 +609,53 @@ Object.defineProperty(globalThis, "__spellhost_track", {
   },
 });
 
-function leftover() {
-  for (const reason of unhandled.values()) return `unhandled promise rejection: ${describe(reason)}`;
-  return "";
+// The first rejection nobody handled, described ("" when none); a REPL
+// clears them once shown, so each entry reports its own.
+function leftover(clear = false) {
+  let text = "";
+  for (const reason of unhandled.values()) {
+    text = `unhandled promise rejection: ${describe(reason)}`;
+    break;
+  }
+  if (clear) unhandled.clear();
+  return text;
+}
+
+// A REPL entry's value as the REPL shows it: strings quoted, objects as
+// JSON (functions, symbols and cycles by name), nothing for undefined.
+function show(value) {
+  switch (typeof value) {
+    case "undefined":
+      return "";
+    case "string":
+      return JSON.stringify(value);
+    case "function":
+      return `[Function ${value.name || "(anonymous)"}]`;
+    case "symbol":
+    case "bigint":
+      return typeof value === "bigint" ? `${value}n` : value.toString();
+    case "object":
+      if (value === null) return "null";
+      if (value instanceof Error) return describe(value);
+      try {
+        const seen = new WeakSet();
+        return JSON.stringify(value, (_, v) => {
+          if (typeof v === "function") return `[Function ${v.name || "(anonymous)"}]`;
+          if (typeof v === "bigint") return `${v}n`;
+          if (typeof v === "object" && v !== null) {
+            if (seen.has(v)) return "[Circular]";
+            seen.add(v);
+          }
+          return v;
+        }) ?? String(value);
+      } catch {
+        return String(value);
+      }
+    default:
+      return String(value);
+  }
 }
 
 // What the interpreter needs, under a symbol it reads (and removes) once
 // the prelude has run, so spells cannot reach it.
-globalThis[Symbol.for("spellhost.internals")] = { pump, describe, main, leftover };
+globalThis[Symbol.for("spellhost.internals")] = { pump, describe, main, leftover, show };

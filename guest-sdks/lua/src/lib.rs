@@ -18,18 +18,26 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use mlua::{Function, Lua, LuaSerdeExt, MultiValue, Value};
-use spellhost_script::{Bridge, export_interpreter};
+use spellhost_script::{Bridge, EntryError, export_interpreter};
 
 const PRELUDE: &str = include_str!("prelude.lua");
 
-fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
+/// A fresh Lua state with the API: the sandboxed standard library, the
+/// natives and the prelude, whose two functions run a script (`main`)
+/// and evaluate a REPL entry (`repl`).
+fn start() -> Result<(Lua, Function, Function), String> {
     let lua = sandbox::new_state().map_err(|e| format!("starting Lua: {e}"))?;
     install_natives(&lua).map_err(|e| format!("starting Lua: {e}"))?;
-    let main: Function = lua
+    let (main, repl): (Function, Function) = lua
         .load(PRELUDE)
         .set_name("=spellhost")
         .eval()
         .map_err(|e| format!("spellhost Lua prelude failed (a spellhost bug): {e}"))?;
+    Ok((lua, main, repl))
+}
+
+fn run(name: String, code: Vec<u8>, input: String) -> Result<String, String> {
+    let (lua, main, _) = start()?;
     let code = strip_shebang(&code);
     let result = run_script(&lua, main, &name, code, input);
     // What the script printed leaves before its result is shown.
@@ -63,6 +71,48 @@ fn run_script(
             }
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+thread_local! {
+    /// The REPL session's Lua state and its `repl` function, made by the
+    /// first entry and kept for the instance's life.
+    static SESSION: RefCell<Option<(Lua, Function)>> = const { RefCell::new(None) };
+}
+
+/// One REPL entry, evaluated in the session's Lua state.
+fn eval(entry: String) -> Result<String, EntryError> {
+    let repl = SESSION.with(|session| {
+        let mut session = session.borrow_mut();
+        if session.is_none() {
+            let (lua, _, repl) = start().map_err(EntryError::Failed)?;
+            *session = Some((lua, repl));
+        }
+        Ok(session.as_ref().map(|(_, repl)| repl.clone()))
+    })?;
+    let Some(repl) = repl else {
+        return Err(EntryError::Failed(
+            "no Lua session (a spellhost bug)".into(),
+        ));
+    };
+    let answer = repl.call::<MultiValue>(entry);
+    SESSION.with(|session| {
+        if let Some((lua, _)) = session.borrow().as_ref() {
+            let _ = lua.load("io.stdout:flush()").exec();
+        }
+    });
+    let mut answer = answer
+        .map_err(|e| EntryError::Failed(e.to_string()))?
+        .into_iter();
+    match (answer.next(), answer.next()) {
+        (Some(Value::Boolean(true)), Some(Value::String(shown))) => Ok(shown.to_string_lossy()),
+        (Some(Value::Boolean(false)), Some(Value::String(error))) => {
+            Err(EntryError::Failed(error.to_string_lossy()))
+        }
+        (Some(Value::Nil) | None, _) => Err(EntryError::Incomplete),
+        _ => Err(EntryError::Failed(
+            "spellhost Lua prelude answered the entry oddly (a spellhost bug)".into(),
+        )),
     }
 }
 
@@ -253,4 +303,4 @@ fn error_text(e: mlua::Error) -> String {
     }
 }
 
-export_interpreter!(run, check);
+export_interpreter!(run, check, eval);

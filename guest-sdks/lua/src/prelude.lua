@@ -613,7 +613,7 @@ end
 
 -- Runs the script: the chunk runs with the input as `...`; if it returns
 -- a function, or defines a global `run`, that is called with the input.
-return function(chunk, input)
+local function main(chunk, input)
   return xpcall(function()
     local returned = chunk(input)
     if type(returned) == "function" then
@@ -624,3 +624,63 @@ return function(chunk, input)
     return output(returned)
   end, handler)
 end
+
+---------------------------------------------------------------- repl
+
+-- A value as the REPL shows it: tables as Lua constructors (a few levels
+-- deep, cycles marked), strings quoted inside tables, the rest through
+-- tostring as `lua` shows them.
+local function show(value, depth, seen)
+  if type(value) ~= "table" or getmetatable(value) == SpellError then
+    if depth > 0 and type(value) == "string" then
+      return (string.format("%q", value):gsub("\\\n", "\\n"))
+    end
+    if value == json_null then return "json.null" end
+    return tostring(value)
+  end
+  local mt = getmetatable(value)
+  if mt ~= nil and mt ~= array_mt and mt.__tostring then return tostring(value) end
+  if seen[value] then return "<cycle>" end
+  if depth >= 4 then return "{...}" end
+  seen[value] = true
+  local parts, n = {}, #value
+  for i = 1, n do parts[#parts + 1] = show(value[i], depth + 1, seen) end
+  local keys = {}
+  for k in pairs(value) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == "string" or type(a) == "number") then return a < b end
+    return type(a) < type(b)
+  end)
+  for _, k in ipairs(keys) do
+    local key = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or ("[" .. show(k, depth + 1, seen) .. "]")
+    parts[#parts + 1] = key .. " = " .. show(value[k], depth + 1, seen)
+  end
+  seen[value] = nil
+  return #parts == 0 and "{}" or "{ " .. table.concat(parts, ", ") .. " }"
+end
+
+local compile = load
+
+-- One REPL entry, as `lua`'s own REPL takes it: first as an expression
+-- (`return <entry>`), else as statements. Answers true and the values
+-- shown, false and the error, or nil when the entry is incomplete.
+local function repl(entry)
+  local chunk = compile("return " .. entry, "=stdin", "t")
+  if not chunk then
+    local err
+    chunk, err = compile(entry, "=stdin", "t")
+    if not chunk then
+      if err:sub(-5) == "<eof>" then return nil end
+      return false, err
+    end
+  end
+  local ok, values = xpcall(function() return pack(chunk()) end, handler)
+  if not ok then return false, values end
+  local shown = {}
+  for i = 1, values.n do shown[i] = show(values[i], 0, {}) end
+  return true, table.concat(shown, "\t")
+end
+
+return main, repl

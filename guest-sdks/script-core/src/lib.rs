@@ -29,6 +29,10 @@ pub use bridge::Bridge;
 pub use error::ScriptError;
 pub use serde_json::Value;
 
+/// Why a REPL entry gave no value: it is `Incomplete` (read another line)
+/// or `Failed` with the language's error.
+pub use bindings::exports::spellhost::spell::repl::EntryError;
+
 /// Raw bindings of the `interpreter` world.
 pub mod bindings {
     wit_bindgen::generate!({
@@ -95,10 +99,12 @@ pub fn checking() -> bool {
 /// Exports an interpreter: `$run` is `fn(name: String, code: Vec<u8>,
 /// input: String) -> Result<String, String>`; `$check` is `fn(name:
 /// String, code: Vec<u8>) -> Result<(), String>`, which compiles the
-/// script without running any of it.
+/// script without running any of it; `$eval` is `fn(entry: String) ->
+/// Result<String, EntryError>`, one entry of a REPL session whose state
+/// the interpreter keeps from call to call.
 #[macro_export]
 macro_rules! export_interpreter {
-    ($run:path, $check:path) => {
+    ($run:path, $check:path, $eval:path) => {
         struct __SpellhostInterpreter;
 
         impl $crate::bindings::Guest for __SpellhostInterpreter {
@@ -108,6 +114,12 @@ macro_rules! export_interpreter {
                     return $check(name, code).map(|()| ::std::string::String::new());
                 }
                 $run(name, code, input)
+            }
+        }
+
+        impl $crate::bindings::exports::spellhost::spell::repl::Guest for __SpellhostInterpreter {
+            fn eval(entry: ::std::string::String) -> ::std::result::Result<::std::string::String, $crate::EntryError> {
+                $eval(entry)
             }
         }
 

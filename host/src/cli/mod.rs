@@ -10,7 +10,9 @@ mod market;
 mod mcp;
 mod models;
 mod new;
+mod repl;
 mod run;
+mod sandbox;
 mod serve;
 mod state;
 mod test;
@@ -88,6 +90,10 @@ enum Command {
     /// no key, no network; JUnit XML or JSON for CI.
     #[command(after_help = test::AFTER_HELP)]
     Test(Box<test::TestArgs>),
+    /// An interactive Lua or JavaScript session with the whole API live
+    /// (LLM calls, state, tools, agents), under run's grants and limits.
+    #[command(after_help = repl::AFTER_HELP)]
+    Repl(Box<repl::ReplArgs>),
     /// Manage models: list them, pull the offline default, add GGUF files.
     Models(models::ModelsArgs),
     /// Serve spells over HTTP: one long-lived host for many runs.
@@ -252,7 +258,7 @@ pub fn main() -> ExitCode {
     // A test run shows its spells' log lines only when asked.
     let level = cli.log_level.clone().unwrap_or_else(|| {
         match cli.command {
-            Command::Test(_) => "warn",
+            Command::Test(_) | Command::Repl(_) => "warn",
             _ => "info",
         }
         .to_owned()
@@ -280,6 +286,7 @@ pub fn main() -> ExitCode {
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Check(args) => check::check(*args).await,
             Command::Test(args) => test::test(*args).await,
+            Command::Repl(args) => repl::repl(*args).await,
             Command::New(args) => new::new(args).await,
             Command::Build(args) => new::build(args).await,
             Command::Models(args) => models::models(args).await,
@@ -327,6 +334,7 @@ impl Command {
     fn runs_spells_with(&self) -> Option<Option<&std::path::Path>> {
         Some(match self {
             Command::Run(args) => args.host.config.as_deref(),
+            Command::Repl(args) => args.host.config.as_deref(),
             Command::Serve(args) => args.served.host.config.as_deref(),
             Command::Mcp(args) => args.served.host.config.as_deref(),
             Command::Worker(args) => args.served.host.config.as_deref(),

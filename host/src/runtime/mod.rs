@@ -10,6 +10,7 @@
 
 mod builder;
 pub mod prepared;
+mod session;
 mod state;
 mod sub_spells;
 
@@ -26,6 +27,7 @@ pub use crate::sandbox::plugin;
 use crate::sandbox::wasi;
 pub use crate::sandbox::{RunError, check_component_header};
 pub use builder::RuntimeBuilder;
+pub use session::{EntryError, EntryReport, Session};
 pub use state::SpellState;
 
 use crate::bindings::{Spell as SpellBindings, SpellPre};
@@ -226,6 +228,16 @@ pub(crate) struct Inherited {
     pub memory: RunMemory,
     pub log: LogBudget,
     pub events: EventRate,
+}
+
+/// A run's host side before its instance (see [`Runtime::open_run`]).
+pub(crate) struct OpenRun {
+    pub store: Store<SpellState>,
+    /// The run's LLM usage, shared with the spells it runs.
+    pub meter: Arc<UsageMeter>,
+    pub memory: RunMemory,
+    /// Its capability uses and denials.
+    pub recorder: Recorder,
 }
 
 /// Runs spells: one per process, shared by every spell it loads. Clones
@@ -588,15 +600,17 @@ impl Runtime {
         report
     }
 
-    /// [`Self::run_nested`] within its span.
-    async fn run_in(
+    /// A run's host side, before its instance: the per-instance state of
+    /// every bridge in a store bounded by `limits` (its fuel and deadline
+    /// are set per call, see [`engine::meter`]), or the report of a run
+    /// that could not start.
+    pub(crate) async fn open_run(
         &self,
         spell: &Spell,
-        input: &str,
         limits: &Limits,
-        run: RunCtx,
+        run: &RunCtx,
         parent: Option<Inherited>,
-    ) -> RunReport {
+    ) -> Result<OpenRun, RunReport> {
         if parent.is_none() {
             // Events shared with other processes: the bus first takes its
             // place in the shared log (once per process; at once after),
@@ -625,16 +639,16 @@ impl Runtime {
         let output = wasi::Output {
             stdout: self.services.guest_stdout,
             budget: &log,
-            run: Some(&run),
+            run: Some(run),
         };
         let wasi = match wasi::build(&spell.name, &spell.grants, &spell.net, &recorder, output) {
             Ok(wasi) => wasi,
             Err(err) => {
-                return RunReport {
+                return Err(RunReport {
                     result: Err(RunError::Host(err)),
                     stats: RunStats::empty(spell, run_id),
                     denials: Vec::new(),
-                };
+                });
             }
         };
         let budget = Budget {
@@ -667,11 +681,11 @@ impl Runtime {
         let tools = match self.tool_ctx(spell, &net, &llm, limits) {
             Ok(tools) => tools,
             Err(err) => {
-                return RunReport {
+                return Err(RunReport {
                     result: Err(RunError::Host(err)),
                     stats: RunStats::empty(spell, run_id),
                     denials: recorder.denials(),
-                };
+                });
             }
         };
         let agents = AgentEnv {
@@ -734,6 +748,34 @@ impl Runtime {
         let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
         store.set_max_component_handles(limits.max_handles as usize);
+        Ok(OpenRun {
+            store,
+            meter,
+            memory,
+            recorder,
+        })
+    }
+
+    /// [`Self::run_nested`] within its span.
+    async fn run_in(
+        &self,
+        spell: &Spell,
+        input: &str,
+        limits: &Limits,
+        run: RunCtx,
+        parent: Option<Inherited>,
+    ) -> RunReport {
+        let OpenRun {
+            mut store,
+            meter,
+            memory,
+            recorder,
+        } = match self.open_run(spell, limits, &run, parent).await {
+            Ok(open) => open,
+            Err(report) => return report,
+        };
+        let run_id = run.run_id().to_owned();
+        let bus = &self.services.bus;
         engine::meter(&mut store, limits.fuel, limits.timeout)
             .expect("fuel is enabled on the engine");
 
@@ -756,22 +798,7 @@ impl Runtime {
             Err(_) => Err(RunError::Limit(LimitExceeded::Timeout {
                 limit: limits.timeout,
             })),
-            Ok(Err(err)) => Err(match RunError::from_wasm(err) {
-                RunError::Limit(LimitExceeded::Fuel { .. }) => {
-                    RunError::Limit(LimitExceeded::Fuel { limit: limits.fuel })
-                }
-                RunError::Limit(LimitExceeded::Timeout { .. }) => {
-                    RunError::Limit(LimitExceeded::Timeout {
-                        limit: limits.timeout,
-                    })
-                }
-                RunError::Limit(LimitExceeded::Handles { .. }) => {
-                    RunError::Limit(LimitExceeded::Handles {
-                        limit: limits.max_handles,
-                    })
-                }
-                other => other,
-            }),
+            Ok(Err(err)) => Err(call_error(err, limits)),
             Ok(Ok(Err(message))) => Err(RunError::Failed(message)),
             Ok(Ok(Ok(output))) if output.len() as u64 > limits.max_output_bytes => {
                 Err(RunError::Limit(LimitExceeded::Output {
@@ -844,6 +871,23 @@ impl Runtime {
             llm.run.clone(),
             llm.memory.clone(),
         ))
+    }
+}
+
+/// What a trap or host error from calling into a spell stands for, with
+/// the run's own numbers on the limit it hit.
+pub(crate) fn call_error(err: wasmtime::Error, limits: &Limits) -> RunError {
+    match RunError::from_wasm(err) {
+        RunError::Limit(LimitExceeded::Fuel { .. }) => {
+            RunError::Limit(LimitExceeded::Fuel { limit: limits.fuel })
+        }
+        RunError::Limit(LimitExceeded::Timeout { .. }) => RunError::Limit(LimitExceeded::Timeout {
+            limit: limits.timeout,
+        }),
+        RunError::Limit(LimitExceeded::Handles { .. }) => RunError::Limit(LimitExceeded::Handles {
+            limit: limits.max_handles,
+        }),
+        other => other,
     }
 }
 
