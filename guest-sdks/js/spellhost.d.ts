@@ -968,6 +968,64 @@ declare module "spellhost" {
    */
   export function sleep(ms: number): Promise<void>;
 
+  // ------------------------------------------------------------------ fetch
+
+  /** What `fetch` takes besides the URL. */
+  export interface RequestInit {
+    /** `GET` by default. */
+    method?: string;
+    headers?: Headers | Record<string, string> | [string, string][];
+    /** Text (sent as UTF-8, `text/plain` unless a content type is set) or bytes. */
+    body?: string | ArrayBuffer | ArrayBufferView | null;
+    /** `follow` (default; each hop is checked against the grants), `manual` or `error`. */
+    redirect?: "follow" | "manual" | "error";
+  }
+
+  /** HTTP headers: names case-insensitive, repeated values joined by ", ". */
+  export class Headers implements Iterable<[string, string]> {
+    constructor(init?: Headers | Record<string, string> | Iterable<[string, string]>);
+    append(name: string, value: string): void;
+    set(name: string, value: string): void;
+    delete(name: string): void;
+    get(name: string): string | null;
+    has(name: string): boolean;
+    entries(): IterableIterator<[string, string]>;
+    keys(): IterableIterator<string>;
+    values(): IterableIterator<string>;
+    forEach(fn: (value: string, name: string, headers: Headers) => void, self?: unknown): void;
+    [Symbol.iterator](): IterableIterator<[string, string]>;
+  }
+
+  /** A response, its body read whole before `fetch` resolves; read it once. */
+  export class Response {
+    constructor(
+      body?: string | ArrayBuffer | ArrayBufferView | null,
+      init?: { status?: number; statusText?: string; headers?: Headers | Record<string, string> | [string, string][] },
+    );
+    readonly status: number;
+    readonly statusText: string;
+    readonly ok: boolean;
+    readonly headers: Headers;
+    /** The URL of the last hop. */
+    readonly url: string;
+    /** Whether a redirect was followed. */
+    readonly redirected: boolean;
+    readonly bodyUsed: boolean;
+    text(): Promise<string>;
+    json(): Promise<any>;
+    bytes(): Promise<Uint8Array>;
+    arrayBuffer(): Promise<ArrayBuffer>;
+    clone(): Response;
+    static json(data: unknown, init?: { status?: number; headers?: Record<string, string> }): Response;
+  }
+
+  /**
+   * An HTTP request (WHATWG `fetch`). The host sends it only to hosts
+   * granted with `--allow-net`; a refusal rejects with a `SpellError` of
+   * kind `"denied"` that names the flag. A 404 or 500 is a response.
+   */
+  export function fetch(input: string | { url: string } | { href: string }, init?: RequestInit): Promise<Response>;
+
   // ------------------------------------------------------- console, config
 
   /**
@@ -1059,6 +1117,11 @@ declare module "spellhost" {
     function clearInterval(handle: number | undefined): void;
     /** Resolves after `ms` milliseconds: `await sleep(500)`. */
     function sleep(ms: number): Promise<void>;
+    /** An HTTP request to a host granted with `--allow-net` (see `spellhost`'s `fetch`). */
+    function fetch(
+      input: string | { url: string } | { href: string },
+      init?: import("spellhost").RequestInit,
+    ): Promise<import("spellhost").Response>;
     /**
      * Printing (merges with the DOM's or Node's `Console` if those types
      * are loaded too; only these six methods exist in a spell).

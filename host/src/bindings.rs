@@ -68,6 +68,7 @@ pub mod interpreter {
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "spellhost:spell/llm": crate::bindings::llm,
             "spellhost:spell/state": crate::bindings::state,
             "spellhost:spell/event": crate::bindings::event,

@@ -55,6 +55,31 @@ async fn a_spell_of_several_files_imports_its_own_modules_and_nothing_outside() 
 }
 
 #[tokio::test]
+async fn fetch_reaches_granted_hosts_only_and_follows_checked_redirects() {
+    let granted = support::web::WebServer::start();
+    let refused = support::web::WebServer::start();
+    let config = SpellConfig {
+        grants: Grants {
+            net: vec![format!("127.0.0.1:{}", granted.port())],
+            ..Default::default()
+        },
+        vars: [
+            ("granted".to_string(), granted.url("")),
+            ("refused".to_string(), refused.url("")),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    host().check("fetch.js", config).await;
+    assert!(
+        refused.hits().is_empty(),
+        "nothing reached the server not granted"
+    );
+    let posted = format!("POST /echo host=127.0.0.1:{}", granted.port());
+    assert!(granted.hits().contains(&posted), "{:?}", granted.hits());
+}
+
+#[tokio::test]
 async fn timers_wait_in_the_host_alongside_llm_calls() {
     host().check("timers.js", SpellConfig::default()).await;
 }

@@ -3,7 +3,9 @@ const assert = (cond, msg) => { if (!cond) throw new Error(msg ?? "assertion fai
 export default async function () {
   // No Node/Deno globals, no module loading from disk or network.
   assert(typeof process === "undefined" && typeof require === "undefined" && typeof Deno === "undefined");
-  assert(typeof fetch === "undefined", "network only through the host's tools");
+  // The network only through the host: fetch without a grant is refused.
+  const refused = await fetch("https://example.com/").catch((x) => x);
+  assert(refused instanceof SpellError && refused.kind === "denied" && refused.message.includes("--allow-net example.com:443"), `${refused}`);
   let e = await import("./other.js").catch((x) => x);
   assert(e instanceof Error && String(e).includes("no file other.js"), `only the spell's own files: ${e}`);
   e = await import("https://example.com/x.js").catch((x) => x);
@@ -11,7 +13,7 @@ export default async function () {
   // The interpreter's internals are out of reach.
   const api = await import("spellhost");
   const exported = Object.keys(api).sort().join(",");
-  assert(exported === "Agent,SpellError,Tool,clearInterval,clearTimeout,config,console,events,llm,log,setInterval,setTimeout,sleep,state,workflow", exported);
+  assert(exported === "Agent,Headers,Response,SpellError,Tool,clearInterval,clearTimeout,config,console,events,fetch,llm,log,setInterval,setTimeout,sleep,state,workflow", exported);
   assert(globalThis[Symbol.for("spellhost.internals")] === undefined);
   // The file tools see only granted directories.
   e = await Tool.call("read_file", { path: "/etc/passwd" }).catch((x) => x);

@@ -488,6 +488,226 @@ export const workflow = {
   },
 };
 
+// ----------------------------------------------------------------- fetch
+
+// fetch (WHATWG) over wasi:http: the host checks each request, and each
+// redirect hop, against the run's --allow-net grants. Bodies are text or
+// bytes; a response's body is read whole before the promise resolves.
+
+// Bytes <-> strings of code points 0-255 (how bytes cross the JSON bridge),
+// and UTF-8 (QuickJS has no TextEncoder).
+const bytesToLatin1 = (bytes) => {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return out;
+};
+const latin1ToBytes = (text) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+function utf8(text) {
+  const out = [];
+  for (const ch of text) {
+    const c = ch.codePointAt(0);
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(out);
+}
+// UTF-8 to text, each malformed sequence as U+FFFD (as TextDecoder does).
+function fromUtf8(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const need = b < 0x80 ? 0 : b >= 0xc2 && b < 0xe0 ? 1 : b >= 0xe0 && b < 0xf0 ? 2 : b >= 0xf0 && b < 0xf5 ? 3 : -1;
+    let c = need === 0 ? b : need === 1 ? b & 31 : need === 2 ? b & 15 : b & 7;
+    let j = 1;
+    for (; need > 0 && j <= need && i + j < bytes.length && (bytes[i + j] & 0xc0) === 0x80; j++) c = (c << 6) | (bytes[i + j] & 63);
+    const whole = need >= 0 && j === need + 1;
+    const valid = whole && !(need === 2 && (c < 0x800 || (c >= 0xd800 && c < 0xe000))) && !(need === 3 && (c < 0x10000 || c > 0x10ffff));
+    out += valid ? String.fromCodePoint(c) : "\ufffd";
+    i += valid ? j : Math.max(1, j);
+  }
+  return out;
+}
+function asBytes(body) {
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  return null;
+}
+
+/** HTTP headers: names case-insensitive, repeated values joined by ", ". */
+export class Headers {
+  #list = [];
+  constructor(init) {
+    if (init == null) return;
+    const pairs = init instanceof Headers ? init.entries() : Array.isArray(init) || typeof init[Symbol.iterator] === "function" ? init : Object.entries(init);
+    for (const pair of pairs) {
+      const [name, value] = pair;
+      if (pair.length !== 2) throw new TypeError("Headers: each header must be a [name, value] pair");
+      this.append(name, value);
+    }
+  }
+  append(name, value) {
+    this.#list.push([String(name).toLowerCase(), String(value)]);
+  }
+  set(name, value) {
+    this.delete(name);
+    this.append(name, value);
+  }
+  delete(name) {
+    const key = String(name).toLowerCase();
+    this.#list = this.#list.filter(([n]) => n !== key);
+  }
+  get(name) {
+    const key = String(name).toLowerCase();
+    const values = this.#list.filter(([n]) => n === key).map(([, v]) => v);
+    return values.length ? values.join(", ") : null;
+  }
+  has(name) {
+    return this.get(name) !== null;
+  }
+  *entries() {
+    const names = [...new Set(this.#list.map(([n]) => n))].sort();
+    for (const name of names) yield [name, this.get(name)];
+  }
+  *keys() {
+    for (const [name] of this.entries()) yield name;
+  }
+  *values() {
+    for (const [, value] of this.entries()) yield value;
+  }
+  forEach(fn, self) {
+    for (const [name, value] of this.entries()) fn.call(self, value, name, this);
+  }
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+  /** Every header as sent, repeats kept. */
+  pairs() {
+    return this.#list.map((pair) => [...pair]);
+  }
+}
+
+const STATUS_TEXT = {
+  200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently", 302: "Found",
+  303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 308: "Permanent Redirect",
+  400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+  409: "Conflict", 410: "Gone", 413: "Content Too Large", 422: "Unprocessable Content", 429: "Too Many Requests",
+  500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+  504: "Gateway Timeout",
+};
+
+/** A response: status, headers and a body read once. */
+export class Response {
+  #text;
+  #bytes;
+  constructor(body = null, init = {}) {
+    const bytes = asBytes(body);
+    this.#bytes = bytes;
+    this.#text = bytes ? null : body == null ? "" : String(body);
+    this.status = init.status ?? 200;
+    this.statusText = init.statusText ?? STATUS_TEXT[this.status] ?? "";
+    this.headers = new Headers(init.headers);
+    this.ok = this.status >= 200 && this.status <= 299;
+    this.url = init.url ?? "";
+    this.redirected = init.redirected ?? false;
+    this.type = "basic";
+    this.bodyUsed = false;
+  }
+  #use() {
+    if (this.bodyUsed) throw new TypeError("Response: the body was read already");
+    this.bodyUsed = true;
+  }
+  async text() {
+    this.#use();
+    if (this.#text === null) {
+      this.#text = fromUtf8(this.#bytes);
+    }
+    return this.#text;
+  }
+  async json() {
+    return JSON.parse(await this.text());
+  }
+  async bytes() {
+    this.#use();
+    return this.#bytes ? new Uint8Array(this.#bytes) : utf8(this.#text);
+  }
+  async arrayBuffer() {
+    return (await this.bytes()).buffer;
+  }
+  clone() {
+    if (this.bodyUsed) throw new TypeError("Response.clone: the body was read already");
+    const copy = new Response(this.#bytes ?? this.#text, this);
+    copy.headers = new Headers(this.headers.pairs());
+    return copy;
+  }
+  static json(data, init = {}) {
+    const headers = new Headers(init.headers);
+    if (!headers.has("content-type")) headers.set("content-type", "application/json");
+    return new Response(JSON.stringify(data), { ...init, headers });
+  }
+}
+
+// A Location header resolved against the URL it came from.
+function resolveUrl(location, base) {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(location)) return location;
+  const [, origin, path] = base.match(/^([a-z]+:\/\/[^/?#]*)([^?#]*)/i) ?? [];
+  if (location.startsWith("//")) return base.split(":")[0] + ":" + location;
+  if (location.startsWith("/")) return origin + location;
+  if (location.startsWith("?")) return origin + path + location;
+  return origin + path.replace(/[^/]*$/, "") + location;
+}
+
+/**
+ * fetch(url, { method, headers, body, redirect }): a Response. Requests go
+ * through the host, which allows only hosts granted with --allow-net;
+ * a refusal rejects with a SpellError of kind "denied" naming the flag.
+ */
+export async function fetch(input, init = {}) {
+  let url = typeof input === "string" ? input : input?.url ?? input?.href ?? String(input);
+  let method = String(init.method ?? input?.method ?? "GET").toUpperCase();
+  const headers = new Headers(init.headers ?? input?.headers);
+  let body = init.body ?? null;
+  if (body != null && (method === "GET" || method === "HEAD")) {
+    throw new TypeError(`fetch: a ${method} request cannot have a body`);
+  }
+  if (typeof body === "string" && !headers.has("content-type")) headers.set("content-type", "text/plain;charset=UTF-8");
+  const redirect = init.redirect ?? "follow";
+  for (let hops = 0; ; hops++) {
+    const bytes = asBytes(body);
+    if (body != null && bytes === null && typeof body !== "string") {
+      throw new TypeError("fetch: a body must be a string, an ArrayBuffer or a typed array");
+    }
+    const request = {
+      method,
+      url,
+      headers: headers.pairs(),
+      body: bytes ? bytesToLatin1(bytes) : body,
+      body_bytes: bytes !== null,
+    };
+    const [id, site] = begin(() => call("http.start", { request }));
+    const r = await settle(id, site);
+    const response = new Response(r.bytes === undefined ? r.text : latin1ToBytes(r.bytes), {
+      status: r.status,
+      headers: r.headers,
+      url: r.url,
+      redirected: hops > 0,
+    });
+    const location = response.headers.get("location");
+    if (![301, 302, 303, 307, 308].includes(r.status) || location === null || redirect === "manual") return response;
+    if (redirect === "error") throw new TypeError(`fetch ${url}: redirected to ${location} (redirect: "error")`);
+    if (hops >= 20) throw new TypeError(`fetch ${url}: too many redirects`);
+    if (r.status === 303 || ((r.status === 301 || r.status === 302) && method === "POST")) {
+      method = method === "HEAD" ? "HEAD" : "GET";
+      body = null;
+      headers.delete("content-type");
+      headers.delete("content-length");
+    }
+    url = resolveUrl(location, url);
+  }
+}
+
 // ------------------------------------------------------ console, config
 
 function format(args) {
@@ -553,6 +773,9 @@ Object.assign(globalThis, {
   log,
   config,
   SpellError,
+  fetch,
+  Headers,
+  Response,
   setTimeout,
   setInterval,
   clearTimeout,

@@ -134,6 +134,13 @@ impl Bridge {
                 Ok(Value::Null)
             }
 
+            // ---- http (`fetch`)
+            "http.start" => {
+                let request = f.take("request").unwrap_or(Value::Null);
+                let fetch = crate::fetch::Fetch::start(&request)?;
+                Ok(json!(self.ops.insert(Op::Fetch(Box::new(fetch)))))
+            }
+
             // ---- timers
             "timer.start" => {
                 let ms = f.u64("ms")?.unwrap_or(0);

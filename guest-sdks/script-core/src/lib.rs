@@ -21,6 +21,7 @@
 mod bridge;
 mod convert;
 mod error;
+mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
 mod ops;

@@ -23,6 +23,8 @@ pub enum Op {
     Subscription(event::Subscription),
     /// A timer: done once its time has passed.
     Timer(Pollable),
+    /// An HTTP request (`fetch`).
+    Fetch(Box<crate::fetch::Fetch>),
 }
 
 impl Op {
@@ -34,6 +36,7 @@ impl Op {
             Op::ToolCall(p) => p.subscribe(),
             Op::AgentRun(r) => r.subscribe(),
             Op::Subscription(s) => s.subscribe(),
+            Op::Fetch(f) => f.subscribe(),
             Op::Timer(_) => return None,
         })
     }
@@ -137,6 +140,11 @@ impl Ops {
             Op::Subscription(sub) => match sub.try_next() {
                 Some(e) => Progress::Item(convert::event_json(e)),
                 None => Progress::Pending,
+            },
+            Op::Fetch(fetch) => match fetch.take() {
+                crate::fetch::Progress::Pending => Progress::Pending,
+                crate::fetch::Progress::Done(value) => Progress::Done(value),
+                crate::fetch::Progress::Failed(e) => Progress::Failed(e),
             },
             Op::Timer(timer) if timer.ready() => Progress::Done(Value::Null),
             Op::Timer(_) => Progress::Pending,

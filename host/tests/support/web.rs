@@ -1,6 +1,8 @@
 //! A plain web server on 127.0.0.1 for the network tests: `/` answers
 //! "hello from PORT", `/redirect?to=URL` answers `302 Location: URL`,
-//! `/slow?ms=N` answers "slow" after N milliseconds, and
+//! `/slow?ms=N` answers "slow" after N milliseconds, `/echo` answers the
+//! request as JSON (method, path, query, content-type, x-test, body),
+//! `/bytes` answers bytes that are not UTF-8, `/missing` a 404, and
 //! every request is recorded so a test can assert that a denied one never
 //! arrived.
 
@@ -8,8 +10,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 /// A running server; it stops when dropped.
@@ -85,7 +88,13 @@ impl WebServer {
     }
 }
 
-async fn answer(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+async fn answer(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -99,7 +108,13 @@ async fn answer(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> R
         .hits
         .lock()
         .unwrap()
-        .push(format!("GET {} host={host}{auth}", uri.path()));
+        .push(format!("{method} {} host={host}{auth}", uri.path()));
+    let header_text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let to = uri
         .query()
         .and_then(|q| q.strip_prefix("to="))
@@ -114,6 +129,17 @@ async fn answer(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> R
             tokio::time::sleep(std::time::Duration::from_millis(ms.unwrap_or(0))).await;
             "slow".into_response()
         }
+        ("/echo", _) => axum::Json(serde_json::json!({
+            "method": method.as_str(),
+            "path": uri.path(),
+            "query": uri.query(),
+            "content_type": header_text("content-type"),
+            "x_test": header_text("x-test"),
+            "body": String::from_utf8_lossy(&body),
+        }))
+        .into_response(),
+        ("/bytes", _) => vec![0xffu8, 0x00, 0x80, b'A'].into_response(),
+        ("/missing", _) => (StatusCode::NOT_FOUND, "not here").into_response(),
         _ => format!("hello from {}", shared.port).into_response(),
     }
 }
