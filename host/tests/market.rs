@@ -107,6 +107,15 @@ impl Machine {
     }
 }
 
+impl Machine {
+    /// Writes a module of a script spell at `path` (relative to the home).
+    fn write_module(&self, path: &str, text: &str) {
+        let path = self.path(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 enum Body<'a> {
     Copy(PathBuf),
     Text(&'a str),
@@ -282,16 +291,29 @@ fn script_spells_and_plugins_round_trip() {
     let registry = Registry::start();
     let host = registry.host();
     let acme = publisher();
+    // Script spells of three files each: the package carries the modules
+    // the main script names, and nothing else of the directory.
     acme.write_spell(
         "shout.lua",
-        Body::Text("local input = ...\nreturn 'lua got ' .. string.upper(input)\n"),
+        Body::Text("local input = ...\nlocal upper = require('lib.upper')\nreturn 'lua got ' .. upper(input)\n"),
         &manifest("shout", "1.0.0", ""),
     );
+    acme.write_module(
+        "lib/upper.lua",
+        "local mark = require 'lib.mark'\nreturn function(s) return mark(string.upper(s)) end\n",
+    );
+    acme.write_module("lib/mark.lua", "return function(s) return s end\n");
+    acme.write_module("lib/unused.lua", "error('never packaged')\n");
     acme.write_spell(
         "greet.js",
-        Body::Text("export default function run(input) { return `js got ${input}`; }\n"),
+        Body::Text("import { say } from './lib/say.js';\nexport default function run(input) { return say(input); }\n"),
         &manifest("greet", "0.3.0", ""),
     );
+    acme.write_module(
+        "lib/say.js",
+        "import { prefix } from '../prefix.js';\nexport const say = (s) => `${prefix} ${s}`;\n",
+    );
+    acme.write_module("prefix.js", "export const prefix = 'js got';\n");
     acme.write_spell(
         "wordtool.wasm",
         Body::Copy(guest("wordtool")),
@@ -304,6 +326,35 @@ fn script_spells_and_plugins_round_trip() {
     ] {
         acme.publish_signed(file, &format!("{host}/{reference}"));
     }
+    let layout = acme.path("shout.oci");
+    acme.ok(&["package", "shout.lua", "--output", layout.to_str().unwrap()]);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let blob = |digest: &str| {
+        std::fs::read(
+            layout
+                .join("blobs/sha256")
+                .join(digest.strip_prefix("sha256:").unwrap()),
+        )
+        .unwrap()
+    };
+    let image: serde_json::Value = serde_json::from_slice(&blob(manifest_digest)).unwrap();
+    let layer = &image["layers"][0];
+    assert_eq!(
+        layer["mediaType"], "application/vnd.spellhost.script.bundle.v1.tar+lua",
+        "{image}"
+    );
+    assert_eq!(
+        image["annotations"]["dev.spellhost.script.main"],
+        "shout.lua"
+    );
+    let tar = blob(layer["digest"].as_str().unwrap());
+    let listed = String::from_utf8_lossy(&tar);
+    assert!(
+        listed.contains("lib/mark.lua") && !listed.contains("unused"),
+        "{listed}"
+    );
 
     let user = Machine::new();
     user.trust(&acme.path("acme.pub"));

@@ -171,6 +171,7 @@ pub async fn load(
         .map_err(|e| LoadError::Refused(format!("oci://{reference}: {e}")))?;
     let path = PathBuf::from(format!("{name}.{}", payload.extension()));
     let bytes = payload.bytes().to_vec();
+    let modules = payload.modules();
     if let Some(manifest) = &manifest {
         crate::market::package::check_requests(&manifest.requests).map_err(|e| {
             LoadError::Refused(format!(
@@ -201,7 +202,7 @@ pub async fn load(
         shown: PathBuf::from(format!("oci://{reference}")),
         path,
         bytes,
-        modules: Modules::None,
+        modules,
         manifest,
         grant_requested,
     })

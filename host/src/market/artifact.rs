@@ -1,10 +1,13 @@
 //! A package as it travels: the OCI manifest, its config and its one layer,
 //! and what spellhost reads out of them (kind, manifest, payload).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::policy::manifest::{Manifest, PackageKind};
-use crate::scripts::Language;
+use crate::scripts::{Language, Modules};
+
+use super::bundle::Bundle;
 
 use super::oci::{self, ImageManifest};
 
@@ -25,6 +28,17 @@ impl Payload<'_> {
         match self {
             Payload::Component(bytes) => bytes,
             Payload::Script { source, .. } => source,
+        }
+    }
+
+    /// Where a script's modules come from: the files the package carries.
+    pub fn modules(&self) -> Modules {
+        match self {
+            Payload::Script {
+                modules: Some(bundle),
+                ..
+            } => Modules::Bundle(std::sync::Arc::new(bundle.files.clone())),
+            _ => Modules::None,
         }
     }
 }
@@ -50,13 +64,16 @@ pub struct Artifact {
     pub layer: Vec<u8>,
 }
 
-/// What runs: a component, or a script and the interpreter it names.
+/// What runs: a component, or a script (with the modules it carries) and
+/// the interpreter it names.
 #[derive(Debug, Clone)]
 pub enum Payload<'a> {
     Component(&'a [u8]),
     Script {
         language: Language,
-        source: &'a [u8],
+        source: Cow<'a, [u8]>,
+        /// A bundle's files, the main script among them.
+        modules: Option<Bundle>,
     },
 }
 
@@ -82,7 +99,11 @@ impl Artifact {
             .find(|l| {
                 matches!(
                     l.media_type.as_str(),
-                    oci::WASM_LAYER | oci::LUA_LAYER | oci::JS_LAYER
+                    oci::WASM_LAYER
+                        | oci::LUA_LAYER
+                        | oci::JS_LAYER
+                        | oci::LUA_BUNDLE_LAYER
+                        | oci::JS_BUNDLE_LAYER
                 )
             })
             .ok_or_else(|| {
@@ -99,9 +120,11 @@ impl Artifact {
     /// ship is an error, wherever it is loaded from.
     pub fn payload(&self) -> Result<Payload<'_>, String> {
         let descriptor = Self::payload_descriptor(&self.manifest)?;
-        let language = match descriptor.media_type.as_str() {
-            oci::LUA_LAYER => Language::Lua,
-            oci::JS_LAYER => Language::JavaScript,
+        let (language, bundled) = match descriptor.media_type.as_str() {
+            oci::LUA_LAYER => (Language::Lua, false),
+            oci::JS_LAYER => (Language::JavaScript, false),
+            oci::LUA_BUNDLE_LAYER => (Language::Lua, true),
+            oci::JS_BUNDLE_LAYER => (Language::JavaScript, true),
             _ => return Ok(Payload::Component(&self.layer)),
         };
         if let Some(wanted) = self.manifest.annotation(oci::INTERPRETER)
@@ -113,9 +136,27 @@ impl Artifact {
                 language.interpreter_id()
             ));
         }
+        if !bundled {
+            return Ok(Payload::Script {
+                language,
+                source: Cow::Borrowed(&self.layer),
+                modules: None,
+            });
+        }
+        let main = self.manifest.annotation(oci::SCRIPT_MAIN).ok_or_else(|| {
+            format!(
+                "a script bundle without the `{}` annotation naming its main script",
+                oci::SCRIPT_MAIN
+            )
+        })?;
+        let bundle = Bundle::from_tar(&self.layer, main)?;
+        for (path, bytes) in &bundle.files {
+            language.check_source(path, bytes)?;
+        }
         Ok(Payload::Script {
             language,
-            source: &self.layer,
+            source: Cow::Owned(bundle.files[main].clone()),
+            modules: Some(bundle),
         })
     }
 

@@ -16,6 +16,7 @@
 
 pub mod artifact;
 pub mod auth;
+pub mod bundle;
 pub mod client;
 pub mod lock;
 pub mod oci;
@@ -574,10 +575,10 @@ impl Market {
         let artifact = &verified.artifact;
         let repository = &verified.reference.repository;
         let name = repository.rsplit('/').next().unwrap_or(repository);
-        let extension = artifact
+        let payload = artifact
             .payload()
-            .map_err(|e| MarketError::Invalid(format!("oci://{}: {e}", verified.reference)))?
-            .extension();
+            .map_err(|e| MarketError::Invalid(format!("oci://{}: {e}", verified.reference)))?;
+        let extension = payload.extension();
         let manifest = artifact.spell_manifest().map_err(MarketError::Invalid)?;
         if let Some(manifest) = &manifest
             && let Some(path) = manifest
@@ -621,8 +622,22 @@ impl Market {
             }
         }
         // Verified bytes, written each time (atomically): a checkout is a
-        // copy, never the source of truth.
-        write(&file, &artifact.layer)?;
+        // copy, never the source of truth. A script's modules go beside
+        // it, where a path-based loader looks for them.
+        if let crate::market::artifact::Payload::Script {
+            modules: Some(bundle),
+            ..
+        } = &payload
+        {
+            for (path, bytes) in &bundle.files {
+                let target = dir.join(path);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(anyhow::Error::from)?;
+                }
+                write(&target, bytes)?;
+            }
+        }
+        write(&file, payload.bytes())?;
         Ok(file)
     }
 

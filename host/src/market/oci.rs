@@ -25,6 +25,10 @@ pub const SCRIPT_CONFIG: &str = "application/vnd.spellhost.script.config.v1+json
 /// A script spell's source, as one layer.
 pub const LUA_LAYER: &str = "application/vnd.spellhost.script.v1+lua";
 pub const JS_LAYER: &str = "application/vnd.spellhost.script.v1+javascript";
+/// A script spell of several files: the main script (named by the
+/// [`SCRIPT_MAIN`] annotation) and its modules, as one tar layer.
+pub const LUA_BUNDLE_LAYER: &str = "application/vnd.spellhost.script.bundle.v1.tar+lua";
+pub const JS_BUNDLE_LAYER: &str = "application/vnd.spellhost.script.bundle.v1.tar+javascript";
 
 /// Standard annotations (OCI image spec).
 pub const TITLE: &str = "org.opencontainers.image.title";
@@ -50,6 +54,8 @@ pub const KIND: &str = "dev.spellhost.kind";
 pub const MANIFEST: &str = "dev.spellhost.manifest";
 pub const README: &str = "dev.spellhost.readme";
 pub const INTERPRETER: &str = "dev.spellhost.interpreter";
+/// A script bundle's main script, by its path in the bundle.
+pub const SCRIPT_MAIN: &str = "dev.spellhost.script.main";
 
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {

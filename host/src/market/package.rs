@@ -6,7 +6,9 @@
 //! names the package and its version; the requested grants are well-formed;
 //! a component has the world its kind needs (`run` for a spell,
 //! `tool-provider` or `hook-handler` for a plugin) and links against
-//! spellhost; a script is UTF-8 source for an interpreter spellhost ships.
+//! spellhost; a script is source for an interpreter spellhost ships, and
+//! carries its modules (the files beside it of its language, or those
+//! `[spell] include` names) as one layer.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ use crate::runtime::Runtime;
 use crate::scripts::Language;
 
 use super::artifact::Artifact;
+use super::bundle::Bundle;
 use super::oci::{self, ComponentInfo, Descriptor, ImageManifest, ScriptConfig, WasmConfig};
 
 /// The largest README a package carries (it travels as an annotation).
@@ -37,7 +40,7 @@ pub struct PackageSource {
 /// Checks `source` and builds its artifact.
 pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifact> {
     let path = &source.path;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let manifest_path = source
         .manifest
         .clone()
@@ -136,10 +139,19 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
                 interpreter: language.interpreter_id().to_owned(),
                 created: Some(created),
             };
-            let layer_type = match language {
-                Language::Lua => oci::LUA_LAYER,
-                Language::JavaScript => oci::JS_LAYER,
+            // The script and its modules; one file stays a plain layer.
+            let bundle = Bundle::collect(path, language, info.include.as_deref())
+                .with_context(|| format!("packaging {}", path.display()))?;
+            let layer_type = match (language, bundle.files.len() > 1) {
+                (Language::Lua, false) => oci::LUA_LAYER,
+                (Language::JavaScript, false) => oci::JS_LAYER,
+                (Language::Lua, true) => oci::LUA_BUNDLE_LAYER,
+                (Language::JavaScript, true) => oci::JS_BUNDLE_LAYER,
             };
+            if bundle.files.len() > 1 {
+                annotations.insert(oci::SCRIPT_MAIN.to_owned(), bundle.main.clone());
+                bytes = bundle.to_tar()?;
+            }
             (oci::SCRIPT_CONFIG, serde_json::to_vec(&config)?, layer_type)
         }
         None => {

@@ -74,6 +74,10 @@ pub struct SpellInfo {
     pub readme: Option<PathBuf>,
     /// Where the source lives (a URL).
     pub source: Option<String>,
+    /// A script spell's modules a package carries: files and directories
+    /// relative to the main script's directory (default: every source
+    /// file of its language there, see `market::bundle`).
+    pub include: Option<Vec<PathBuf>>,
 }
 
 /// What a package is: a spell, a tool plugin or a hook plugin.

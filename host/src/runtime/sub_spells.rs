@@ -112,7 +112,7 @@ impl SubSpells {
                 Path::new(&file),
                 bytes,
                 SpellConfig::default(),
-                crate::scripts::Modules::None,
+                payload.modules(),
             )
             .map_err(|e| e.to_string())?;
         let spell = Arc::new(spell);

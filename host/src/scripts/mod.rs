@@ -10,7 +10,7 @@ mod modules;
 
 use std::path::Path;
 
-pub use modules::{MAX_MODULE_BYTES, ModuleError, Modules, normalize};
+pub use modules::{MAX_MODULE_BYTES, MODULE_EXTENSIONS, ModuleError, Modules, normalize};
 
 /// A script spell's program.
 #[derive(Debug, Clone)]

@@ -18,10 +18,12 @@ pub const MODULE_EXTENSIONS: &[&str] = &[".lua", ".js", ".mjs"];
 /// Where a script spell's modules come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Modules {
-    /// A single-file spell (a pulled package today): it has no modules.
+    /// A single-file spell: it has no modules.
     None,
     /// The directory of the main script, read when a module is asked for.
     Dir(PathBuf),
+    /// The files a package carries (`market::bundle`), by path.
+    Bundle(std::sync::Arc<std::collections::BTreeMap<String, Vec<u8>>>),
 }
 
 /// Why a module did not load.
@@ -90,8 +92,16 @@ impl Modules {
         let root = match self {
             Modules::None => {
                 return Err(ModuleError::NotFound(format!(
-                    "no module {path}: this spell is a single file (a pulled package carries no modules)"
+                    "no module {path}: this spell is a single file"
                 )));
+            }
+            Modules::Bundle(files) => {
+                return match files.get(&path) {
+                    Some(bytes) => Ok((path, bytes.clone())),
+                    None => Err(ModuleError::NotFound(format!(
+                        "no file {path} in the spell's package"
+                    ))),
+                };
             }
             Modules::Dir(root) => root,
         };
