@@ -60,12 +60,19 @@ async fn fetch_reaches_granted_hosts_only_and_follows_checked_redirects() {
     let refused = support::web::WebServer::start();
     let config = SpellConfig {
         grants: Grants {
-            net: vec![format!("127.0.0.1:{}", granted.port())],
+            net: vec![
+                format!("127.0.0.1:{}", granted.port()),
+                format!("localhost:{}", granted.port()),
+            ],
             ..Default::default()
         },
         vars: [
             ("granted".to_string(), granted.url("")),
             ("refused".to_string(), refused.url("")),
+            (
+                "other".to_string(),
+                format!("http://localhost:{}", granted.port()),
+            ),
         ]
         .into(),
         ..Default::default()
@@ -75,8 +82,21 @@ async fn fetch_reaches_granted_hosts_only_and_follows_checked_redirects() {
         refused.hits().is_empty(),
         "nothing reached the server not granted"
     );
+    let hits = granted.hits();
     let posted = format!("POST /echo host=127.0.0.1:{}", granted.port());
-    assert!(granted.hits().contains(&posted), "{:?}", granted.hits());
+    assert!(hits.contains(&posted), "{hits:?}");
+    // The credential went to its origin and not past the redirect.
+    let port = granted.port();
+    assert!(
+        hits.contains(&format!(
+            "GET /redirect host=127.0.0.1:{port} auth=Bearer s3cret"
+        )),
+        "{hits:?}"
+    );
+    assert!(
+        hits.contains(&format!("GET /echo host=localhost:{port}")),
+        "{hits:?}"
+    );
 }
 
 #[tokio::test]

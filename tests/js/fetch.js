@@ -25,6 +25,8 @@ export default async function () {
   assert(seen.method === "POST" && seen.path === "/echo" && seen.query === "x=1", JSON.stringify(seen));
   assert(seen.content_type === "application/json" && seen.x_test === "yes", JSON.stringify(seen));
   assert(seen.body === '{"a":1}', seen.body);
+  // A body of known size goes with its length, not chunked.
+  assert(seen.content_length === "7" && seen.transfer_encoding === null, JSON.stringify(seen));
   assert(echo.headers.get("content-type") === "application/json", echo.headers.get("content-type"));
   assert(echo.headers.has("Content-Length"));
 
@@ -40,6 +42,10 @@ export default async function () {
   assert(bytes.join(",") === "255,0,128,65", bytes.join(","));
   assert((await bin.text()) === "\ufffd\u0000\ufffdA");
 
+  // What a URL may not hold as is is percent-encoded.
+  const encoded = await (await fetch(`${granted}/echo?q=a b"c<d>`)).json();
+  assert(encoded.query === "q=a%20b%22c%3Cd%3E", encoded.query);
+
   // A 404 is a response, not an error.
   const missing = await fetch(`${granted}/missing`);
   assert(!missing.ok && missing.status === 404 && (await missing.text()) === "not here");
@@ -47,6 +53,8 @@ export default async function () {
   // Redirects are followed (each hop checked), or not when asked.
   const followed = await fetch(`${granted}/redirect?to=/echo`);
   assert(followed.redirected && followed.url === `${granted}/echo`, followed.url);
+  const dotted = await fetch(`${granted}/redirect?to=./a/../echo`);
+  assert(dotted.url === `${granted}/echo`, dotted.url);
   const manual = await fetch(`${granted}/redirect?to=/echo`, { redirect: "manual" });
   assert(manual.status === 302 && manual.headers.get("location") === "/echo");
 
@@ -56,15 +64,26 @@ export default async function () {
 
   // Not granted: a denied SpellError naming the flag, nothing sent.
   const port = refused.split(":").pop();
-  for (const url of [`${refused}/`, `${granted}/redirect?to=${refused}/`]) {
+  for (const [url, init] of [
+    [`${refused}/`, {}],
+    [`${granted}/redirect?to=${refused}/`, {}],
+    // A body larger than the host buffers: still the denial, not a write error.
+    [`${refused}/echo`, { method: "POST", body: "x".repeat(100000) }],
+  ]) {
     try {
-      await fetch(url);
+      await fetch(url, init);
       throw new Error(`${url} was fetched`);
     } catch (e) {
       assert(e instanceof SpellError && e.kind === "denied", `${e}`);
       assert(e.message.includes(`--allow-net 127.0.0.1:${port}`), e.message);
     }
   }
+
+  // Credentials stay with their origin: a redirect to another drops them.
+  const other = config.get("other");
+  const moved = await fetch(`${granted}/redirect?to=${other}/echo`, { headers: { Authorization: "Bearer s3cret", "X-Test": "kept" } });
+  const movedSeen = await moved.json();
+  assert(moved.url === `${other}/echo` && movedSeen.x_test === "kept", JSON.stringify(movedSeen));
 
   // Mistakes are errors at once.
   for (const [url, init] of [["ftp://x/", {}], ["not a url", {}], [`${granted}/`, { body: "x" }]]) {

@@ -312,14 +312,12 @@ fn eval_in<'js>(
 }
 
 /// Whether a syntax error is only the entry ending early (an open brace,
-/// string, template or call): QuickJS reports those at the end of input.
+/// template literal, comment or call): QuickJS reports those at the end
+/// of input. An error before the end (a string broken by a newline) is
+/// the entry's own, not a reason to read more lines.
 fn incomplete(ex: &rquickjs::Exception<'_>, entry: &str) -> bool {
     if ex.get::<_, String>("name").ok().as_deref() != Some("SyntaxError") {
         return false;
-    }
-    let message = ex.message().unwrap_or_default();
-    if message.contains("unexpected end of") {
-        return true;
     }
     // "    at stdin:LINE:COLUMN"
     let Some((line, column)) = ex.stack().and_then(|stack| {
@@ -334,6 +332,19 @@ fn incomplete(ex: &rquickjs::Exception<'_>, entry: &str) -> bool {
     }) else {
         return false;
     };
+    // A template literal or a block comment may go on over lines; QuickJS
+    // reports them where they open.
+    let message = ex.message().unwrap_or_default();
+    if message.contains("unexpected end of comment") {
+        return true;
+    }
+    let opening = entry
+        .lines()
+        .nth(line.saturating_sub(1))
+        .and_then(|l| l.chars().nth(column.saturating_sub(1)));
+    if message.contains("unexpected end of string") && opening == Some('`') {
+        return true;
+    }
     let text = entry.trim_end();
     let last_line = text.lines().count().max(1);
     let last_column = text.lines().last().map_or(0, |l| l.chars().count());

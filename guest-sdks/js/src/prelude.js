@@ -598,6 +598,9 @@ const STATUS_TEXT = {
   504: "Gateway Timeout",
 };
 
+// Responses whose body came as bytes: their text as the host decoded it.
+const textOf = new WeakMap();
+
 /** A response: status, headers and a body read once. */
 export class Response {
   #text;
@@ -621,10 +624,9 @@ export class Response {
   }
   async text() {
     this.#use();
-    if (this.#text === null) {
-      this.#text = fromUtf8(this.#bytes);
-    }
-    return this.#text;
+    if (this.#text === null) this.#text = textOf.get(this) ?? fromUtf8(this.#bytes);
+    // A byte order mark is not text (the standard's UTF-8 decode drops it).
+    return this.#text.startsWith("\ufeff") ? this.#text.slice(1) : this.#text;
   }
   async json() {
     return JSON.parse(await this.text());
@@ -649,15 +651,33 @@ export class Response {
   }
 }
 
-// A Location header resolved against the URL it came from.
+// A Location header resolved against the URL it came from (RFC 3986:
+// dot segments removed, fragments dropped).
 function resolveUrl(location, base) {
+  location = location.split("#")[0];
+  const [, scheme, authority, basePath = "", baseQuery = ""] =
+    base.match(/^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?/i) ?? [];
   if (/^[a-z][a-z0-9+.-]*:/i.test(location)) return location;
-  const [, origin, path] = base.match(/^([a-z]+:\/\/[^/?#]*)([^?#]*)/i) ?? [];
-  if (location.startsWith("//")) return base.split(":")[0] + ":" + location;
-  if (location.startsWith("/")) return origin + location;
-  if (location.startsWith("?")) return origin + path + location;
-  return origin + path.replace(/[^/]*$/, "") + location;
+  if (location.startsWith("//")) return `${scheme}:${location}`;
+  const origin = `${scheme}://${authority}`;
+  if (location === "") return origin + (basePath || "/") + baseQuery;
+  if (location.startsWith("?")) return origin + (basePath || "/") + location;
+  const [path, query = ""] = location.split(/(?=\?)/);
+  const merged = path.startsWith("/") ? path : (basePath || "/").replace(/[^/]*$/, "") + path;
+  const out = [];
+  const parts = merged.split("/");
+  parts.forEach((part, i) => {
+    if (part === "..") {
+      if (out.length > 1) out.pop();
+      if (i === parts.length - 1) out.push("");
+    } else if (part === ".") {
+      if (i === parts.length - 1) out.push("");
+    } else out.push(part);
+  });
+  return origin + (out.join("/") || "/") + query;
 }
+
+const originOf = (url) => (url.match(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i)?.[0] ?? "").toLowerCase();
 
 /**
  * fetch(url, { method, headers, body, redirect }): a Response. Requests go
@@ -694,6 +714,8 @@ export async function fetch(input, init = {}) {
       url: r.url,
       redirected: hops > 0,
     });
+    // Text the host decoded (malformed UTF-8 replaced as the standard says).
+    if (r.bytes !== undefined) textOf.set(response, r.text);
     const location = response.headers.get("location");
     if (![301, 302, 303, 307, 308].includes(r.status) || location === null || redirect === "manual") return response;
     if (redirect === "error") throw new TypeError(`fetch ${url}: redirected to ${location} (redirect: "error")`);
@@ -704,7 +726,12 @@ export async function fetch(input, init = {}) {
       headers.delete("content-type");
       headers.delete("content-length");
     }
-    url = resolveUrl(location, url);
+    const next = resolveUrl(location, url);
+    // Credentials stay with the origin they were meant for.
+    if (originOf(next) !== originOf(url)) {
+      for (const name of ["authorization", "cookie", "proxy-authorization"]) headers.delete(name);
+    }
+    url = next;
   }
 }
 

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, FutureIncomingResponse, IncomingBody, IncomingResponse, Method, OutgoingBody,
-    OutgoingRequest, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
+    OutgoingBody, OutgoingRequest, Scheme,
 };
 use crate::bindings::wasi::io::poll::Pollable;
 use crate::bindings::wasi::io::streams::{InputStream, StreamError};
@@ -32,6 +32,10 @@ pub struct Fetch {
     /// `host:port`, as a denial names it.
     host: String,
     state: State,
+    /// Why the request body could not be sent, reported unless the
+    /// response says something more telling (a denial, a refused
+    /// connection).
+    body_failed: Option<ScriptError>,
 }
 
 enum State {
@@ -65,6 +69,7 @@ impl Fetch {
             .as_str()
             .ok_or_else(|| ScriptError::invalid("fetch: the URL must be a string"))?;
         let target = Target::parse(url)?;
+        let body = body_bytes(request)?;
         let mut fields = Vec::new();
         if let Some(headers) = request["headers"].as_array() {
             for pair in headers {
@@ -76,8 +81,21 @@ impl Fetch {
                 fields.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
             }
         }
-        let headers = crate::bindings::wasi::http::types::Fields::from_list(&fields)
-            .map_err(|e| ScriptError::invalid(format!("fetch: a header is not allowed: {e:?}")))?;
+        // A body of known size goes with its length, as the platform's
+        // fetch sends it (not chunked, which many servers refuse).
+        if !body.is_empty() && !fields.iter().any(|(name, _)| name == "content-length") {
+            fields.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
+        let headers = Fields::from_list(&fields).map_err(|_| {
+            // Name the header the host refuses (`host`, `connection`, …).
+            let refused = fields
+                .iter()
+                .find(|(name, value)| Fields::from_list(&[(name.clone(), value.clone())]).is_err())
+                .map_or("one of them".to_owned(), |(name, _)| format!("`{name}`"));
+            ScriptError::invalid(format!(
+                "fetch: the header {refused} cannot be set by a spell (the host sets it, or it is not a valid header)"
+            ))
+        })?;
         let outgoing = OutgoingRequest::new(headers);
         let method = request["method"].as_str().unwrap_or("GET");
         outgoing
@@ -88,17 +106,26 @@ impl Fetch {
             .and_then(|()| outgoing.set_authority(Some(&target.authority)))
             .and_then(|()| outgoing.set_path_with_query(Some(&target.path)))
             .map_err(|()| ScriptError::invalid(format!("fetch: `{url}` is not a valid URL")))?;
-        let body = body_bytes(request)?;
-        let outgoing_body = outgoing
-            .body()
-            .map_err(|()| ScriptError::new("network", "fetch: the request has no body"))?;
+        // No body: none is opened, and the request goes out without one.
+        let outgoing_body = if body.is_empty() {
+            None
+        } else {
+            Some(
+                outgoing
+                    .body()
+                    .map_err(|()| ScriptError::new("network", "fetch: the request has no body"))?,
+            )
+        };
         let future = outgoing_handler::handle(outgoing, None)
             .map_err(|code| error(&code, url, &target.host))?;
-        write_body(outgoing_body, &body)?;
+        // A request the host refuses (or cannot send) stops reading the
+        // body: the answer then says why, so a failed write waits for it.
+        let body_failed = outgoing_body.and_then(|b| write_body(b, &body).err());
         Ok(Fetch {
             url: url.to_owned(),
             host: target.host,
             state: State::Waiting(future),
+            body_failed,
         })
     }
 
@@ -124,6 +151,9 @@ impl Fetch {
                 }
                 Some(Ok(Err(code))) => {
                     return Progress::Failed(error(&code, &self.url, &self.host));
+                }
+                Some(Ok(Ok(_))) if self.body_failed.is_some() => {
+                    return Progress::Failed(self.body_failed.take().expect("checked above"));
                 }
                 Some(Ok(Ok(response))) => response,
             };
@@ -254,7 +284,7 @@ impl Target {
                 "credentials in URLs are not sent; use an Authorization header",
             ));
         }
-        let mut path = rest[end..].split('#').next().unwrap_or("").to_owned();
+        let mut path = percent_encode(rest[end..].split('#').next().unwrap_or(""));
         if !path.starts_with('/') {
             path.insert(0, '/');
         }
@@ -280,6 +310,26 @@ impl Target {
             path,
         })
     }
+}
+
+/// The path and query with what may not appear in a request line
+/// percent-encoded (spaces, quotes, brackets, controls, non-ASCII as
+/// UTF-8), as the URL standard does; `%` escapes already there stay.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        let keep = byte.is_ascii_graphic()
+            && !matches!(
+                byte,
+                b'"' | b'<' | b'>' | b'`' | b'{' | b'}' | b'|' | b'\\' | b'^'
+            );
+        if keep {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn method_of(name: &str) -> Method {

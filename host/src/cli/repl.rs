@@ -16,7 +16,7 @@ use super::artifacts::{LazyMarket, MarketArgs};
 use super::exit;
 use super::sandbox::{self, SandboxArgs, effective_grants, effective_limits};
 use crate::policy::PolicyFile;
-use crate::runtime::{EntryError, EntryReport, RunError, Session};
+use crate::runtime::{EntryError, EntryReport, Restart, RunError, Session};
 use crate::sandbox::stdio::GuestStdout;
 use crate::scripts::{Language, Modules, Purpose, ScriptSource};
 
@@ -139,6 +139,7 @@ async fn repl_inner(args: ReplArgs) -> anyhow::Result<u8> {
 
     let interactive = std::io::stdin().is_terminal();
     let mut lines = Lines::new(interactive, args.lang)?;
+    let interrupts = interrupts(interactive);
     if interactive {
         eprintln!(
             "spellhost repl · {} · :help for help, Ctrl-D to leave",
@@ -182,7 +183,7 @@ async fn repl_inner(args: ReplArgs) -> anyhow::Result<u8> {
         entry.push_str(&line);
         let report = tokio::select! {
             report = session.eval(&entry) => Some(report),
-            _ = tokio::signal::ctrl_c() => None,
+            () = interrupts.notified() => None,
         };
         let Some(report) = report else {
             eprintln!("interrupted: the entry was stopped");
@@ -195,7 +196,10 @@ async fn repl_inner(args: ReplArgs) -> anyhow::Result<u8> {
         }
         lines.remember(&entry);
         entry.clear();
-        failed |= show(report);
+        failed |= show(&report);
+        if matches!(report.restart, Restart::Failed(_)) {
+            return Ok(exit::HOST);
+        }
     }
     if !entry.is_empty() {
         eprintln!("error: the input ended inside an unfinished entry:\n{entry}");
@@ -211,11 +215,11 @@ async fn repl_inner(args: ReplArgs) -> anyhow::Result<u8> {
 }
 
 /// Prints what an entry did; whether it failed.
-fn show(report: EntryReport) -> bool {
+fn show(report: &EntryReport) -> bool {
     for denial in &report.denials {
         eprintln!("denied: {}", denial.message);
     }
-    let failed = match report.result {
+    let failed = match &report.result {
         Ok(shown) => {
             if !shown.is_empty() {
                 let _ = super::emit(&format!("{shown}\n"));
@@ -232,10 +236,33 @@ fn show(report: EntryReport) -> bool {
         }
         Err(EntryError::Incomplete) => false,
     };
-    if report.restarted {
-        eprintln!("the session started again: what the entries defined is gone");
+    match &report.restart {
+        Restart::No => {}
+        Restart::Done => {
+            eprintln!("the session started again: what the entries defined is gone");
+        }
+        Restart::Failed(err) => eprintln!("error: the session could not start again: {err}"),
     }
     failed
+}
+
+/// Ctrl-C, listened for once for the whole session. On a terminal it
+/// stops the running entry (at the prompt the editor takes it); a piped
+/// session ends with exit code 130, as a shell script would.
+fn interrupts(interactive: bool) -> std::sync::Arc<tokio::sync::Notify> {
+    let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+    let waiting = notify.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if !interactive {
+                eprintln!("interrupted");
+                std::process::exit(130);
+            }
+            // Only an entry running now is stopped; none is kept for later.
+            waiting.notify_waiters();
+        }
+    });
+    notify
 }
 
 async fn restart(session: &mut Session) {

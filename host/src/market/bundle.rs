@@ -88,6 +88,23 @@ fn references(language: Language, file: &str, text: &str) -> Vec<String> {
     found
 }
 
+/// Refuses `relative` (under `root`) if any part of it is a symbolic
+/// link: a package carries the files of the script's directory, never
+/// what a link inside it points to (a run from source refuses the same).
+fn refuse_links(root: &Path, relative: &Path) -> anyhow::Result<()> {
+    let mut path = root.to_owned();
+    for part in relative.components() {
+        path.push(part);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "{} is a symbolic link: a package carries regular files (copy the file there, or leave it out with [spell] include)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The source file extensions of `language`.
 fn extensions(language: Language) -> &'static [&'static str] {
     match language {
@@ -165,14 +182,9 @@ impl Bundle {
         named: bool,
     ) -> anyhow::Result<()> {
         let path = root.join(relative);
+        refuse_links(root, relative)?;
         let meta = std::fs::symlink_metadata(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        if meta.file_type().is_symlink() {
-            bail!(
-                "{} is a symbolic link: a package carries regular files (copy the file, or leave it out with [spell] include)",
-                path.display()
-            );
-        }
         if meta.is_dir() {
             let mut entries = std::fs::read_dir(&path)
                 .with_context(|| format!("reading {}", path.display()))?
@@ -214,26 +226,25 @@ impl Bundle {
         named: bool,
     ) -> anyhow::Result<()> {
         let path = root.join(relative);
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
-            bail!(
-                "{} is a symbolic link: a package carries regular files (copy the file there)",
-                path.display()
-            );
-        }
+        refuse_links(root, relative)?;
         let key = relative
             .components()
+            .filter(|c| !matches!(c, Component::CurDir))
             .map(|c| c.as_os_str().to_str())
             .collect::<Option<Vec<_>>>()
             .with_context(|| format!("{} has a name that is not UTF-8", path.display()))?
             .join("/");
-        if self.files.contains_key(&key) && key != self.main {
+        let key = normalize(&key).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if self.files.contains_key(&key) {
             return Ok(());
         }
         let is_source = relative
             .extension()
             .and_then(|e| e.to_str())
             .is_some_and(|e| extensions(language).contains(&e));
-        if !is_source {
+        // The main script may be any file its language is known for (a
+        // `#!` line names it); its modules are source files.
+        if !is_source && key != self.main {
             if named {
                 bail!(
                     "[spell] include: {} is not a {} source file ({})",
@@ -317,9 +328,10 @@ impl Bundle {
                     "the script bundle names {raw}, which is not a plain path inside it"
                 ));
             }
-            if !crate::scripts::MODULE_EXTENSIONS
-                .iter()
-                .any(|e| path.ends_with(e))
+            if path != main
+                && !crate::scripts::MODULE_EXTENSIONS
+                    .iter()
+                    .any(|e| path.ends_with(e))
             {
                 return Err(format!(
                     "the script bundle holds {path}, which is not a source file"
@@ -336,6 +348,11 @@ impl Bundle {
                 .take(MAX_MODULE_BYTES + 1)
                 .read_to_end(&mut content)
                 .map_err(|e| format!("the script bundle is damaged: {e}"))?;
+            if content.len() as u64 > MAX_MODULE_BYTES {
+                return Err(format!(
+                    "the script bundle's {path} is larger than {MAX_MODULE_BYTES} bytes"
+                ));
+            }
             if files.insert(path.clone(), content).is_some() {
                 return Err(format!("the script bundle holds {path} twice"));
             }
@@ -456,6 +473,43 @@ mod tests {
             err.to_string().contains("not a JavaScript source file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn including_the_whole_directory_keeps_one_copy_of_each_file() {
+        let dir = tree(&[("main.lua", ""), ("lib/a.lua", "")]);
+        let main = dir.path().join("main.lua");
+        let bundle = Bundle::collect(&main, Language::Lua, Some(&[PathBuf::from(".")])).unwrap();
+        assert_eq!(
+            bundle.files.keys().collect::<Vec<_>>(),
+            ["lib/a.lua", "main.lua"]
+        );
+        let tar = bundle.to_tar().unwrap();
+        assert_eq!(Bundle::from_tar(&tar, "main.lua").unwrap(), bundle);
+    }
+
+    #[test]
+    fn a_main_script_without_an_extension_travels_with_its_modules() {
+        let dir = tree(&[
+            ("hello", "#!/usr/bin/env lua\nreturn require('util')"),
+            ("util.lua", ""),
+        ]);
+        let bundle = Bundle::collect(&dir.path().join("hello"), Language::Lua, None).unwrap();
+        assert_eq!(
+            bundle.files.keys().collect::<Vec<_>>(),
+            ["hello", "util.lua"]
+        );
+        let tar = bundle.to_tar().unwrap();
+        assert_eq!(Bundle::from_tar(&tar, "hello").unwrap(), bundle);
+    }
+
+    #[test]
+    fn a_directory_link_in_the_middle_of_a_path_is_refused() {
+        let outside = tree(&[("x.lua", "secret")]);
+        let dir = tree(&[("main.lua", "require 'lib.x'")]);
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("lib")).unwrap();
+        let err = Bundle::collect(&dir.path().join("main.lua"), Language::Lua, None).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
     }
 
     #[test]

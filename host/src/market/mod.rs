@@ -629,6 +629,16 @@ impl Market {
             ..
         } = &payload
         {
+            let main_file = format!("{name}.{extension}");
+            if let Some(module) = bundle.files.get(&main_file)
+                && main_file != bundle.main
+                && module.as_slice() != payload.bytes()
+            {
+                return Err(MarketError::Invalid(format!(
+                    "oci://{} carries a module {main_file}, the file its checkout runs as {name}: pull it under another repository name",
+                    verified.reference
+                )));
+            }
             for (path, bytes) in &bundle.files {
                 let target = dir.join(path);
                 if let Some(parent) = target.parent() {

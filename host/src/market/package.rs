@@ -7,8 +7,9 @@
 //! a component has the world its kind needs (`run` for a spell,
 //! `tool-provider` or `hook-handler` for a plugin) and links against
 //! spellhost; a script is source for an interpreter spellhost ships, and
-//! carries its modules (the files beside it of its language, or those
-//! `[spell] include` names) as one layer.
+//! carries its modules (those its sources name, and those `[spell]
+//! include` names) as one layer. The package is read back as a host that
+//! pulls it would, so what cannot load is never written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -203,7 +204,11 @@ pub fn build(runtime: &Runtime, source: &PackageSource) -> anyhow::Result<Artifa
         vec![Descriptor::of(layer_type, &bytes)],
     );
     image.annotations = annotations;
-    Ok(Artifact::assemble(image, config_bytes, bytes))
+    let artifact = Artifact::assemble(image, config_bytes, bytes);
+    artifact
+        .payload()
+        .map_err(|e| anyhow::anyhow!("{}: the package would not load: {e}", path.display()))?;
+    Ok(artifact)
 }
 
 /// A package name: lower-case letters, digits, `-` and `_`.

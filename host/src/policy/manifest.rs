@@ -74,9 +74,10 @@ pub struct SpellInfo {
     pub readme: Option<PathBuf>,
     /// Where the source lives (a URL).
     pub source: Option<String>,
-    /// A script spell's modules a package carries: files and directories
-    /// relative to the main script's directory (default: every source
-    /// file of its language there, see `market::bundle`).
+    /// Modules a script spell's package carries besides those its sources
+    /// name with a literal (`require "x"`, `import "./x.js"`): files and
+    /// directories relative to the main script's directory, for modules
+    /// loaded by computed names (see `market::bundle`).
     pub include: Option<Vec<PathBuf>>,
 }
 

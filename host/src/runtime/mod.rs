@@ -27,7 +27,7 @@ pub use crate::sandbox::plugin;
 use crate::sandbox::wasi;
 pub use crate::sandbox::{RunError, check_component_header};
 pub use builder::RuntimeBuilder;
-pub use session::{EntryError, EntryReport, Session};
+pub use session::{EntryError, EntryReport, Restart, Session};
 pub use state::SpellState;
 
 use crate::bindings::{Spell as SpellBindings, SpellPre};
@@ -604,12 +604,16 @@ impl Runtime {
     /// every bridge in a store bounded by `limits` (its fuel and deadline
     /// are set per call, see [`engine::meter`]), or the report of a run
     /// that could not start.
+    ///
+    /// A top-level run spends `meter`'s LLM budget when given one (a REPL
+    /// session's, kept across its instances), else a fresh one.
     pub(crate) async fn open_run(
         &self,
         spell: &Spell,
         limits: &Limits,
         run: &RunCtx,
         parent: Option<Inherited>,
+        meter: Option<Arc<UsageMeter>>,
     ) -> Result<OpenRun, RunReport> {
         if parent.is_none() {
             // Events shared with other processes: the bus first takes its
@@ -655,9 +659,10 @@ impl Runtime {
             max_tokens: limits.max_llm_tokens,
             max_cost_usd: limits.max_llm_cost_usd,
         };
-        let meter = match &parent {
-            Some(parent) => parent.meter.clone(),
-            None => Arc::new(UsageMeter::new(budget, self.services.catalog.clone())),
+        let meter = match (&parent, meter) {
+            (Some(parent), _) => parent.meter.clone(),
+            (None, Some(meter)) => meter,
+            (None, None) => Arc::new(UsageMeter::new(budget, self.services.catalog.clone())),
         };
         // A child spell is loaded without plugins: the caller's hooks guard it.
         let hooks = match &parent {
@@ -770,7 +775,7 @@ impl Runtime {
             meter,
             memory,
             recorder,
-        } = match self.open_run(spell, limits, &run, parent).await {
+        } = match self.open_run(spell, limits, &run, parent, None).await {
             Ok(open) => open,
             Err(report) => return report,
         };

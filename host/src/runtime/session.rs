@@ -2,8 +2,9 @@
 //! entries, so what an entry defines is there for the next.
 //!
 //! A session is a run that takes its input an entry at a time: it has the
-//! run's grants, bridges, state and memory limit for its whole life, and
-//! each entry gets the run's fuel and deadline afresh. An entry stopped by
+//! run's grants, bridges, state, memory limit and LLM budget for its whole
+//! life, and each entry gets the run's fuel, deadline and output limit
+//! afresh. An entry stopped by
 //! a limit, a crash or an interrupt leaves the instance unusable (wasmtime
 //! does not re-enter an instance a call left halfway), so the session
 //! starts a fresh one and says so: what the entries defined is gone; the
@@ -16,6 +17,7 @@ use wasmtime::component::Instance;
 use super::{OpenRun, Runtime, Spell, call_error};
 use crate::bindings::interpreter::Interpreter;
 use crate::bindings::interpreter::exports::spellhost::spell::repl;
+use crate::bridges::llm::UsageMeter;
 use crate::bridges::run::RunCtx;
 use crate::limits::Limits;
 use crate::policy::audit::Denial;
@@ -36,9 +38,20 @@ pub struct EntryReport {
     pub result: Result<String, EntryError>,
     /// What it tried and was refused.
     pub denials: Vec<Denial>,
-    /// Whether the session had to start a fresh instance after it (a
-    /// limit or crash stopped it): the entries' definitions are gone.
-    pub restarted: bool,
+    /// Whether the session had to start a fresh instance after it.
+    pub restart: Restart,
+}
+
+/// What became of the instance after an entry.
+#[derive(Debug)]
+pub enum Restart {
+    /// It goes on.
+    No,
+    /// A limit or crash stopped the entry: a fresh instance took its
+    /// place, and the entries' definitions are gone.
+    Done,
+    /// No fresh instance could start: the session cannot go on.
+    Failed(RunError),
 }
 
 /// An interpreter instance taking entries (see the module docs).
@@ -58,7 +71,7 @@ impl Runtime {
     /// [`Runtime::load_script`]), within `limits`.
     pub async fn open_session(&self, spell: &Spell, limits: &Limits) -> Result<Session, RunError> {
         let run = RunCtx::new(spell.name());
-        let (open, repl) = self.instantiate_session(spell, limits, &run).await?;
+        let (open, repl) = self.instantiate_session(spell, limits, &run, None).await?;
         Ok(Session {
             runtime: self.clone(),
             spell: spell.clone(),
@@ -75,14 +88,15 @@ impl Runtime {
         spell: &Spell,
         limits: &Limits,
         run: &RunCtx,
+        meter: Option<Arc<UsageMeter>>,
     ) -> Result<(OpenRun, Arc<Interpreter>), RunError> {
-        let mut open =
-            self.open_run(spell, limits, run, None)
-                .await
-                .map_err(|report| match report.result {
-                    Err(err) => err,
-                    Ok(_) => RunError::Host(anyhow::anyhow!("the session could not start")),
-                })?;
+        let mut open = self
+            .open_run(spell, limits, run, None, meter)
+            .await
+            .map_err(|report| match report.result {
+                Err(err) => err,
+                Ok(_) => RunError::Host(anyhow::anyhow!("the session could not start")),
+            })?;
         crate::engine::meter(&mut open.store, limits.fuel, limits.timeout)
             .expect("fuel is enabled on the engine");
         let instance: Instance = spell
@@ -124,29 +138,44 @@ impl Session {
                 return EntryReport {
                     result: Err(EntryError::Incomplete),
                     denials: self.new_denials(),
-                    restarted: false,
+                    restart: Restart::No,
                 };
             }
             Ok(Ok(Err(repl::EntryError::Failed(message)))) => {
                 (Err(RunError::Failed(message)), false)
             }
+            Ok(Ok(Ok(shown))) if shown.len() as u64 > limits.max_output_bytes => (
+                Err(RunError::Limit(crate::limits::LimitExceeded::Output {
+                    limit: limits.max_output_bytes,
+                    size: shown.len() as u64,
+                })),
+                false,
+            ),
             Ok(Ok(Ok(shown))) => (Ok(shown), false),
         };
         let denials = self.new_denials();
-        let restarted = broken && self.restart().await.is_ok();
+        let restart = match broken {
+            false => Restart::No,
+            true => match self.restart().await {
+                Ok(()) => Restart::Done,
+                Err(err) => Restart::Failed(err),
+            },
+        };
         EntryReport {
             result: result.map_err(EntryError::Failed),
             denials,
-            restarted,
+            restart,
         }
     }
 
     /// Replaces the instance with a fresh one (after an entry was stopped
-    /// or interrupted midway): the entries' definitions are gone.
+    /// or interrupted midway): the entries' definitions are gone; the LLM
+    /// budget spent so far stays spent.
     pub async fn restart(&mut self) -> Result<(), RunError> {
+        let meter = self.open.meter.clone();
         let (open, repl) = self
             .runtime
-            .instantiate_session(&self.spell, &self.limits, &self.run)
+            .instantiate_session(&self.spell, &self.limits, &self.run, Some(meter))
             .await?;
         self.open = open;
         self.repl = repl;

@@ -146,3 +146,25 @@ for i = 1, 3 do
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn the_llm_budget_is_the_sessions_across_restarts() {
+    let fake = FakeLlm::start(Duration::ZERO);
+    let home = fake_home(&fake);
+    let entries = "\
+llm.ask('one')
+while true do end
+llm.ask('two')
+:usage
+";
+    let out = session(home.path(), &["--fuel", "50000000"], entries);
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("the session started again"), "{stderr}");
+    // Both calls count, the one made before the restart too.
+    let usage: serde_json::Value = stderr
+        .lines()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("no usage line in {stderr}"));
+    assert_eq!(usage["calls"], 2, "{usage}");
+    assert_eq!(fake.requests().len(), 2);
+}

@@ -1,7 +1,8 @@
 //! A plain web server on 127.0.0.1 for the network tests: `/` answers
 //! "hello from PORT", `/redirect?to=URL` answers `302 Location: URL`,
 //! `/slow?ms=N` answers "slow" after N milliseconds, `/echo` answers the
-//! request as JSON (method, path, query, content-type, x-test, body),
+//! request as JSON (method, path, query, content-type, x-test,
+//! content-length, transfer-encoding, body),
 //! `/bytes` answers bytes that are not UTF-8, `/missing` a 404, and
 //! every request is recorded so a test can assert that a denied one never
 //! arrived.
@@ -135,6 +136,8 @@ async fn answer(
             "query": uri.query(),
             "content_type": header_text("content-type"),
             "x_test": header_text("x-test"),
+            "content_length": header_text("content-length"),
+            "transfer_encoding": header_text("transfer-encoding"),
             "body": String::from_utf8_lossy(&body),
         }))
         .into_response(),
