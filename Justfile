@@ -121,11 +121,25 @@ verify-interpreters: setup
 # `just bench scripts` runs one section (whole, scripts, in-process, llm,
 # agent, local, serve, scale, market, soak; `SOAK_RUNS=1000 just bench soak`
 # for a shorter soak).
-bench *section: build spells test-guests services
+bench *section: build spells test-guests services native-qjs
     command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
     wasmtime --version 2>/dev/null | grep -q '^wasmtime 48.0.8' || cargo install wasmtime-cli --version 48.0.8 --locked --quiet
     cargo build --target wasm32-wasip2 --profile spell -p spellhost-http-hello
     cargo run --release -p spellhost --example bench -- target/release/spellhost {{section}}
+
+# A native QuickJS of the JS interpreter's exact version (quickjs-ng, the
+# sources rquickjs-sys vendors), for `just bench scripts` to compare
+# against: target/native/qjs, built once (~35 s).
+native-qjs:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    test -x target/native/qjs && exit 0
+    manifest=$(cargo metadata --format-version 1 --locked | python3 -c 'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "rquickjs-sys"))')
+    q="$(dirname "$manifest")/quickjs"
+    mkdir -p target/native
+    cc -O2 -D_GNU_SOURCE -DQJS_BUILD_LIBC -I"$q" -o target/native/qjs \
+        "$q"/qjs.c "$q"/quickjs.c "$q"/libregexp.c "$q"/libunicode.c "$q"/dtoa.c \
+        "$q"/quickjs-libc.c "$q"/gen/repl.c "$q"/gen/standalone.c -lm -lpthread -ldl
 
 # Sharing spells (docs/marketplace.md): a registry started here on
 # 127.0.0.1, the example spells and the wordtool plugin packaged, published

@@ -194,7 +194,7 @@ fn peak_rss_mib(n: usize, mut make: impl FnMut() -> Command) -> Option<Summary> 
 }
 
 /// Script spells: whole-process time and memory of trivial Lua and JS
-/// spells, and CPU-heavy Lua next to the native `lua5.4`.
+/// spells, and CPU-heavy Lua and JS next to native `lua5.4` and QuickJS.
 fn scripts(spellhost: &Path) {
     println!("\n== script spells (prebuilt interpreters), whole process ==");
     let dir = tempfile::tempdir().unwrap();
@@ -221,50 +221,100 @@ fn scripts(spellhost: &Path) {
         }
     }
 
-    let cpu = script("cpu.lua");
-    let fuel = ["--fuel", "1000000000000"];
-    let ours = || command(&cpu, &fuel);
-    time_command(1, ours); // compiles the interpreter once
-    let native = || {
-        let mut c = Command::new("lua5.4");
-        c.arg(&cpu);
-        c
-    };
-    let version = match Command::new("lua5.4").arg("-v").output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    let lua_version = match Command::new("lua5.4").arg("-v").output() {
+        Ok(out) if out.status.success() => {
+            Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
         _ => {
             println!(
-                "spellhost run cpu.lua: (no `lua5.4` on PATH: `just bench` installs it; skipping the native comparison)"
+                "(no `lua5.4` on PATH: `just bench` installs it; skipping the Lua comparisons)"
             );
-            print(
-                "spellhost run cpu.lua (fuel metered)",
-                "ms",
-                &time_command(5, ours),
-            );
-            return;
+            None
         }
     };
-    // Alternate the two so that load on the machine hits both alike; the
-    // ratio is the median of the per-pair ratios.
-    let (mut spellhost_ms, mut native_ms, mut ratios) = (vec![], vec![], vec![]);
+    if let Some(version) = &lua_version {
+        for (label, file) in [
+            ("fib.lua: recursive fib(30) x3", "fib.lua"),
+            ("calls.lua: closures and method calls", "calls.lua"),
+            ("cpu.lua: tables, strings, sorting (mixed)", "cpu.lua"),
+        ] {
+            let file = script(file);
+            compare_native(label, version, &file, &command, || {
+                let mut c = Command::new("lua5.4");
+                c.arg(&file);
+                c
+            });
+        }
+    }
+    // QuickJS of the interpreter's version, built for this machine by
+    // `just native-qjs` (rquickjs-sys's sources, cc -O2).
+    let qjs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/native/qjs");
+    if qjs.exists() {
+        let file = script("cpu.js");
+        compare_native(
+            "cpu.js: recursion, classes, arrays, strings, Map",
+            "native qjs (QuickJS-ng, same sources, cc -O2)",
+            &file,
+            &command,
+            || {
+                let mut c = Command::new(&qjs);
+                c.arg(&file);
+                c
+            },
+        );
+    } else {
+        println!("(no target/native/qjs: `just native-qjs` builds it; skipping the JS comparison)");
+    }
+}
+
+/// One script under `spellhost run` (the default: no fuel limit, the
+/// deadline bounds it), under `spellhost run --fuel` (every instruction
+/// counted) and natively, alternated so that load on the machine hits all
+/// alike: whole-process times, and the medians of the per-round ratios.
+fn compare_native(
+    label: &str,
+    native_label: &str,
+    file: &Path,
+    spellhost: &dyn Fn(&Path, &[&str]) -> Command,
+    native: impl Fn() -> Command,
+) {
+    println!("\n-- {label} --");
+    let fuel = ["--fuel", "1000000000000"];
+    time_command(1, || spellhost(file, &[])); // compiles for both engines
+    time_command(1, || spellhost(file, &fuel));
+    let (mut deadline_ms, mut fuel_ms, mut native_ms) = (vec![], vec![], vec![]);
+    let (mut deadline_ratio, mut fuel_ratio) = (vec![], vec![]);
     for _ in 0..7 {
-        let a = time_command(1, ours).median;
-        let b = time_command(1, native).median;
-        spellhost_ms.push(a);
-        native_ms.push(b);
-        ratios.push(a / b);
+        let n = time_command(1, &native).median;
+        let d = time_command(1, || spellhost(file, &[])).median;
+        let f = time_command(1, || spellhost(file, &fuel)).median;
+        native_ms.push(n);
+        deadline_ms.push(d);
+        fuel_ms.push(f);
+        deadline_ratio.push(d / n);
+        fuel_ratio.push(f / n);
     }
     print(
-        "spellhost run cpu.lua (fuel metered)",
+        &format!("native: {native_label}"),
         "ms",
-        &summarize(spellhost_ms),
+        &summarize(native_ms),
     );
-    print(&format!("native {version}"), "ms", &summarize(native_ms));
     print(
-        "spellhost / native lua5.4 (goal <= 1.5)",
-        "x",
-        &summarize(ratios),
+        "spellhost run (no fuel limit: deadline)",
+        "ms",
+        &summarize(deadline_ms),
     );
+    print(
+        "spellhost run --fuel N (metered)",
+        "ms",
+        &summarize(fuel_ms),
+    );
+    print(
+        "  spellhost / native (goal <= 1.5)",
+        "x",
+        &summarize(deadline_ratio),
+    );
+    print("  spellhost --fuel / native", "x", &summarize(fuel_ratio));
 }
 
 fn runtime(router: ModelRouter, dir: &Path) -> Runtime {
