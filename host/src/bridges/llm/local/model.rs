@@ -99,8 +99,20 @@ impl LocalModel {
 
     /// Generates an answer to `prompt` (already templated), calling
     /// `on_text` with each new piece of text; generation stops early when it
-    /// returns `false`.
+    /// returns `false`. The whole loop runs inside candle's CPU thread pool
+    /// (its workers stay warm across the many short parallel sections of
+    /// each forward pass).
     pub fn generate(
+        &mut self,
+        prompt: &str,
+        params: &GenerateParams,
+        on_text: impl FnMut(&str) -> bool + Send,
+    ) -> Result<Generated, LlmError> {
+        let device = self.device.clone();
+        device.with_context(|| self.generate_here(prompt, params, on_text))
+    }
+
+    fn generate_here(
         &mut self,
         prompt: &str,
         params: &GenerateParams,
@@ -124,14 +136,15 @@ impl LocalModel {
         let mut sampler = LogitsProcessor::new(params.seed, params.temperature, params.top_p);
         self.weights.clear_kv_cache();
         let mut all = prompt_ids.clone();
-        let mut generated: Vec<u32> = Vec::new();
+        let mut detokenizer = Detokenizer::default();
         let mut text = String::new();
+        let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
         let mut finish = FinishReason::Length;
         let mut input = Tensor::new(prompt_ids.as_slice(), &self.device)
             .and_then(|t| t.unsqueeze(0))
             .map_err(|e| fail(&e))?;
         let mut position = 0;
-        while (generated.len() as u32) < params.max_tokens && all.len() < self.context_length {
+        while (detokenizer.len() as u32) < params.max_tokens && all.len() < self.context_length {
             let logits = self
                 .weights
                 .forward(&input, position)
@@ -151,28 +164,26 @@ impl LocalModel {
                 break;
             }
             all.push(next);
-            generated.push(next);
-            // Decode everything so far and emit what is new: a character may
-            // span several tokens, so wait until it is complete.
-            let decoded = self
-                .tokenizer
-                .decode(&generated, true)
-                .map_err(|e| fail(&e))?;
-            if decoded.len() > text.len()
-                && !decoded.ends_with('\u{FFFD}')
-                && decoded.is_char_boundary(text.len())
+            if let Some(piece) = detokenizer
+                .push(next, &self.tokenizer)
+                .map_err(|e| fail(&e))?
             {
-                let mut piece = decoded[text.len()..].to_owned();
+                // A stop sequence may span pieces: look for it in the tail
+                // that could hold one.
+                let mut from = text.len().saturating_sub(longest_stop);
+                while !text.is_char_boundary(from) {
+                    from -= 1;
+                }
+                let emitted = text.len();
+                text.push_str(&piece);
                 let stop_at = params
                     .stop
                     .iter()
-                    .filter_map(|s| decoded.find(s.as_str()))
+                    .filter_map(|s| text[from..].find(s.as_str()).map(|i| from + i))
                     .min();
-                if let Some(at) = stop_at {
-                    piece = decoded[text.len()..at.max(text.len())].to_owned();
-                }
-                text.push_str(&piece);
-                if !piece.is_empty() && !on_text(&piece) {
+                let end = stop_at.map_or(text.len(), |at| at.max(emitted));
+                let piece = &text[emitted..end];
+                if !piece.is_empty() && !on_text(piece) {
                     finish = FinishReason::Stop;
                     break;
                 }
@@ -189,8 +200,46 @@ impl LocalModel {
             finish_reason: finish,
             usage: Usage {
                 input_tokens: prompt_ids.len() as u32,
-                output_tokens: generated.len() as u32,
+                output_tokens: detokenizer.len() as u32,
             },
         })
+    }
+}
+
+/// Generated ids to text, a few tokens at a time: each new token is
+/// decoded with the ones since the last complete piece (so a character
+/// split over tokens, or a decoder that treats a first token specially,
+/// comes out right) instead of decoding the whole answer again.
+#[derive(Default)]
+struct Detokenizer {
+    tokens: Vec<u32>,
+    /// Where the text being assembled starts, and where its emitted part ends.
+    prev: usize,
+    current: usize,
+}
+
+impl Detokenizer {
+    fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The text `token` completes, if any.
+    fn push(
+        &mut self,
+        token: u32,
+        tokenizer: &Tokenizer,
+    ) -> Result<Option<String>, tokenizers::Error> {
+        let before = tokenizer.decode(&self.tokens[self.prev..self.current], true)?;
+        self.tokens.push(token);
+        let after = tokenizer.decode(&self.tokens[self.prev..], true)?;
+        if after.len() > before.len()
+            && !after.ends_with('\u{FFFD}')
+            && after.is_char_boundary(before.len())
+        {
+            self.prev = self.current;
+            self.current = self.tokens.len();
+            return Ok(Some(after[before.len()..].to_owned()));
+        }
+        Ok(None)
     }
 }
