@@ -70,7 +70,7 @@ In the session:
   :reset   a fresh instance (forget the entries' definitions)
   :quit    leave (or Ctrl-D)  Ctrl-C    cancel the line, or stop the running entry
 
-Each entry gets the time limit (--timeout) and any fuel limit (--fuel) anew; memory
+Each entry gets the fuel and time limits anew (--fuel, --timeout); memory
 (--memory) and the LLM budget (--max-llm-tokens, --max-llm-cost) are the
 session's. An entry stopped by a limit or Ctrl-C restarts the session.";
 

@@ -24,10 +24,8 @@ use std::path::Path;
 /// Limits, grants and plugins of a run (`run`, `repl`).
 #[derive(clap::Args)]
 pub struct SandboxArgs {
-    /// Fuel: roughly the number of WebAssembly instructions the spell may
-    /// run. Without it [the manifest's, else none] the deadline
-    /// (--timeout) bounds the spell's code, which then runs ~12 % faster
-    /// (no instruction is counted).
+    /// Fuel: roughly the number of WebAssembly instructions the spell may run
+    /// [default: the manifest's, else 10_000_000_000].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub fuel: Option<u64>,
     /// Memory the spell may use [default: the manifest's, else 256MiB].

@@ -12,13 +12,10 @@ pub use log::{LINE_OVERHEAD, LogBudget};
 pub use memory::{Held, RunLimiter, RunMemory};
 
 /// The limits applied to one run. Defaults suit untrusted code that talks to
-/// LLMs: modest memory, a generous wall clock for slow models (which also
-/// bounds CPU: no fuel limit unless one is asked for).
+/// LLMs: little CPU, modest memory, generous wall clock for slow models.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Fuel units (about one per WebAssembly instruction);
-    /// [`Limits::NO_FUEL`] (the default): no fuel limit, the deadline
-    /// bounds guest code (see [`crate::engine::Metering`]).
+    /// Fuel units (about one per WebAssembly instruction).
     pub fuel: u64,
     /// Maximum linear memory of the spell, in bytes (all memories together).
     pub memory_bytes: u64,
@@ -46,10 +43,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// No fuel limit: guest code runs unmetered by fuel, bounded by the
-    /// deadline and memory.
-    pub const NO_FUEL: u64 = u64::MAX;
-    pub const DEFAULT_FUEL: u64 = Self::NO_FUEL;
+    pub const DEFAULT_FUEL: u64 = 10_000_000_000;
     pub const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
     pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;

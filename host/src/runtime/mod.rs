@@ -49,7 +49,7 @@ use crate::bridges::tool::{
 };
 use crate::bridges::workflow::{self, WorkflowCtx, WorkflowEnv};
 use crate::cache::CompileSource;
-use crate::engine::{self, Metering, SpellEngine};
+use crate::engine::{self, SpellEngine};
 use crate::limits::{LimitExceeded, Limits, LogBudget, RunLimiter, RunMemory};
 use crate::policy::audit::{Audit, Denial, Recorder};
 use crate::policy::net::{NetPolicy, SecretHeader};
@@ -170,8 +170,6 @@ pub struct RunStats {
     pub compile_ms: f64,
     pub instantiate_ms: f64,
     pub run_ms: f64,
-    /// Fuel the run used; 0 when it ran without a fuel limit (nothing is
-    /// counted then).
     pub fuel_consumed: u64,
     /// The most the spell's own memories held at once.
     pub peak_memory_bytes: u64,
@@ -247,10 +245,7 @@ pub(crate) struct OpenRun {
 #[derive(Clone)]
 pub struct Runtime {
     engine: SpellEngine,
-    /// Every bridge, for the fuel engine (runs with a fuel limit) and the
-    /// deadline engine (the others).
     linker: Arc<Linker<SpellState>>,
-    deadline_linker: Arc<Linker<SpellState>>,
     /// Components prepared by this process, shared by their deployments.
     prepared: Arc<prepared::PreparedTable>,
     /// Built on first use: most runs load no plugins.
@@ -266,16 +261,40 @@ impl Runtime {
         RuntimeBuilder::default()
     }
 
-    /// Wires WASI and every bridge into the linkers (one per engine).
+    /// Wires WASI and every bridge into the linker.
     pub fn new(engine: SpellEngine, services: HostServices) -> anyhow::Result<Self> {
-        let linker = spell_linker(engine.for_metering(Metering::Fuel))?;
-        let deadline_linker = spell_linker(engine.for_metering(Metering::Deadline))?;
+        let mut linker = Linker::<SpellState>::new(engine.engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        llm::add_to_linker(&mut linker, |s| LlmView {
+            ctx: &mut s.llm,
+            table: &mut s.table,
+        })?;
+        state_bridge::add_to_linker(&mut linker, |s| StateView {
+            ctx: &mut s.state,
+            table: &mut s.table,
+        })?;
+        event::add_to_linker(&mut linker, |s| EventView {
+            ctx: &mut s.events,
+            table: &mut s.table,
+        })?;
+        log::add_to_linker(&mut linker, |s| &mut s.log)?;
+        config::add_to_linker(&mut linker, |s| &mut s.config)?;
+        crate::bridges::script::add_to_linker(&mut linker, |s| &mut s.script)?;
+        tool::add_to_linker(&mut linker, |s| ToolView {
+            ctx: &mut s.tools,
+            table: &mut s.table,
+        })?;
+        agent::add_to_linker(&mut linker, |s| AgentView {
+            ctx: &mut s.agent,
+            table: &mut s.table,
+        })?;
+        workflow::add_to_linker(&mut linker, |s| &mut s.workflow)?;
         let jq =
             crate::sandbox::jq::JqSandbox::new(engine.engine().clone(), engine.cache().clone());
         Ok(Self {
             engine,
             linker: Arc::new(linker),
-            deadline_linker: Arc::new(deadline_linker),
             prepared: Arc::default(),
             plugin_linker: Arc::default(),
             jq,
@@ -430,57 +449,22 @@ impl Runtime {
             return Ok((prepared, false));
         }
         check_component_header(bytes)?;
-        let (pre, source, compile_time) = self.pre_compiled(bytes, Metering::Deadline)?;
-        Ok(self.prepared.insert(PreparedComponent {
-            digest,
-            pre,
-            fuel: std::sync::Mutex::new(None),
-            bytes: Arc::from(bytes),
-            source,
-            compile_time,
-        }))
-    }
-
-    /// Compiles (or loads from the compile cache) `bytes` for `metering`'s
-    /// engine, type-checked against the spell world and linked.
-    fn pre_compiled(
-        &self,
-        bytes: &[u8],
-        metering: Metering,
-    ) -> Result<(SpellPre<SpellState>, CompileSource, Duration), RunError> {
         let loaded = self
             .engine
             .cache()
-            .load(self.engine.for_metering(metering), bytes)
+            .load(self.engine.engine(), bytes)
             .map_err(|e| RunError::Invalid(format!("{e:#}")))?;
-        let linker = match metering {
-            Metering::Fuel => &self.linker,
-            Metering::Deadline => &self.deadline_linker,
-        };
-        let instance_pre = linker
+        let instance_pre = self
+            .linker
             .instantiate_pre(&loaded.component)
             .map_err(RunError::from_link)?;
         let pre = SpellPre::new(instance_pre).map_err(|e| RunError::NotASpell(format!("{e:#}")))?;
-        Ok((pre, loaded.source, loaded.elapsed))
-    }
-
-    /// `prepared` ready for a run metered as `metering`: the deadline
-    /// engine's from the load, the fuel engine's compiled on first use.
-    pub(crate) fn pre_for(
-        &self,
-        prepared: &PreparedComponent,
-        metering: Metering,
-    ) -> Result<SpellPre<SpellState>, RunError> {
-        if metering == Metering::Deadline {
-            return Ok(prepared.pre.clone());
-        }
-        let mut fuel = prepared.fuel.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pre) = &*fuel {
-            return Ok(pre.clone());
-        }
-        let (pre, _, _) = self.pre_compiled(&prepared.bytes, Metering::Fuel)?;
-        *fuel = Some(pre.clone());
-        Ok(pre)
+        Ok(self.prepared.insert(PreparedComponent {
+            digest,
+            pre,
+            source: loaded.source,
+            compile_time: loaded.elapsed,
+        }))
     }
 
     /// A deployment of `prepared`: its name, grants, vars, plugins and
@@ -766,10 +750,7 @@ impl Runtime {
             },
             limiter: RunLimiter::within(limits.memory_bytes, memory.clone()),
         };
-        let mut store = Store::new(
-            self.engine.for_metering(Metering::for_fuel(limits.fuel)),
-            data,
-        );
+        let mut store = Store::new(self.engine.engine(), data);
         store.limiter(|s| &mut s.limiter);
         store.set_max_component_handles(limits.max_handles as usize);
         Ok(OpenRun {
@@ -800,25 +781,14 @@ impl Runtime {
         };
         let run_id = run.run_id().to_owned();
         let bus = &self.services.bus;
-        let metering = Metering::for_fuel(limits.fuel);
-        engine::meter(&mut store, metering, limits.fuel, limits.timeout)
-            .expect("the store's engine meters as its limits say");
-        let pre = match self.pre_for(&spell.prepared, metering) {
-            Ok(pre) => pre,
-            Err(err) => {
-                return RunReport {
-                    result: Err(err),
-                    stats: RunStats::empty(spell, run_id),
-                    denials: recorder.denials(),
-                };
-            }
-        };
+        engine::meter(&mut store, limits.fuel, limits.timeout)
+            .expect("fuel is enabled on the engine");
 
         run.publish(bus, "spellhost.run.started", serde_json::json!({}));
         let started = Instant::now();
         let mut instantiate_time = Duration::ZERO;
         let call = async {
-            let instance: SpellBindings = pre.instantiate_async(&mut store).await?;
+            let instance: SpellBindings = spell.prepared.pre.instantiate_async(&mut store).await?;
             instantiate_time = started.elapsed();
             instance.call_run(&mut store, input).await
         };
@@ -851,10 +821,7 @@ impl Runtime {
             compile_ms: millis(spell.compile_time),
             instantiate_ms: millis(instantiate_time),
             run_ms: millis(elapsed.saturating_sub(instantiate_time)),
-            fuel_consumed: match metering {
-                Metering::Fuel => limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
-                Metering::Deadline => 0,
-            },
+            fuel_consumed: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
             peak_memory_bytes: store.data().limiter.peak_memory,
             run_memory_peak_bytes: memory.peak(),
             llm: meter.totals(),
@@ -910,38 +877,6 @@ impl Runtime {
             llm.memory.clone(),
         ))
     }
-}
-
-/// WASI and every bridge, for `engine`.
-fn spell_linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<SpellState>> {
-    let mut linker = Linker::<SpellState>::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    llm::add_to_linker(&mut linker, |s| LlmView {
-        ctx: &mut s.llm,
-        table: &mut s.table,
-    })?;
-    state_bridge::add_to_linker(&mut linker, |s| StateView {
-        ctx: &mut s.state,
-        table: &mut s.table,
-    })?;
-    event::add_to_linker(&mut linker, |s| EventView {
-        ctx: &mut s.events,
-        table: &mut s.table,
-    })?;
-    log::add_to_linker(&mut linker, |s| &mut s.log)?;
-    config::add_to_linker(&mut linker, |s| &mut s.config)?;
-    crate::bridges::script::add_to_linker(&mut linker, |s| &mut s.script)?;
-    tool::add_to_linker(&mut linker, |s| ToolView {
-        ctx: &mut s.tools,
-        table: &mut s.table,
-    })?;
-    agent::add_to_linker(&mut linker, |s| AgentView {
-        ctx: &mut s.agent,
-        table: &mut s.table,
-    })?;
-    workflow::add_to_linker(&mut linker, |s| &mut s.workflow)?;
-    Ok(linker)
 }
 
 /// What a trap or host error from calling into a spell stands for, with

@@ -23,12 +23,7 @@ use crate::cache::CompileSource;
 pub struct PreparedComponent {
     /// SHA-256 of the component's bytes (hex).
     pub digest: String,
-    /// Prepared for the deadline engine (runs without a fuel limit).
     pub(crate) pre: SpellPre<SpellState>,
-    /// Prepared for the fuel engine, on the first run with a fuel limit.
-    pub(crate) fuel: Mutex<Option<SpellPre<SpellState>>>,
-    /// The component, to compile it for the fuel engine.
-    pub(crate) bytes: Arc<[u8]>,
     /// How it was obtained when first prepared.
     pub source: CompileSource,
     /// How long that took.

@@ -19,7 +19,6 @@ use crate::bindings::interpreter::Interpreter;
 use crate::bindings::interpreter::exports::spellhost::spell::repl;
 use crate::bridges::llm::UsageMeter;
 use crate::bridges::run::RunCtx;
-use crate::engine::Metering;
 use crate::limits::Limits;
 use crate::policy::audit::Denial;
 use crate::sandbox::RunError;
@@ -98,11 +97,11 @@ impl Runtime {
                 Err(err) => err,
                 Ok(_) => RunError::Host(anyhow::anyhow!("the session could not start")),
             })?;
-        let metering = Metering::for_fuel(limits.fuel);
-        crate::engine::meter(&mut open.store, metering, limits.fuel, limits.timeout)
-            .expect("the store's engine meters as its limits say");
-        let instance: Instance = self
-            .pre_for(&spell.prepared, metering)?
+        crate::engine::meter(&mut open.store, limits.fuel, limits.timeout)
+            .expect("fuel is enabled on the engine");
+        let instance: Instance = spell
+            .prepared
+            .pre
             .instance_pre()
             .instantiate_async(&mut open.store)
             .await
@@ -120,13 +119,8 @@ impl Session {
     /// Evaluates one entry with the run's fuel and deadline.
     pub async fn eval(&mut self, entry: &str) -> EntryReport {
         let limits = &self.limits;
-        crate::engine::meter(
-            &mut self.open.store,
-            Metering::for_fuel(limits.fuel),
-            limits.fuel,
-            limits.timeout,
-        )
-        .expect("the store's engine meters as its limits say");
+        crate::engine::meter(&mut self.open.store, limits.fuel, limits.timeout)
+            .expect("fuel is enabled on the engine");
         let repl = self.repl.clone();
         let call = repl
             .spellhost_spell_repl()

@@ -142,13 +142,8 @@ impl JqSandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        crate::engine::meter(
-            &mut store,
-            crate::engine::Metering::Fuel,
-            JQ_FUEL,
-            JQ_TIMEOUT,
-        )
-        .map_err(|e| ToolError::Failed(format!("the jq sandbox: {e}")))?;
+        crate::engine::meter(&mut store, JQ_FUEL, JQ_TIMEOUT)
+            .map_err(|e| ToolError::Failed(format!("the jq sandbox: {e}")))?;
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance

@@ -151,12 +151,7 @@ impl PluginSandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_max_component_handles(self.limits.max_handles as usize);
-        crate::engine::meter(
-            &mut store,
-            crate::engine::Metering::Fuel,
-            self.limits.fuel,
-            self.limits.timeout,
-        )?;
+        crate::engine::meter(&mut store, self.limits.fuel, self.limits.timeout)?;
         Ok(store)
     }
 

@@ -108,9 +108,7 @@ async fn list_spells(State(server): State<Arc<Server>>, headers: HeaderMap) -> R
                 "allowed_vars": served.allowed_vars,
                 "input_schema": served.input_schema.clone().unwrap_or_else(default_input_schema),
                 "limits": {
-                    // null: no fuel limit (the deadline bounds the run).
-                    "fuel": (served.limits.fuel != crate::limits::Limits::NO_FUEL)
-                        .then_some(served.limits.fuel),
+                    "fuel": served.limits.fuel,
                     "memory_bytes": served.limits.memory_bytes,
                     "timeout_ms": served.limits.timeout.as_millis() as u64,
                     "max_output_bytes": served.limits.max_output_bytes,
