@@ -121,7 +121,7 @@ verify-interpreters: setup
 # `just bench scripts` runs one section (whole, scripts, in-process, llm,
 # agent, local, serve, scale, market, soak; `SOAK_RUNS=1000 just bench soak`
 # for a shorter soak).
-bench *section: build spells test-guests services native-qjs
+bench *section: build spells test-guests services native-qjs llama-anchor
     command -v lua5.4 >/dev/null || $(test "$(id -u)" = 0 || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.4
     wasmtime --version 2>/dev/null | grep -q '^wasmtime 48.0.8' || cargo install wasmtime-cli --version 48.0.8 --locked --quiet
     cargo build --target wasm32-wasip2 --profile spell -p spellhost-http-hello
@@ -140,6 +140,12 @@ native-qjs:
     cc -O2 -D_GNU_SOURCE -DQJS_BUILD_LIBC -I"$q" -o target/native/qjs \
         "$q"/qjs.c "$q"/quickjs.c "$q"/libregexp.c "$q"/libunicode.c "$q"/dtoa.c \
         "$q"/quickjs-libc.c "$q"/gen/repl.c "$q"/gen/standalone.c -lm -lpthread -ldl
+
+# llama.cpp's OpenAI-compatible server (llama-cpp-python, built here from
+# its sources for this CPU: several minutes once), the anchor `just bench
+# local` measures the local model against, on the same GGUF file.
+llama-anchor:
+    python3 -c 'import llama_cpp.server' 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" pip install --quiet 'llama-cpp-python[server]==0.3.16'
 
 # Sharing spells (docs/marketplace.md): a registry started here on
 # 127.0.0.1, the example spells and the wordtool plugin packaged, published

@@ -588,7 +588,7 @@ async fn local_model() {
         println!("(not installed: run `spellhost models pull smollm2`)");
         return;
     }
-    let provider = LocalProvider::new(dir);
+    let provider = LocalProvider::new(dir.clone());
     let request = |prompt: &str| ChatRequest {
         messages: vec![spellhost::bindings::llm::Message {
             role: spellhost::bindings::llm::Role::User,
@@ -614,7 +614,12 @@ async fn local_model() {
         "first call",
         started.elapsed().as_secs_f64()
     );
+    // The anchor: llama.cpp (llama-cpp-python's OpenAI-compatible server)
+    // on the same GGUF file and machine, when installed (`just
+    // llama-anchor`), measured alternately with spellhost.
+    let anchor = LlamaServer::start(&catalog::model_path(&dir, "smollm2")).await;
     let (mut ttft, mut rate) = (Vec::new(), Vec::new());
+    let (mut anchor_ttft, mut anchor_rate, mut rate_ratio) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..5 {
         let prompt = format!("Write a short story about a lighthouse keeper number {i}.");
         let started = Instant::now();
@@ -636,14 +641,153 @@ async fn local_model() {
         let total = started.elapsed();
         let first = first.unwrap_or(total);
         ttft.push(first.as_secs_f64() * 1e3);
-        rate.push(f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64());
+        let ours = f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64();
+        rate.push(ours);
+        if let Some(anchor) = &anchor {
+            let (first, tokens_per_s) = anchor.stream(&prompt).await;
+            anchor_ttft.push(first * 1e3);
+            anchor_rate.push(tokens_per_s);
+            rate_ratio.push(ours / tokens_per_s);
+        }
     }
     print(
-        "time to first token (prompt ~40 tokens)",
+        "time to first token (prompt ~40 tokens; goal <= 300 ms)",
         "ms",
         &summarize(ttft),
     );
     print("generation speed", "tok/s", &summarize(rate));
+    match anchor {
+        Some(_) => {
+            print(
+                "llama.cpp server: time to first token (HTTP included)",
+                "ms",
+                &summarize(anchor_ttft),
+            );
+            print(
+                "llama.cpp server: generation speed",
+                "tok/s",
+                &summarize(anchor_rate),
+            );
+            print(
+                "  spellhost / llama.cpp tok/s (goal >= 1.0)",
+                "x",
+                &summarize(rate_ratio),
+            );
+        }
+        None => println!(
+            "(no llama-cpp-python on this machine: `just llama-anchor` installs it; skipping the llama.cpp comparison)"
+        ),
+    }
+}
+
+/// llama-cpp-python's server on 127.0.0.1, stopped when dropped.
+struct LlamaServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl LlamaServer {
+    async fn start(model: &Path) -> Option<LlamaServer> {
+        let installed = Command::new("python3")
+            .args(["-c", "import llama_cpp.server"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !installed {
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .ok()?;
+        let child = Command::new("python3")
+            .args(["-m", "llama_cpp.server", "--model"])
+            .arg(model)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--n_ctx", "2048", "--n_threads", &num_threads().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let server = LlamaServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if client
+                .get(format!("{}/v1/models", server.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                // One answer first: the model loaded and warm, as ours is.
+                server.stream("Hi").await;
+                return Some(server);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("(llama-cpp-python's server did not start in 60 s: skipping it)");
+        None
+    }
+
+    /// One streamed greedy answer of 128 tokens at most: (seconds to the
+    /// first token, tokens per second after it). Each streamed chunk with
+    /// content is one token.
+    async fn stream(&self, prompt: &str) -> (f64, f64) {
+        use futures::StreamExt as _;
+        let body = serde_json::json!({
+            "messages": [{ "role": "user", "content": prompt }],
+            "max_tokens": 128,
+            "temperature": 0,
+            "stream": true,
+        });
+        let started = Instant::now();
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/chat/completions", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("llama.cpp server request");
+        let mut bytes = response.bytes_stream();
+        let (mut first, mut tokens, mut buffer) = (None, 0u32, String::new());
+        while let Some(chunk) = bytes.next().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk.expect("llama.cpp stream")));
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let Some(data) = event.trim().strip_prefix("data: ") else {
+                    continue;
+                };
+                let Ok(json) = serde_json::from_str::<serde_json::Value>(data) else {
+                    continue;
+                };
+                if json["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .is_some_and(|c| !c.is_empty())
+                {
+                    first.get_or_insert_with(|| started.elapsed());
+                    tokens += 1;
+                }
+            }
+        }
+        let total = started.elapsed();
+        let first = first.unwrap_or(total);
+        (
+            first.as_secs_f64(),
+            f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64(),
+        )
+    }
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The cores this machine gives a process (both engines use them all).
+fn num_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn main() {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use super::HostArgs;
 use super::artifacts::{LazyMarket, MarketArgs};
 use super::exit;
-use super::sandbox::{self, SandboxArgs, effective_grants, effective_limits};
+use super::sandbox::{self, SandboxArgs, effective_limits};
 use crate::policy::PolicyFile;
 use crate::runtime::{EntryError, EntryReport, Restart, RunError, Session};
 use crate::sandbox::stdio::GuestStdout;
@@ -102,14 +102,18 @@ async fn repl_inner(args: ReplArgs) -> anyhow::Result<u8> {
         .transpose()?;
     let market = LazyMarket::new(&args.market, args.host.config.as_deref());
     let name = args.sandbox.name.clone().unwrap_or_else(|| "repl".into());
-    let grants = effective_grants(&args.sandbox, &name, None, policy.as_ref(), false);
+    let identity = sandbox::Identity {
+        name: &name,
+        manifest: None,
+        grant_requested: false,
+    };
     let config = match sandbox::spell_config(
         &args.sandbox,
         &runtime,
         net,
         &market,
         policy.as_ref(),
-        grants,
+        identity,
     )
     .await?
     {

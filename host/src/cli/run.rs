@@ -8,9 +8,7 @@ use anyhow::Context as _;
 
 use super::artifacts::{self, LazyMarket, MarketArgs, ReviewContext};
 use super::events::EventPrinter;
-use super::sandbox::{
-    self, SandboxArgs, effective_grants, effective_limits, report_error, report_load_error,
-};
+use super::sandbox::{self, SandboxArgs, effective_limits, report_error, report_load_error};
 use super::{HostArgs, exit};
 use crate::market::ArtifactRef;
 use crate::policy::PolicyFile;
@@ -110,20 +108,18 @@ async fn run_inner(args: RunArgs) -> anyhow::Result<u8> {
         .clone()
         .or_else(|| manifest.and_then(|m| m.spell.name.clone()))
         .unwrap_or_else(|| loaded.name.clone());
-    let grants = effective_grants(
-        &args.sandbox,
-        &name,
+    let identity = sandbox::Identity {
+        name: &name,
         manifest,
-        policy.as_ref(),
-        loaded.grant_requested,
-    );
+        grant_requested: loaded.grant_requested,
+    };
     let config = match sandbox::spell_config(
         &args.sandbox,
         &runtime,
         net,
         &market,
         policy.as_ref(),
-        grants,
+        identity,
     )
     .await?
     {

@@ -119,7 +119,7 @@ pub struct SandboxArgs {
 
 /// Flags, plus what `--grant-requested` or the policy file approve. Requests
 /// that stay ungranted are listed, with the flags that would grant them.
-pub(super) fn effective_grants(
+fn effective_grants(
     args: &SandboxArgs,
     name: &str,
     manifest: Option<&Manifest>,
@@ -197,7 +197,15 @@ pub(super) fn effective_limits(
     flags.resolve(manifest)
 }
 
-/// The spell's configuration from the flags: `grants` (see
+/// What a spell is loaded as: its name for state and policy, the manifest
+/// beside it, and whether its requests were approved.
+pub(super) struct Identity<'a> {
+    pub name: &'a str,
+    pub manifest: Option<&'a Manifest>,
+    pub grant_requested: bool,
+}
+
+/// The spell's configuration from the flags: its grants (see
 /// [`effective_grants`]), vars, the audit log, and the tool and hook
 /// plugins loaded, each in its own sandbox. `Ok(Err(code))` when a plugin
 /// did not load (said on stderr).
@@ -207,8 +215,15 @@ pub(super) async fn spell_config(
     net: NetSettings,
     market: &LazyMarket<'_>,
     policy: Option<&PolicyFile>,
-    grants: Grants,
+    spell: Identity<'_>,
 ) -> anyhow::Result<Result<SpellConfig, u8>> {
+    let grants = effective_grants(
+        args,
+        spell.name,
+        spell.manifest,
+        policy,
+        spell.grant_requested,
+    );
     let review = |expect| ReviewContext {
         grant_requested: args.grant_requested,
         policy,
