@@ -145,7 +145,7 @@ native-qjs:
 # its sources for this CPU: several minutes once), the anchor `just bench
 # local` measures the local model against, on the same GGUF file.
 llama-anchor:
-    python3 -c 'import llama_cpp.server' 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" pip install --quiet 'llama-cpp-python[server]==0.3.16'
+    python3 -c 'import llama_cpp.server' 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=ON" python3 -m pip install --quiet 'llama-cpp-python[server]==0.3.16' || echo "could not install llama-cpp-python: the local-model bench runs without its anchor"
 
 # Sharing spells (docs/marketplace.md): a registry started here on
 # 127.0.0.1, the example spells and the wordtool plugin packaged, published

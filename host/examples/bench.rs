@@ -589,13 +589,20 @@ async fn local_model() {
         return;
     }
     let provider = LocalProvider::new(dir.clone());
+    let message = |role, text: &str| spellhost::bindings::llm::Message {
+        role,
+        content: vec![spellhost::bindings::llm::ContentPart::Text(text.into())],
+        tool_calls: vec![],
+        tool_call_id: None,
+    };
     let request = |prompt: &str| ChatRequest {
-        messages: vec![spellhost::bindings::llm::Message {
-            role: spellhost::bindings::llm::Role::User,
-            content: vec![spellhost::bindings::llm::ContentPart::Text(prompt.into())],
-            tool_calls: vec![],
-            tool_call_id: None,
-        }],
+        messages: vec![
+            message(
+                spellhost::bindings::llm::Role::System,
+                &system_prompt(prompt),
+            ),
+            message(spellhost::bindings::llm::Role::User, prompt),
+        ],
         options: spellhost::bindings::llm::Options {
             model: None,
             temperature: None,
@@ -643,8 +650,10 @@ async fn local_model() {
         ttft.push(first.as_secs_f64() * 1e3);
         let ours = f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64();
         rate.push(ours);
-        if let Some(anchor) = &anchor {
-            let (first, tokens_per_s) = anchor.stream(&prompt).await;
+        if let Some((first, tokens_per_s)) = match &anchor {
+            Some(anchor) => anchor.stream(&prompt).await,
+            None => None,
+        } {
             anchor_ttft.push(first * 1e3);
             anchor_rate.push(tokens_per_s);
             rate_ratio.push(ours / tokens_per_s);
@@ -657,9 +666,9 @@ async fn local_model() {
     );
     print("generation speed", "tok/s", &summarize(rate));
     match anchor {
-        Some(_) => {
+        Some(_) if !rate_ratio.is_empty() => {
             print(
-                "llama.cpp server: time to first token (HTTP included)",
+                "llama.cpp (llama-cpp-python server): first token, HTTP incl.",
                 "ms",
                 &summarize(anchor_ttft),
             );
@@ -674,13 +683,25 @@ async fn local_model() {
                 &summarize(rate_ratio),
             );
         }
+        Some(_) => println!("(the llama.cpp server answered no request: no comparison)"),
         None => println!(
             "(no llama-cpp-python on this machine: `just llama-anchor` installs it; skipping the llama.cpp comparison)"
         ),
     }
 }
 
-/// llama-cpp-python's server on 127.0.0.1, stopped when dropped.
+/// A system prompt that differs from round to round at its very start, so
+/// neither engine can reuse the previous prompt's processing: each round's
+/// first token costs the whole prompt.
+fn system_prompt(prompt: &str) -> String {
+    format!(
+        "Round {}. You are a helpful AI assistant.",
+        prompt.len() + prompt.bytes().map(usize::from).sum::<usize>()
+    )
+}
+
+/// llama-cpp-python's server on 127.0.0.1 (llama.cpp under a Python
+/// server loop), stopped when dropped.
 struct LlamaServer {
     child: std::process::Child,
     url: String,
@@ -695,6 +716,8 @@ impl LlamaServer {
         if !installed {
             return None;
         }
+        // The threads candle uses (its pool: the physical cores).
+        let threads = candle_core::utils::get_num_threads();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -703,17 +726,21 @@ impl LlamaServer {
             .args(["-m", "llama_cpp.server", "--model"])
             .arg(model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--n_ctx", "2048", "--n_threads", &num_threads().to_string()])
+            .args(["--n_ctx", "2048", "--n_threads", &threads.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .ok()?;
-        let server = LlamaServer {
+        let mut server = LlamaServer {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let client = reqwest::Client::new();
+        let client = http_client();
         for _ in 0..600 {
+            if server.child.try_wait().ok().flatten().is_some() {
+                println!("(llama-cpp-python's server exited at start: skipping it)");
+                return None;
+            }
             if client
                 .get(format!("{}/v1/models", server.url))
                 .send()
@@ -721,7 +748,7 @@ impl LlamaServer {
                 .is_ok_and(|r| r.status().is_success())
             {
                 // One answer first: the model loaded and warm, as ours is.
-                server.stream("Hi").await;
+                server.stream("Hi").await?;
                 return Some(server);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -731,27 +758,37 @@ impl LlamaServer {
     }
 
     /// One streamed greedy answer of 128 tokens at most: (seconds to the
-    /// first token, tokens per second after it). Each streamed chunk with
-    /// content is one token.
-    async fn stream(&self, prompt: &str) -> (f64, f64) {
+    /// first token, tokens per second after it), or `None` if the server
+    /// failed. Each streamed chunk with content counts as one token (the
+    /// server sends one per token, except where it joins the tokens of one
+    /// character).
+    async fn stream(&self, prompt: &str) -> Option<(f64, f64)> {
         use futures::StreamExt as _;
         let body = serde_json::json!({
-            "messages": [{ "role": "user", "content": prompt }],
+            "messages": [
+                { "role": "system", "content": system_prompt(prompt) },
+                { "role": "user", "content": prompt },
+            ],
             "max_tokens": 128,
             "temperature": 0,
             "stream": true,
         });
         let started = Instant::now();
-        let response = reqwest::Client::new()
+        let response = http_client()
             .post(format!("{}/v1/chat/completions", self.url))
             .json(&body)
             .send()
             .await
-            .expect("llama.cpp server request");
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| println!("(llama.cpp server: {e})"))
+            .ok()?;
         let mut bytes = response.bytes_stream();
         let (mut first, mut tokens, mut buffer) = (None, 0u32, String::new());
         while let Some(chunk) = bytes.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk.expect("llama.cpp stream")));
+            let chunk = chunk
+                .map_err(|e| println!("(llama.cpp stream: {e})"))
+                .ok()?;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
             while let Some(end) = buffer.find("\n\n") {
                 let event: String = buffer.drain(..end + 2).collect();
                 let Some(data) = event.trim().strip_prefix("data: ") else {
@@ -770,12 +807,22 @@ impl LlamaServer {
             }
         }
         let total = started.elapsed();
-        let first = first.unwrap_or(total);
-        (
-            first.as_secs_f64(),
-            f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64(),
-        )
+        let first = first?;
+        (tokens >= 2).then(|| {
+            (
+                first.as_secs_f64(),
+                f64::from(tokens - 1) / (total - first).as_secs_f64(),
+            )
+        })
     }
+}
+
+/// A client that gives up on a stalled server instead of hanging the bench.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("an HTTP client")
 }
 
 impl Drop for LlamaServer {
@@ -783,11 +830,6 @@ impl Drop for LlamaServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The cores this machine gives a process (both engines use them all).
-fn num_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn main() {

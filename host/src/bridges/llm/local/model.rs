@@ -138,6 +138,10 @@ impl LocalModel {
         let mut all = prompt_ids.clone();
         let mut detokenizer = Detokenizer::default();
         let mut text = String::new();
+        // How much of `text` went to `on_text`, and whether the rest is
+        // text held back as a possible stop (sent if none comes).
+        let mut sent = 0;
+        let mut held_back = true;
         let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
         let mut finish = FinishReason::Length;
         let mut input = Tensor::new(prompt_ids.as_slice(), &self.device)
@@ -169,32 +173,38 @@ impl LocalModel {
                 .map_err(|e| fail(&e))?
             {
                 // A stop sequence may span pieces: look for it in the tail
-                // that could hold one.
-                let mut from = text.len().saturating_sub(longest_stop);
+                // that could hold one, and hold back text that may be the
+                // start of one (a stop never reaches the answer, as with
+                // the hosted providers).
+                let mut from = text.len().saturating_sub(longest_stop + piece.len());
                 while !text.is_char_boundary(from) {
                     from -= 1;
                 }
-                let emitted = text.len();
                 text.push_str(&piece);
                 let stop_at = params
                     .stop
                     .iter()
                     .filter_map(|s| text[from..].find(s.as_str()).map(|i| from + i))
                     .min();
-                let end = stop_at.map_or(text.len(), |at| at.max(emitted));
-                let piece = &text[emitted..end];
-                if !piece.is_empty() && !on_text(piece) {
+                let end = stop_at.unwrap_or_else(|| held_back_from(&text, &params.stop));
+                if end > sent && !on_text(&text[sent..end]) {
                     finish = FinishReason::Stop;
+                    held_back = false;
                     break;
                 }
+                sent = sent.max(end);
                 if stop_at.is_some() {
                     finish = FinishReason::Stop;
+                    held_back = false;
                     break;
                 }
             }
             input = Tensor::new(&[next], &self.device)
                 .and_then(|t| t.unsqueeze(0))
                 .map_err(|e| fail(&e))?;
+        }
+        if held_back && sent < text.len() {
+            on_text(&text[sent..]);
         }
         Ok(Generated {
             finish_reason: finish,
@@ -204,6 +214,22 @@ impl LocalModel {
             },
         })
     }
+}
+
+/// Where `text` stops being safe to send: the start of its longest ending
+/// that is the beginning of a stop sequence (`text.len()` when none is).
+fn held_back_from(text: &str, stops: &[String]) -> usize {
+    stops
+        .iter()
+        .filter_map(|stop| {
+            (1..stop.len())
+                .rev()
+                .filter(|&n| stop.is_char_boundary(n) && n <= text.len())
+                .find(|&n| text.ends_with(&stop[..n]))
+                .map(|n| text.len() - n)
+        })
+        .min()
+        .unwrap_or(text.len())
 }
 
 /// Generated ids to text, a few tokens at a time: each new token is
@@ -241,5 +267,26 @@ impl Detokenizer {
             return Ok(Some(after[before.len()..].to_owned()));
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held_back_from;
+
+    #[test]
+    fn text_that_may_begin_a_stop_is_held_back() {
+        let stops = vec!["\nUser:".to_owned(), "###".to_owned()];
+        assert_eq!(held_back_from("Hello", &stops), 5);
+        assert_eq!(held_back_from("Hello\n", &stops), 5);
+        assert_eq!(held_back_from("Hello\nUse", &stops), 5);
+        assert_eq!(held_back_from("Hello #", &stops), 6);
+        assert_eq!(held_back_from("Hello ##", &stops), 6);
+        assert_eq!(held_back_from("Hello", &[]), 5);
+        // Multi-byte stops are cut on character boundaries only.
+        assert_eq!(
+            held_back_from("voilà é", &["é!".to_owned()]),
+            "voilà ".len()
+        );
     }
 }
