@@ -673,7 +673,7 @@ async fn local_model() {
                 &summarize(anchor_ttft),
             );
             print(
-                "llama.cpp server: generation speed",
+                "llama.cpp (llama-cpp-python server): generation speed",
                 "tok/s",
                 &summarize(anchor_rate),
             );
