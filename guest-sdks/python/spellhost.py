@@ -219,6 +219,25 @@ def _drop(resource: Any) -> None:
         pass
 
 
+class _Handle:
+    """Owns a host resource (``_raw``): ``close()``, or leaving a ``with``
+    block, releases it now instead of at garbage collection."""
+
+    _raw: Any = None
+
+    def close(self) -> None:
+        """Releases the resource in the host."""
+        if self._raw is not None:
+            _drop(self._raw)
+            self._raw = None
+
+    def __enter__(self) -> typing.Self:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 # ------------------------------------------------------------------- waiting
 
 
@@ -548,7 +567,7 @@ class PendingChat(_Waitable):
         return wait_all([self])[0]
 
 
-class Stream:
+class Stream(_Handle):
     """A streamed answer: iterate for the pieces of text as they arrive.
 
     After the loop ``finish`` holds how it ended (finish reason, usage,
@@ -586,18 +605,6 @@ class Stream:
                 end = ev.value
                 self.finish = StreamEnd(_FINISH.get(end.finish_reason, "other"), Usage._of(end.usage), end.model)
         raise StopIteration
-
-    def close(self) -> None:
-        """Stops the stream (cancels the request if it is still running)."""
-        if self._raw is not None:
-            _drop(self._raw)
-            self._raw = None
-
-    def __enter__(self) -> Stream:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 class _Llm:
@@ -802,7 +809,7 @@ class Event(dict):
         )
 
 
-class Subscription:
+class Subscription(_Handle):
     """Events matching a subscription's patterns, buffered in the host."""
 
     def __init__(self, raw: _event.Subscription) -> None:
@@ -822,16 +829,6 @@ class Subscription:
     def lagged(self) -> int:
         """Events dropped because this subscriber fell behind."""
         return self._raw.lagged()
-
-    def close(self) -> None:
-        """Ends the subscription."""
-        _drop(self._raw)
-
-    def __enter__(self) -> Subscription:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 class _Events:
@@ -1271,7 +1268,7 @@ class AgentRun(_Waitable):
         return wait_all([self])[0]
 
 
-class Agent:
+class Agent(_Handle):
     """A model with tools, run by the host's agent loop.
 
     ``tools`` lists host tool names (``"calculator"``), Python functions
@@ -1365,18 +1362,6 @@ class Agent:
         """Forgets the conversation."""
         if self._raw is not None and self._gen == _generation:
             self._raw.reset()
-
-    def close(self) -> None:
-        """Frees the agent in the host."""
-        if self._raw is not None:
-            _drop(self._raw)
-            self._raw = None
-
-    def __enter__(self) -> Agent:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 # ------------------------------------------------------------------- workflow

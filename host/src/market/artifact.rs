@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::policy::manifest::{Manifest, PackageKind};
 use crate::scripts::{Language, Modules};
@@ -35,9 +36,9 @@ impl Payload<'_> {
     pub fn modules(&self) -> Modules {
         match self {
             Payload::Script {
-                modules: Some(bundle),
+                modules: Some(files),
                 ..
-            } => Modules::Bundle(std::sync::Arc::new(bundle.files.clone())),
+            } => Modules::Bundle(files.clone()),
             _ => Modules::None,
         }
     }
@@ -72,8 +73,9 @@ pub enum Payload<'a> {
     Script {
         language: Language,
         source: Cow<'a, [u8]>,
-        /// A bundle's files, the main script among them.
-        modules: Option<Bundle>,
+        /// A bundle's files, the main script among them (shared with the
+        /// runs that load them).
+        modules: Option<Arc<BTreeMap<String, Vec<u8>>>>,
     },
 }
 
@@ -156,7 +158,7 @@ impl Artifact {
         Ok(Payload::Script {
             language,
             source: Cow::Owned(bundle.files[main].clone()),
-            modules: Some(bundle),
+            modules: Some(Arc::new(bundle.files)),
         })
     }
 

@@ -88,6 +88,23 @@ fn references(language: Language, file: &str, text: &str) -> Vec<String> {
     found
 }
 
+/// Refuses a bundle past [`MAX_FILES`] or [`MAX_TOTAL_BYTES`].
+fn check_size(files: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+    if files.len() > MAX_FILES {
+        return Err(format!(
+            "a package carries at most {MAX_FILES} files (narrow it with [spell] include)"
+        ));
+    }
+    let total: u64 = files.values().map(|f| f.len() as u64).sum();
+    if total > MAX_TOTAL_BYTES {
+        return Err(format!(
+            "a package's files hold at most {} MiB (narrow it with [spell] include)",
+            MAX_TOTAL_BYTES >> 20
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses `relative` (under `root`) if any part of it is a symbolic
 /// link: a package carries the files of the script's directory, never
 /// what a link inside it points to (a run from source refuses the same).
@@ -266,23 +283,7 @@ impl Bundle {
             .check_source(&path.display().to_string(), &bytes)
             .map_err(anyhow::Error::msg)?;
         self.files.insert(key, bytes);
-        self.check_size().map_err(anyhow::Error::msg)
-    }
-
-    fn check_size(&self) -> Result<(), String> {
-        if self.files.len() > MAX_FILES {
-            return Err(format!(
-                "a package carries at most {MAX_FILES} files (narrow it with [spell] include)"
-            ));
-        }
-        let total: u64 = self.files.values().map(|f| f.len() as u64).sum();
-        if total > MAX_TOTAL_BYTES {
-            return Err(format!(
-                "a package's files hold at most {} MiB (narrow it with [spell] include)",
-                MAX_TOTAL_BYTES >> 20
-            ));
-        }
-        Ok(())
+        check_size(&self.files).map_err(anyhow::Error::msg)
     }
 
     /// The bundle as a tar: sorted, mode 0644, no owners and no times.
@@ -356,12 +357,7 @@ impl Bundle {
             if files.insert(path.clone(), content).is_some() {
                 return Err(format!("the script bundle holds {path} twice"));
             }
-            let bundle = Bundle {
-                main: main.to_owned(),
-                files,
-            };
-            bundle.check_size()?;
-            files = bundle.files;
+            check_size(&files)?;
         }
         if !files.contains_key(main) {
             return Err(format!(

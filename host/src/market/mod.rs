@@ -625,13 +625,12 @@ impl Market {
         // copy, never the source of truth. A script's modules go beside
         // it, where a path-based loader looks for them.
         if let crate::market::artifact::Payload::Script {
-            modules: Some(bundle),
+            modules: Some(files),
             ..
         } = &payload
         {
             let main_file = format!("{name}.{extension}");
-            if let Some(module) = bundle.files.get(&main_file)
-                && main_file != bundle.main
+            if let Some(module) = files.get(&main_file)
                 && module.as_slice() != payload.bytes()
             {
                 return Err(MarketError::Invalid(format!(
@@ -639,7 +638,7 @@ impl Market {
                     verified.reference
                 )));
             }
-            for (path, bytes) in &bundle.files {
+            for (path, bytes) in files.iter() {
                 let target = dir.join(path);
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent).map_err(anyhow::Error::from)?;
