@@ -717,7 +717,10 @@ impl LlamaServer {
             return None;
         }
         // The threads candle uses (its pool: the physical cores).
-        let threads = candle_core::utils::get_num_threads();
+        let threads = std::env::var("CANDLE_NUM_THREADS")
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_else(candle_core::utils::get_num_threads);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -833,6 +836,8 @@ impl Drop for LlamaServer {
 }
 
 fn main() {
+    // SAFETY: the first thing the process does; no other thread exists.
+    unsafe { spellhost::bridges::llm::local::settle_thread_counts() };
     // A child of the scale bench: load one store, print what it did.
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("__state-load") {

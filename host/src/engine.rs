@@ -92,6 +92,11 @@ impl SpellEngine {
             // 512 KiB (wasmtime's default) ends JS recursion near depth 2000.
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(MAX_WASM_STACK + (1 << 20));
+        // `SPELLHOST_PROFILE=perfmap` names guest functions for `perf`
+        // (/tmp/perf-PID.map), as `wasmtime run --profile=perfmap` does.
+        if std::env::var_os("SPELLHOST_PROFILE").is_some_and(|v| v == "perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&config).map_err(anyhow::Error::from)?;
         Ok(Self { engine, cache })
     }

@@ -12,6 +12,7 @@
 pub mod catalog;
 mod model;
 mod template;
+mod threads;
 mod tokenizer;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use std::time::Instant;
 
 use super::provider::*;
 pub use model::{GenerateParams, LocalModel};
+pub use threads::settle_thread_counts;
 
 /// Provider id of local models.
 pub const PROVIDER_ID: &str = "local";
