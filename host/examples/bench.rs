@@ -151,9 +151,27 @@ fn whole_process(spellhost: &Path) {
             );
             println!(
                 "{:<58} {:.2}x",
-                "spellhost / wasmtime",
+                "spellhost / wasmtime (goal <= 1.0)",
                 warm.median / wasmtime.median
             );
+            let ours = peak_rss_mib(10, || command(&[]));
+            let theirs = peak_rss_mib(10, || {
+                let mut c = Command::new("wasmtime");
+                c.args(&args);
+                c
+            });
+            match (ours, theirs) {
+                (Some(ours), Some(theirs)) => {
+                    print("peak RSS: spellhost run, warm", "MiB", &ours);
+                    print("peak RSS: wasmtime run", "MiB", &theirs);
+                    println!(
+                        "{:<58} {:.2}x",
+                        "spellhost / wasmtime peak RSS (goal <= 1.2)",
+                        ours.median / theirs.median
+                    );
+                }
+                _ => println!("(no GNU time at /usr/bin/time: skipping peak RSS)"),
+            }
         }
         _ => println!("(no `wasmtime` CLI on PATH: skipping the wasmtime comparison)"),
     }

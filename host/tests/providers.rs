@@ -597,6 +597,18 @@ async fn local_model_answers_reproducibly() {
         )
         .await,
     );
+    // Another question in between: the next call reuses only the cached
+    // prompt start they share, and must answer as if it computed it all.
+    let other = json_output(
+        run(
+            &rt,
+            "llm_chat",
+            "Name a primary colour.",
+            &Limits::default(),
+        )
+        .await,
+    );
+    assert_ne!(other["text"], first["text"]);
     let second = json_output(
         run(
             &rt,
@@ -608,7 +620,7 @@ async fn local_model_answers_reproducibly() {
     );
     assert_eq!(
         first["text"], second["text"],
-        "greedy decoding is reproducible"
+        "greedy decoding is reproducible, with the prompt's start cached or not"
     );
     assert!(!first["text"].as_str().unwrap().trim().is_empty());
     assert_eq!(first["model"], "local/smollm2");

@@ -10,7 +10,9 @@
 //! definitions are ignored, and there are no embeddings.
 
 pub mod catalog;
+mod llama;
 mod model;
+mod sampler;
 mod template;
 mod threads;
 mod tokenizer;

@@ -3,11 +3,12 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use candle_core::Device;
 use candle_core::quantized::gguf_file;
-use candle_core::{Device, Tensor};
-use candle_transformers::generation::LogitsProcessor;
-use candle_transformers::models::quantized_llama::ModelWeights;
 use tokenizers::Tokenizer;
+
+use super::llama::Llama;
+use super::sampler::{Sampler, penalize_repeats};
 
 use super::super::provider::{ChatRequest, FinishReason, LlmError, Usage};
 
@@ -54,10 +55,12 @@ pub struct Generated {
 
 /// Weights, tokenizer and the ids that end an answer.
 pub struct LocalModel {
-    weights: ModelWeights,
+    weights: Llama,
+    /// The tokens whose keys and values the model has cached, in order: a
+    /// prompt that starts with them starts after them.
+    cached: Vec<u32>,
     tokenizer: Tokenizer,
     eos: Vec<u32>,
-    context_length: usize,
     device: Device,
 }
 
@@ -81,18 +84,13 @@ impl LocalModel {
         {
             eos.push(id);
         }
-        let context_length = content
-            .metadata
-            .get("llama.context_length")
-            .and_then(|v| v.to_u32().ok())
-            .map_or(2048, |n| n as usize);
-        let weights = ModelWeights::from_gguf(content, &mut file, &device)
-            .context("reading the model weights")?;
+        let weights =
+            Llama::load(&content, &mut file, &device).context("reading the model weights")?;
         Ok(Self {
             weights,
+            cached: Vec::new(),
             tokenizer,
             eos,
-            context_length,
             device,
         })
     }
@@ -126,15 +124,25 @@ impl LocalModel {
         };
         let encoding = self.tokenizer.encode(prompt, false).map_err(|e| fail(&e))?;
         let prompt_ids = encoding.get_ids().to_vec();
-        if prompt_ids.len() >= self.context_length {
+        let context_length = self.weights.context_length();
+        if prompt_ids.len() >= context_length {
             return Err(LlmError::InvalidRequest(format!(
                 "the prompt is {} tokens; the model's context holds {}",
                 prompt_ids.len(),
-                self.context_length
+                context_length
             )));
         }
-        let mut sampler = LogitsProcessor::new(params.seed, params.temperature, params.top_p);
-        self.weights.clear_kv_cache();
+        let mut sampler = Sampler::new(params.seed, params.temperature, params.top_p);
+        // What the cache already holds of this prompt (at least its last
+        // token is computed again: its logits choose the first answer token).
+        let reused = self
+            .cached
+            .iter()
+            .zip(&prompt_ids)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(prompt_ids.len() - 1);
+        self.cached.truncate(reused);
         let mut all = prompt_ids.clone();
         let mut detokenizer = Detokenizer::default();
         let mut text = String::new();
@@ -144,25 +152,20 @@ impl LocalModel {
         let mut held_back = true;
         let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
         let mut finish = FinishReason::Length;
-        let mut input = Tensor::new(prompt_ids.as_slice(), &self.device)
-            .and_then(|t| t.unsqueeze(0))
-            .map_err(|e| fail(&e))?;
-        let mut position = 0;
-        while (detokenizer.len() as u32) < params.max_tokens && all.len() < self.context_length {
-            let logits = self
-                .weights
-                .forward(&input, position)
-                .and_then(|l| l.squeeze(0))
-                .map_err(|e| fail(&e))?;
-            position = all.len();
+        let mut input = prompt_ids[reused..].to_vec();
+        while (detokenizer.len() as u32) < params.max_tokens && all.len() < context_length {
+            let position = self.cached.len();
+            let mut logits = match self.weights.forward(&input, position) {
+                Ok(logits) => logits,
+                Err(e) => {
+                    self.cached.clear();
+                    return Err(fail(&e));
+                }
+            };
+            self.cached.extend_from_slice(&input);
             let start = all.len().saturating_sub(REPEAT_WINDOW);
-            let logits = candle_transformers::utils::apply_repeat_penalty(
-                &logits,
-                REPEAT_PENALTY,
-                &all[start..],
-            )
-            .map_err(|e| fail(&e))?;
-            let next = sampler.sample(&logits).map_err(|e| fail(&e))?;
+            penalize_repeats(&mut logits, REPEAT_PENALTY, &all[start..]);
+            let next = sampler.sample(&logits);
             if self.eos.contains(&next) {
                 finish = FinishReason::Stop;
                 break;
@@ -199,9 +202,7 @@ impl LocalModel {
                     break;
                 }
             }
-            input = Tensor::new(&[next], &self.device)
-                .and_then(|t| t.unsqueeze(0))
-                .map_err(|e| fail(&e))?;
+            input = vec![next];
         }
         if held_back && sent < text.len() {
             on_text(&text[sent..]);
