@@ -68,7 +68,8 @@ impl KvCache {
         if needed > self.capacity() {
             let capacity = needed
                 .next_power_of_two()
-                .clamp(INITIAL_CACHE, max.max(needed));
+                .max(INITIAL_CACHE)
+                .min(max.max(needed));
             let (_, heads, _, dim) = k.dims4()?;
             let grow = |old: &Option<Tensor>| -> candle_core::Result<Tensor> {
                 let new = Tensor::zeros((1, heads, capacity, dim), k.dtype(), k.device())?;
@@ -337,4 +338,50 @@ fn rope_tables(shape: &Shape, device: &Device) -> candle_core::Result<(Tensor, T
         .reshape((shape.context_length, 1))?;
     let angles = positions.broadcast_mul(&inverse)?;
     Ok((angles.cos()?, angles.sin()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::gguf_file::Value;
+
+    fn content(metadata: &[(&str, &Value)]) -> (gguf_file::Content, std::io::Cursor<Vec<u8>>) {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut bytes, metadata, &[]).unwrap();
+        bytes.set_position(0);
+        (gguf_file::Content::read(&mut bytes).unwrap(), bytes)
+    }
+
+    fn load_error(metadata: &[(&str, &Value)]) -> String {
+        let (content, mut reader) = content(metadata);
+        match Llama::load(&content, &mut reader, &Device::Cpu) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn another_architecture_is_refused_by_name() {
+        let arch = Value::String("qwen2".into());
+        let message = load_error(&[("general.architecture", &arch)]);
+        assert!(
+            message.contains("architecture is `qwen2`") && message.contains("llama"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_missing_shape_key_is_named() {
+        let arch = Value::String("llama".into());
+        let message = load_error(&[("general.architecture", &arch)]);
+        assert!(message.contains("llama.attention.head_count"), "{message}");
+    }
+
+    #[test]
+    fn the_causal_mask_lets_each_query_see_the_cache_and_itself() {
+        let mask = causal_mask(2, 3, &Device::Cpu).unwrap();
+        let rows: Vec<Vec<f32>> = mask.to_vec2().unwrap();
+        let inf = f32::NEG_INFINITY;
+        assert_eq!(rows, vec![vec![0.0, 0.0, 0.0, 0.0, inf], vec![0.0; 5]]);
+    }
 }

@@ -141,7 +141,7 @@ impl LocalModel {
             .zip(&prompt_ids)
             .take_while(|(a, b)| a == b)
             .count()
-            .min(prompt_ids.len() - 1);
+            .min(prompt_ids.len().saturating_sub(1));
         self.cached.truncate(reused);
         let mut all = prompt_ids.clone();
         let mut detokenizer = Detokenizer::default();
