@@ -706,6 +706,84 @@ async fn local_model() {
             "(no llama-cpp-python on this machine: `just llama-anchor` installs it; skipping the llama.cpp comparison)"
         ),
     }
+    conversation_turns(&provider, anchor.as_ref(), &message).await;
+}
+
+/// The next turn of a conversation: the same system prompt and first
+/// exchange, a new question each round. Both engines may reuse what they
+/// computed for the shared start (llama.cpp keeps its last prompt's cache).
+async fn conversation_turns(
+    provider: &spellhost::bridges::llm::local::LocalProvider,
+    anchor: Option<&LlamaServer>,
+    message: &dyn Fn(spellhost::bindings::llm::Role, &str) -> spellhost::bindings::llm::Message,
+) {
+    use futures::StreamExt as _;
+    use spellhost::bindings::llm::Role;
+    use spellhost::bridges::llm::{ChatRequest, LlmProvider, StreamEvent};
+
+    const SYSTEM: &str = "You are a helpful AI assistant who answers questions about the sea, ships and lighthouses, briefly and accurately.";
+    const FIRST: &str = "What does a lighthouse keeper do?";
+    const ANSWER: &str = "A lighthouse keeper tends the light: they keep the lamp lit from dusk to dawn, clean the lens and the windows, wind the clockwork that turns the lens, keep a log of the weather and of passing ships, and help in rescues when a ship is in trouble near the coast.";
+    let turn = |i: usize| format!("And what did a keeper do in a storm, in story number {i}?");
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..6 {
+        let request = ChatRequest {
+            messages: vec![
+                message(Role::System, SYSTEM),
+                message(Role::User, FIRST),
+                message(Role::Assistant, ANSWER),
+                message(Role::User, &turn(i)),
+            ],
+            options: spellhost::bindings::llm::Options {
+                model: None,
+                temperature: None,
+                top_p: None,
+                max_tokens: Some(128),
+                stop: vec![],
+                response_format: None,
+                tools: vec![],
+                seed: None,
+            },
+        };
+        let started = Instant::now();
+        let mut stream = provider.chat_stream("smollm2", &request).await.unwrap();
+        let mut first = None;
+        while let Some(event) = stream.next().await {
+            if let StreamEvent::Text(_) = event.unwrap() {
+                first.get_or_insert_with(|| started.elapsed());
+            }
+        }
+        let anchor_first = match anchor {
+            Some(anchor) => {
+                anchor
+                    .stream_messages(serde_json::json!([
+                        { "role": "system", "content": SYSTEM },
+                        { "role": "user", "content": FIRST },
+                        { "role": "assistant", "content": ANSWER },
+                        { "role": "user", "content": turn(i) },
+                    ]))
+                    .await
+            }
+            None => None,
+        };
+        // The first round fills both caches.
+        if i > 0 {
+            ours.extend(first.map(|f| f.as_secs_f64() * 1e3));
+            theirs.extend(anchor_first.map(|(f, _)| f * 1e3));
+        }
+    }
+    print(
+        "first token, next turn of a conversation (~110-token prompt)",
+        "ms",
+        &summarize(ours),
+    );
+    if !theirs.is_empty() {
+        print(
+            "llama.cpp: first token, next turn, HTTP incl.",
+            "ms",
+            &summarize(theirs),
+        );
+    }
 }
 
 /// A system prompt that differs from round to round at its very start, so
@@ -784,12 +862,19 @@ impl LlamaServer {
     /// server sends one per token, except where it joins the tokens of one
     /// character).
     async fn stream(&self, prompt: &str) -> Option<(f64, f64)> {
+        self.stream_messages(serde_json::json!([
+            { "role": "system", "content": system_prompt(prompt) },
+            { "role": "user", "content": prompt },
+        ]))
+        .await
+    }
+
+    /// First token (s) and generation speed (tok/s) of a greedy 128-token
+    /// answer to `messages` (OpenAI's chat format).
+    async fn stream_messages(&self, messages: serde_json::Value) -> Option<(f64, f64)> {
         use futures::StreamExt as _;
         let body = serde_json::json!({
-            "messages": [
-                { "role": "system", "content": system_prompt(prompt) },
-                { "role": "user", "content": prompt },
-            ],
+            "messages": messages,
             "max_tokens": 128,
             "temperature": 0,
             "stream": true,

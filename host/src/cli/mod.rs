@@ -244,8 +244,6 @@ impl HostArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    // SAFETY: the first thing the process does; no other thread exists.
-    unsafe { crate::bridges::llm::local::settle_thread_counts() };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -34,7 +34,7 @@ pub fn guest(name: &str) -> PathBuf {
 
 /// A `spellhost` command isolated from the user's files: working in
 /// `home`, with its own data and config directories, the tests' compile
-/// cache, and no provider variables.
+/// cache, no models directory of the user's, and no provider variables.
 pub fn spellhost_command(home: &std::path::Path) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spellhost"));
     command
@@ -46,9 +46,12 @@ pub fn spellhost_command(home: &std::path::Path) -> std::process::Command {
         )
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env_remove("SPELLHOST_MODEL")
+        .env_remove("SPELLHOST_MODELS_DIR")
         .env_remove("SPELLHOST_LOG")
         .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL");
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY");
     command
 }
 

@@ -80,8 +80,8 @@ impl KvCache {
                 }
                 Ok(new)
             };
-            self.k = Some(grow(&self.k)?);
-            self.v = Some(grow(&self.v)?);
+            let (k, v) = (grow(&self.k)?, grow(&self.v)?);
+            (self.k, self.v) = (Some(k), Some(v));
         }
         let (all_k, all_v) = (self.k.as_ref().unwrap(), self.v.as_ref().unwrap());
         all_k.slice_set(k, 2, self.len)?;
@@ -141,6 +141,9 @@ impl Llama {
             bail!(
                 "the GGUF file's attention heads ({heads}, {kv_heads} for keys) do not divide its width {width}"
             );
+        }
+        if uint("expert_count").unwrap_or(0) > 1 {
+            bail!("mixture-of-experts models (`llama.expert_count`) are not supported");
         }
         let head_dim = width / heads;
         if let Ok(rope_dim) = uint("rope.dimension_count")

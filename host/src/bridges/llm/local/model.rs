@@ -124,6 +124,9 @@ impl LocalModel {
         };
         let encoding = self.tokenizer.encode(prompt, false).map_err(|e| fail(&e))?;
         let prompt_ids = encoding.get_ids().to_vec();
+        if prompt_ids.is_empty() {
+            return Err(LlmError::InvalidRequest("the prompt is empty".into()));
+        }
         let context_length = self.weights.context_length();
         if prompt_ids.len() >= context_length {
             return Err(LlmError::InvalidRequest(format!(

@@ -13,13 +13,13 @@ impl Sampler {
     /// `temperature` `None`: greedy.
     pub fn new(seed: u64, temperature: Option<f64>, top_p: Option<f64>) -> Self {
         Self {
-            temperature,
+            temperature: temperature.filter(|t| *t > 0.0),
             top_p: top_p.filter(|p| *p > 0.0 && *p < 1.0),
             rng: SplitMix64(seed),
         }
     }
 
-    /// The next token.
+    /// The next token. A NaN logit counts as minus infinity.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let Some(temperature) = self.temperature else {
             return argmax(logits);
@@ -29,7 +29,10 @@ impl Sampler {
         let mut probs: Vec<(u32, f64)> = logits
             .iter()
             .enumerate()
-            .map(|(i, &l)| (i as u32, (f64::from(l - top) / temperature).exp()))
+            .map(|(i, &l)| {
+                let weight = (f64::from(l - top) / temperature).exp();
+                (i as u32, if weight.is_nan() { 0.0 } else { weight })
+            })
             .collect();
         probs.sort_by(|a, b| b.1.total_cmp(&a.1));
         let total: f64 = probs.iter().map(|p| p.1).sum();
@@ -83,7 +86,7 @@ pub fn penalize_repeats(logits: &mut [f32], penalty: f32, recent: &[u32]) {
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
+        if l > logits[best] || logits[best].is_nan() {
             best = i;
         }
     }
@@ -132,6 +135,16 @@ mod tests {
             "only the nucleus is drawn: {a:?}"
         );
         assert!(a.contains(&0) && a.contains(&1), "both likely tokens drawn");
+    }
+
+    #[test]
+    fn a_zero_temperature_is_greedy_and_nan_is_never_drawn() {
+        let mut zero = Sampler::new(1, Some(0.0), None);
+        assert_eq!(zero.sample(&[0.1, 2.0, -1.0]), 1);
+        let mut sampler = Sampler::new(1, Some(1.0), None);
+        for _ in 0..20 {
+            assert_ne!(sampler.sample(&[f32::NAN, 1.0, 0.5]), 0);
+        }
     }
 
     #[test]
