@@ -129,44 +129,49 @@ fn whole_process(spellhost: &Path) {
     match Command::new("wasmtime").arg("--version").output() {
         Ok(out) if out.status.success() => {
             let hello = guest("not_a_spell");
-            let mut args = vec!["run".to_owned()];
-            args.push(hello.display().to_string());
-            time_command(1, || {
+            let wasmtime = || {
                 let mut c = Command::new("wasmtime");
-                c.args(&args);
+                c.arg("run").arg(&hello);
                 c
-            });
-            let wasmtime = time_command(30, || {
-                let mut c = Command::new("wasmtime");
-                c.args(&args);
-                c
-            });
+            };
+            time_command(1, wasmtime); // fills wasmtime's own cache
+            // Alternated, so that load on the machine hits both alike.
+            let (mut ours, mut theirs, mut ratios) = (vec![], vec![], vec![]);
+            for _ in 0..30 {
+                let t = time_command(1, wasmtime).median;
+                let o = time_command(1, || command(&[])).median;
+                theirs.push(t);
+                ours.push(o);
+                ratios.push(o / t);
+            }
             print(
                 &format!(
                     "wasmtime run (hello command, {})",
                     String::from_utf8_lossy(&out.stdout).trim()
                 ),
                 "ms",
-                &wasmtime,
+                &summarize(theirs),
             );
-            println!(
-                "{:<58} {:.2}x",
-                "spellhost / wasmtime (goal <= 1.0)",
-                warm.median / wasmtime.median
+            print(
+                "spellhost run (echo spell), alternated",
+                "ms",
+                &summarize(ours),
             );
-            let ours = peak_rss_mib(10, || command(&[]));
-            let theirs = peak_rss_mib(10, || {
-                let mut c = Command::new("wasmtime");
-                c.args(&args);
-                c
-            });
-            match (ours, theirs) {
+            print(
+                "  spellhost / wasmtime (goal <= 1.0)",
+                "x",
+                &summarize(ratios),
+            );
+            match (
+                peak_rss_mib(10, || command(&[])),
+                peak_rss_mib(10, wasmtime),
+            ) {
                 (Some(ours), Some(theirs)) => {
                     print("peak RSS: spellhost run, warm", "MiB", &ours);
                     print("peak RSS: wasmtime run", "MiB", &theirs);
                     println!(
                         "{:<58} {:.2}x",
-                        "spellhost / wasmtime peak RSS (goal <= 1.2)",
+                        "  spellhost / wasmtime peak RSS (goal <= 1.2)",
                         ours.median / theirs.median
                     );
                 }
@@ -597,8 +602,10 @@ async fn agent_overhead() {
 
 async fn local_model() {
     use futures::StreamExt as _;
+    use spellhost::bindings::llm::Role;
     use spellhost::bridges::llm::local::{LocalProvider, catalog};
-    use spellhost::bridges::llm::{ChatRequest, LlmProvider, StreamEvent};
+    use spellhost::bridges::llm::provider::text_message;
+    use spellhost::bridges::llm::{LlmProvider, StreamEvent};
 
     println!("\n== offline local model (local/smollm2, greedy, 128 tokens) ==");
     let dir = catalog::models_dir();
@@ -607,30 +614,11 @@ async fn local_model() {
         return;
     }
     let provider = LocalProvider::new(dir.clone());
-    let message = |role, text: &str| spellhost::bindings::llm::Message {
-        role,
-        content: vec![spellhost::bindings::llm::ContentPart::Text(text.into())],
-        tool_calls: vec![],
-        tool_call_id: None,
-    };
-    let request = |prompt: &str| ChatRequest {
-        messages: vec![
-            message(
-                spellhost::bindings::llm::Role::System,
-                &system_prompt(prompt),
-            ),
-            message(spellhost::bindings::llm::Role::User, prompt),
-        ],
-        options: spellhost::bindings::llm::Options {
-            model: None,
-            temperature: None,
-            top_p: None,
-            max_tokens: Some(128),
-            stop: vec![],
-            response_format: None,
-            tools: vec![],
-            seed: None,
-        },
+    let request = |prompt: &str| {
+        greedy_request(vec![
+            text_message(Role::System, &system_prompt(prompt)),
+            text_message(Role::User, prompt),
+        ])
     };
     let started = Instant::now();
     provider.chat("smollm2", &request("Hi")).await.unwrap();
@@ -706,7 +694,7 @@ async fn local_model() {
             "(no llama-cpp-python on this machine: `just llama-anchor` installs it; skipping the llama.cpp comparison)"
         ),
     }
-    conversation_turns(&provider, anchor.as_ref(), &message).await;
+    conversation_turns(&provider, anchor.as_ref()).await;
 }
 
 /// The next turn of a conversation: the same system prompt and first
@@ -715,11 +703,11 @@ async fn local_model() {
 async fn conversation_turns(
     provider: &spellhost::bridges::llm::local::LocalProvider,
     anchor: Option<&LlamaServer>,
-    message: &dyn Fn(spellhost::bindings::llm::Role, &str) -> spellhost::bindings::llm::Message,
 ) {
     use futures::StreamExt as _;
     use spellhost::bindings::llm::Role;
-    use spellhost::bridges::llm::{ChatRequest, LlmProvider, StreamEvent};
+    use spellhost::bridges::llm::provider::text_message;
+    use spellhost::bridges::llm::{LlmProvider, StreamEvent};
 
     const SYSTEM: &str = "You are a helpful AI assistant who answers questions about the sea, ships and lighthouses, briefly and accurately.";
     const FIRST: &str = "What does a lighthouse keeper do?";
@@ -727,24 +715,12 @@ async fn conversation_turns(
     let turn = |i: usize| format!("And what did a keeper do in a storm, in story number {i}?");
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for i in 0..6 {
-        let request = ChatRequest {
-            messages: vec![
-                message(Role::System, SYSTEM),
-                message(Role::User, FIRST),
-                message(Role::Assistant, ANSWER),
-                message(Role::User, &turn(i)),
-            ],
-            options: spellhost::bindings::llm::Options {
-                model: None,
-                temperature: None,
-                top_p: None,
-                max_tokens: Some(128),
-                stop: vec![],
-                response_format: None,
-                tools: vec![],
-                seed: None,
-            },
-        };
+        let request = greedy_request(vec![
+            text_message(Role::System, SYSTEM),
+            text_message(Role::User, FIRST),
+            text_message(Role::Assistant, ANSWER),
+            text_message(Role::User, &turn(i)),
+        ]);
         let started = Instant::now();
         let mut stream = provider.chat_stream("smollm2", &request).await.unwrap();
         let mut first = None;
@@ -783,6 +759,19 @@ async fn conversation_turns(
             "ms",
             &summarize(theirs),
         );
+    }
+}
+
+/// A greedy request for 128 tokens at most.
+fn greedy_request(
+    messages: Vec<spellhost::bindings::llm::Message>,
+) -> spellhost::bridges::llm::ChatRequest {
+    spellhost::bridges::llm::ChatRequest {
+        messages,
+        options: spellhost::bindings::llm::Options {
+            max_tokens: Some(128),
+            ..spellhost::bridges::llm::provider::no_options()
+        },
     }
 }
 
