@@ -597,8 +597,19 @@ async fn local_model_answers_reproducibly() {
         )
         .await,
     );
-    // Another question in between: the next call reuses only the cached
-    // prompt start they share, and must answer as if it computed it all.
+    // The same question again reuses all of its cached prompt but the last
+    // token; after another question in between, only the start they share.
+    // Either way the answer is the one computed whole.
+    let again = json_output(
+        run(
+            &rt,
+            "llm_chat",
+            "What is the capital of France?",
+            &Limits::default(),
+        )
+        .await,
+    );
+    assert_eq!(first["text"], again["text"], "the whole prompt cached");
     let other = json_output(
         run(
             &rt,

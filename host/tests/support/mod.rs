@@ -51,7 +51,10 @@ pub fn spellhost_command(home: &std::path::Path) -> std::process::Command {
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("GEMINI_API_KEY");
+        .env_remove("ANTHROPIC_BASE_URL")
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GEMINI_BASE_URL")
+        .env_remove("OLLAMA_HOST");
     command
 }
 

@@ -111,16 +111,7 @@ impl Llama {
         reader: &mut R,
         device: &Device,
     ) -> anyhow::Result<Self> {
-        let arch = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .map_or("", String::as_str);
-        if arch != "llama" {
-            bail!(
-                "this GGUF model's architecture is `{arch}`; local models run the llama architecture (SmolLM, Llama, TinyLlama, Mistral-style files)"
-            );
-        }
+        check_architecture(content)?;
         let meta = |key: &str| {
             content
                 .metadata
@@ -263,6 +254,21 @@ impl Llama {
             .to_dtype(DType::F32)?
             .to_vec1()
     }
+}
+
+/// Refuses a GGUF file of another architecture than llama, by its name.
+pub fn check_architecture(content: &gguf_file::Content) -> anyhow::Result<()> {
+    let arch = content
+        .metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .map_or("", String::as_str);
+    if arch != "llama" {
+        bail!(
+            "this GGUF model's architecture is `{arch}`; local models run the llama architecture (SmolLM2 and other llama-architecture files with a byte-level BPE tokenizer)"
+        );
+    }
+    Ok(())
 }
 
 /// Self-attention of one layer over `x` (`(1, seq, width)`, normalized),

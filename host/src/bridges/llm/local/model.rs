@@ -71,6 +71,7 @@ impl LocalModel {
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let content = gguf_file::Content::read(&mut file)
             .with_context(|| format!("{} is not a GGUF file", path.display()))?;
+        super::llama::check_architecture(&content)?;
         let (tokenizer, vocab) = super::tokenizer::from_gguf(&content.metadata)?;
         let id_of = |token: &str| vocab.iter().position(|t| t == token).map(|i| i as u32);
         let mut eos: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>"]
