@@ -588,47 +588,19 @@ async fn local_model_answers_reproducibly() {
         Arc::new(LocalProvider::new(dir)),
         &format!("{}/smollm2", local::PROVIDER_ID),
     );
-    let first = json_output(
-        run(
-            &rt,
-            "llm_chat",
-            "What is the capital of France?",
-            &Limits::default(),
-        )
-        .await,
-    );
+    let ask = async |guest: &str, question: &str| {
+        json_output(run(&rt, guest, question, &Limits::default()).await)
+    };
+    const QUESTION: &str = "What is the capital of France?";
+    let first = ask("llm_chat", QUESTION).await;
     // The same question again reuses all of its cached prompt but the last
     // token; after another question in between, only the start they share.
     // Either way the answer is the one computed whole.
-    let again = json_output(
-        run(
-            &rt,
-            "llm_chat",
-            "What is the capital of France?",
-            &Limits::default(),
-        )
-        .await,
-    );
+    let again = ask("llm_chat", QUESTION).await;
     assert_eq!(first["text"], again["text"], "the whole prompt cached");
-    let other = json_output(
-        run(
-            &rt,
-            "llm_chat",
-            "Name a primary colour.",
-            &Limits::default(),
-        )
-        .await,
-    );
+    let other = ask("llm_chat", "Name a primary colour.").await;
     assert_ne!(other["text"], first["text"]);
-    let second = json_output(
-        run(
-            &rt,
-            "llm_chat",
-            "What is the capital of France?",
-            &Limits::default(),
-        )
-        .await,
-    );
+    let second = ask("llm_chat", QUESTION).await;
     assert_eq!(
         first["text"], second["text"],
         "greedy decoding is reproducible, with the prompt's start cached or not"
@@ -637,15 +609,7 @@ async fn local_model_answers_reproducibly() {
     assert_eq!(first["model"], "local/smollm2");
     assert!(first["input_tokens"].as_u64().unwrap() > 10);
     assert!(first["output_tokens"].as_u64().unwrap() > 0);
-    let streamed = json_output(
-        run(
-            &rt,
-            "llm_stream",
-            "What is the capital of France?",
-            &Limits::default(),
-        )
-        .await,
-    );
+    let streamed = ask("llm_stream", QUESTION).await;
     assert!(
         streamed["chunks"].as_array().unwrap().len() > 1,
         "tokens arrive one by one"
