@@ -257,7 +257,7 @@ impl Llama {
 }
 
 /// Refuses a GGUF file of another architecture than llama, by its name.
-pub fn check_architecture(content: &gguf_file::Content) -> anyhow::Result<()> {
+fn check_architecture(content: &gguf_file::Content) -> anyhow::Result<()> {
     let arch = content
         .metadata
         .get("general.architecture")

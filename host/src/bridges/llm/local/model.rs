@@ -71,7 +71,10 @@ impl LocalModel {
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let content = gguf_file::Content::read(&mut file)
             .with_context(|| format!("{} is not a GGUF file", path.display()))?;
-        super::llama::check_architecture(&content)?;
+        // The weights first: they name a file of another architecture, whose
+        // tokenizer may not be one we read either.
+        let weights =
+            Llama::load(&content, &mut file, &device).context("reading the model weights")?;
         let (tokenizer, vocab) = super::tokenizer::from_gguf(&content.metadata)?;
         let id_of = |token: &str| vocab.iter().position(|t| t == token).map(|i| i as u32);
         let mut eos: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>"]
@@ -85,8 +88,6 @@ impl LocalModel {
         {
             eos.push(id);
         }
-        let weights =
-            Llama::load(&content, &mut file, &device).context("reading the model weights")?;
         Ok(Self {
             weights,
             cached: Vec::new(),

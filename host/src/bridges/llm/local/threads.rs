@@ -9,8 +9,8 @@
 //! changes nothing else for candle.
 
 /// Sets `RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS`, each unless the user
-/// has set it to a thread count, to candle's default: the physical cores (it honours a
-/// user's `RAYON_NUM_THREADS`). rayon's global pool, where wasmtime compiles
+/// has set it to a thread count, to candle's default: the physical cores
+/// (it honours a user's `RAYON_NUM_THREADS`). rayon's global pool, where wasmtime compiles
 /// in parallel, takes the same size: on a machine with two hardware threads
 /// per core, half its logical CPUs.
 ///
@@ -18,24 +18,24 @@
 /// Sets environment variables: call it first thing in `main`, before any
 /// other thread exists.
 pub unsafe fn settle_thread_counts() {
-    let usable = |var: &str| {
-        std::env::var(var)
-            .ok()
-            .and_then(|n| n.parse::<usize>().ok())
-            .is_some_and(|n| n > 0)
-    };
-    // A value candle would ignore (0, not a number) is replaced too.
-    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
-        if !usable(var) {
-            // SAFETY: the caller guarantees no other thread exists yet.
-            unsafe { std::env::remove_var(var) };
-        }
+    let unset: Vec<&str> = ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"]
+        .into_iter()
+        .filter(|var| {
+            std::env::var(var)
+                .ok()
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_none_or(|n| n == 0)
+        })
+        .collect();
+    // A value candle would ignore (0, not a number) is replaced too; it
+    // must be gone before candle works out its default.
+    for var in &unset {
+        // SAFETY: the caller guarantees no other thread exists yet.
+        unsafe { std::env::remove_var(var) };
     }
     let threads = candle_core::utils::get_num_threads().to_string();
-    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
-        if !usable(var) {
-            // SAFETY: the caller guarantees no other thread exists yet.
-            unsafe { std::env::set_var(var, &threads) };
-        }
+    for var in &unset {
+        // SAFETY: as above.
+        unsafe { std::env::set_var(var, &threads) };
     }
 }
