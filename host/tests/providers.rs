@@ -14,6 +14,10 @@ use spellhost::bridges::llm::gemini::{GeminiConfig, GeminiProvider};
 use spellhost::bridges::llm::http::HttpSettings;
 use spellhost::bridges::llm::local::{self, LocalProvider, catalog};
 use spellhost::bridges::llm::openai::{OpenAiConfig, OpenAiProvider, OutputTokensField};
+use spellhost::bridges::llm::provider::{
+    ChatRequest, FinishReason, LlmError, Message, Options, ResponseFormat, Role, StreamEvent,
+    ToolDefinition, no_options, text_message,
+};
 use spellhost::bridges::llm::{LlmProvider, ModelRouter};
 use spellhost::limits::Limits;
 use spellhost::runtime::{RunError, RunReport, Runtime, SpellConfig};
@@ -568,10 +572,10 @@ async fn embeddings_come_back_in_order() {
     assert!(message.contains("no embeddings API"), "{message}");
 }
 
-/// The real local model, when installed (`spellhost models pull smollm2`;
-/// `just test` pulls it). CI must have it, so there it is never skipped.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_model_answers_reproducibly() {
+/// The models directory, when the real local model is installed there
+/// (`spellhost models pull smollm2`; `just test` pulls it). CI must have it,
+/// so there it is never skipped.
+fn local_models_dir() -> Option<std::path::PathBuf> {
     let dir = catalog::models_dir();
     if !catalog::model_path(&dir, catalog::DEFAULT_MODEL).exists() {
         assert!(
@@ -582,8 +586,16 @@ async fn local_model_answers_reproducibly() {
             "skipping: local/smollm2 is not installed in {}",
             dir.display()
         );
-        return;
+        return None;
     }
+    Some(dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_model_answers_reproducibly() {
+    let Some(dir) = local_models_dir() else {
+        return;
+    };
     let rt = runtime(
         Arc::new(LocalProvider::new(dir)),
         &format!("{}/smollm2", local::PROVIDER_ID),
@@ -615,4 +627,206 @@ async fn local_model_answers_reproducibly() {
         "tokens arrive one by one"
     );
     assert_eq!(streamed["finish"][2], "local/smollm2");
+}
+
+fn local_request(messages: Vec<Message>, options: Options) -> ChatRequest {
+    ChatRequest { messages, options }
+}
+
+/// A JSON answer from the real small model parses and has the schema's
+/// shape: its keys, each once, the required ones all there, an integer
+/// where the schema says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_model_answers_json_in_the_schema_shape() {
+    let Some(dir) = local_models_dir() else {
+        return;
+    };
+    let provider = LocalProvider::new(dir);
+    let mut options = no_options();
+    options.max_tokens = Some(120);
+    options.response_format = Some(ResponseFormat::JsonSchema(
+        json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "country": {"type": "string"},
+                "population": {"type": "integer"},
+                "size": {"enum": ["small", "large"]}
+            },
+            "required": ["city", "country", "population", "size"]
+        })
+        .to_string(),
+    ));
+    let request = local_request(
+        vec![text_message(Role::User, "Describe Paris as JSON.")],
+        options,
+    );
+    let answer = provider
+        .chat(catalog::DEFAULT_MODEL, &request)
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&answer.text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", answer.text));
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["city", "country", "population", "size"], "{value}");
+    assert!(
+        value["population"].is_i64() || value["population"].is_u64(),
+        "{value}"
+    );
+    assert!(
+        ["small", "large"].contains(&value["size"].as_str().unwrap()),
+        "{value}"
+    );
+    assert_eq!(answer.finish_reason, FinishReason::Stop);
+
+    // A given start that cannot begin such JSON is refused, saying why.
+    let mut request = request;
+    request
+        .messages
+        .push(text_message(Role::Assistant, "Sure! "));
+    let error = provider
+        .chat(catalog::DEFAULT_MODEL, &request)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .describe()
+            .contains("does not begin JSON of the requested shape"),
+        "{}",
+        error.describe()
+    );
+}
+
+fn weather_and_calculator() -> Vec<ToolDefinition> {
+    vec![
+        ToolDefinition {
+            name: "calculator".into(),
+            description: "Evaluates an arithmetic expression.".into(),
+            parameters_schema: json!({
+                "type": "object",
+                "properties": {"expression": {"type": "string"}},
+                "required": ["expression"]
+            })
+            .to_string(),
+        },
+        ToolDefinition {
+            name: "get_weather".into(),
+            description: "Current weather of a city.".into(),
+            parameters_schema: json!({
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string"},
+                    "unit": {"enum": ["celsius", "fahrenheit"]}
+                },
+                "required": ["city"]
+            })
+            .to_string(),
+        },
+    ]
+}
+
+/// Tools offered to the real small model: an answer started with
+/// `<tool_call>` (a prefill) is a call to one of them, its arguments in the
+/// tool's schema shape, in one piece and streamed; the conversation goes on
+/// with the call and its result in the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_model_calls_tools_in_their_schema_shape() {
+    let Some(dir) = local_models_dir() else {
+        return;
+    };
+    let provider = LocalProvider::new(dir);
+    let mut options = no_options();
+    options.tools = weather_and_calculator();
+    options.max_tokens = Some(80);
+    let question = text_message(Role::User, "What's the weather in Oslo?");
+    let request = local_request(
+        vec![
+            question.clone(),
+            text_message(Role::Assistant, "<tool_call>"),
+        ],
+        options.clone(),
+    );
+    let answer = provider
+        .chat(catalog::DEFAULT_MODEL, &request)
+        .await
+        .unwrap();
+    assert_eq!(answer.finish_reason, FinishReason::ToolCalls, "{answer:?}");
+    assert_eq!(answer.text, "");
+    let [call] = answer.tool_calls.as_slice() else {
+        panic!("one call: {answer:?}")
+    };
+    assert_eq!(call.name, "get_weather", "{call:?}");
+    let arguments: serde_json::Value = serde_json::from_str(&call.arguments_json).unwrap();
+    let city = arguments["city"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{arguments}"));
+    assert!(city.contains("Oslo"), "{arguments}");
+    if let Some(unit) = arguments.get("unit") {
+        assert!(unit == "celsius" || unit == "fahrenheit", "{arguments}");
+    }
+
+    // Streamed: the call arrives as one event before the finish.
+    let mut stream = provider
+        .chat_stream(catalog::DEFAULT_MODEL, &request)
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    while let Some(event) = futures::StreamExt::next(&mut stream).await {
+        events.push(event.unwrap());
+    }
+    match events.as_slice() {
+        [StreamEvent::ToolCall(streamed), StreamEvent::Finish(end)] => {
+            assert_eq!(
+                (&streamed.name, &streamed.arguments_json),
+                (&call.name, &call.arguments_json)
+            );
+            assert_eq!(end.finish_reason, FinishReason::ToolCalls);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The call and its result in the history: the model answers in text.
+    let mut asked = text_message(Role::Assistant, "");
+    asked.tool_calls = vec![call.clone()];
+    let mut result = text_message(Role::Tool, r#"{"celsius": 4, "sky": "snow"}"#);
+    result.tool_call_id = Some(call.id.clone());
+    let follow_up = local_request(vec![question, asked, result], options);
+    let answer = provider
+        .chat(catalog::DEFAULT_MODEL, &follow_up)
+        .await
+        .unwrap();
+    assert!(answer.tool_calls.is_empty(), "{answer:?}");
+    assert!(!answer.text.trim().is_empty());
+}
+
+/// A tool whose parameters schema is not JSON is refused before any
+/// generation, naming the tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_model_refuses_a_tool_schema_that_is_not_json() {
+    let Some(dir) = local_models_dir() else {
+        return;
+    };
+    let provider = LocalProvider::new(dir);
+    let mut options = no_options();
+    options.tools = vec![ToolDefinition {
+        name: "broken".into(),
+        description: "".into(),
+        parameters_schema: "{type: object".into(),
+    }];
+    let request = local_request(vec![text_message(Role::User, "Hi")], options);
+    let error = provider
+        .chat(catalog::DEFAULT_MODEL, &request)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, LlmError::InvalidRequest(m) if m.contains("tool `broken`")),
+        "{}",
+        error.describe()
+    );
 }

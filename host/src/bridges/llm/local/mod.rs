@@ -6,10 +6,17 @@
 //! and `spellhost models add FILE.gguf` adds any other. A model is loaded on
 //! first use and kept for the life of the process; requests to one model
 //! run one at a time. Decoding is greedy unless a temperature is set, so
-//! answers are reproducible. Local models answer in text only: tool
-//! definitions are ignored, and there are no embeddings.
+//! answers are reproducible.
+//!
+//! Tools are offered in Hermes' format (`<tools>` in the system prompt;
+//! a call is `<tool_call>{"name": ..., "arguments": ...}</tool_call>`), and
+//! a JSON answer (`response-format`) or a call, once opened, is decoded
+//! under constraint ([`grammar`]): it always parses and fits its schema's
+//! shape. Whether to call a tool is the model's choice. There are no
+//! embeddings.
 
 pub mod catalog;
+pub mod grammar;
 mod llama;
 mod model;
 mod sampler;
@@ -128,7 +135,7 @@ impl LlmProvider for LocalProvider {
             })?;
             Ok(ChatResponse {
                 text,
-                tool_calls: Vec::new(),
+                tool_calls: end.tool_calls,
                 finish_reason: end.finish_reason,
                 usage: end.usage,
                 model: name,
@@ -155,14 +162,21 @@ impl LlmProvider for LocalProvider {
             let result = model.generate(&prompt, &params, |piece| {
                 tx.send(Ok(StreamEvent::Text(piece.to_owned()))).is_ok()
             });
-            let last = result.map(|end| {
-                StreamEvent::Finish(StreamEnd {
-                    finish_reason: end.finish_reason,
-                    usage: end.usage,
-                    model: name,
-                })
-            });
-            let _ = tx.send(last);
+            match result {
+                Ok(end) => {
+                    for call in end.tool_calls {
+                        let _ = tx.send(Ok(StreamEvent::ToolCall(call)));
+                    }
+                    let _ = tx.send(Ok(StreamEvent::Finish(StreamEnd {
+                        finish_reason: end.finish_reason,
+                        usage: end.usage,
+                        model: name,
+                    })));
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
         });
         Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))

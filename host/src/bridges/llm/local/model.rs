@@ -7,10 +7,17 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use tokenizers::Tokenizer;
 
+use super::grammar::{Recognizer, Shape, mask};
 use super::llama::Llama;
 use super::sampler::{Sampler, penalize_repeats};
 
-use super::super::provider::{ChatRequest, FinishReason, LlmError, Usage};
+use super::super::provider::{
+    ChatRequest, FinishReason, LlmError, ResponseFormat, ToolCall, Usage, parse_json,
+};
+
+/// What a model writes to call a tool (Hermes' format, which SmolLM2,
+/// Qwen and many small instruct models were trained on).
+pub const TOOL_CALL_OPEN: &str = "<tool_call>";
 
 /// Output tokens when the request sets no limit.
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
@@ -27,6 +34,66 @@ pub struct GenerateParams {
     pub top_p: Option<f64>,
     pub seed: u64,
     pub stop: Vec<String>,
+    pub answer: Answer,
+    /// The start of the answer, given (see [`super::template::prefill`]).
+    pub prefill: String,
+}
+
+/// What the answer must look like; constrained decoding keeps it so.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// Free text.
+    Text,
+    /// A JSON value of this shape (`response-format`).
+    Json(Shape),
+    /// Free text, or tool calls: once the model writes `<tool_call>`, what
+    /// follows is `{"name": ..., "arguments": ...}` for one of the tools
+    /// (or a list of them, as SmolLM2 writes calls), the arguments in the
+    /// shape of the tool's schema.
+    TextOrToolCall(Shape),
+}
+
+impl Answer {
+    fn from_request(request: &ChatRequest) -> Result<Self, LlmError> {
+        let options = &request.options;
+        if !options.tools.is_empty() {
+            let tools = options
+                .tools
+                .iter()
+                .map(|tool| {
+                    let schema = parse_json(&tool.parameters_schema, || {
+                        format!("the parameters schema of tool `{}`", tool.name)
+                    })?;
+                    let prefix = format!(
+                        "{{\"name\": {}, \"arguments\": ",
+                        serde_json::Value::from(tool.name.as_str())
+                    );
+                    Ok((
+                        prefix.into_bytes(),
+                        Shape::from_schema(&schema),
+                        b"}".to_vec(),
+                    ))
+                })
+                .collect::<Result<_, LlmError>>()?;
+            let call = Shape::Tagged(tools);
+            return Ok(Answer::TextOrToolCall(Shape::Union(vec![
+                call.clone(),
+                Shape::Array(Box::new(call)),
+            ])));
+        }
+        Ok(match &options.response_format {
+            None | Some(ResponseFormat::Text) => Answer::Text,
+            Some(ResponseFormat::Json) => Answer::Json(Shape::Object {
+                properties: None,
+                required: Vec::new(),
+            }),
+            Some(ResponseFormat::JsonSchema(schema)) => {
+                Answer::Json(Shape::from_schema(&parse_json(schema, || {
+                    "the response format's JSON Schema".into()
+                })?))
+            }
+        })
+    }
 }
 
 impl GenerateParams {
@@ -43,6 +110,8 @@ impl GenerateParams {
             top_p: options.top_p.map(f64::from),
             seed: options.seed.unwrap_or(299_792_458),
             stop: options.stop.clone(),
+            answer: Answer::from_request(request)?,
+            prefill: super::template::prefill(request).unwrap_or_default(),
         })
     }
 }
@@ -51,6 +120,8 @@ impl GenerateParams {
 pub struct Generated {
     pub finish_reason: FinishReason,
     pub usage: Usage,
+    /// The tool call the answer ended with, if any.
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// Weights, tokenizer and the ids that end an answer.
@@ -60,6 +131,8 @@ pub struct LocalModel {
     /// prompt that starts with them starts after them.
     cached: Vec<u32>,
     tokenizer: Tokenizer,
+    /// Each token's bytes (`None`: a special token), for constrained decoding.
+    token_bytes: Vec<Option<Vec<u8>>>,
     eos: Vec<u32>,
     device: Device,
 }
@@ -75,7 +148,8 @@ impl LocalModel {
         // tokenizer may not be one we read either.
         let weights =
             Llama::load(&content, &mut file, &device).context("reading the model weights")?;
-        let (tokenizer, vocab) = super::tokenizer::from_gguf(&content.metadata)?;
+        let vocabulary = super::tokenizer::from_gguf(&content.metadata)?;
+        let vocab = &vocabulary.tokens;
         let id_of = |token: &str| vocab.iter().position(|t| t == token).map(|i| i as u32);
         let mut eos: Vec<u32> = ["<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>"]
             .into_iter()
@@ -91,7 +165,8 @@ impl LocalModel {
         Ok(Self {
             weights,
             cached: Vec::new(),
-            tokenizer,
+            tokenizer: vocabulary.tokenizer,
+            token_bytes: vocabulary.bytes,
             eos,
             device,
         })
@@ -149,16 +224,60 @@ impl LocalModel {
             .min(prompt_ids.len().saturating_sub(1));
         self.cached.truncate(reused);
         let mut all = prompt_ids.clone();
+        let mut generated = 0u32;
         let mut detokenizer = Detokenizer::default();
         let mut text = String::new();
         // How much of `text` went to `on_text`, and whether the rest is
         // text held back as a possible stop (sent if none comes).
         let mut sent = 0;
         let mut held_back = true;
-        let longest_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
+        // Constrained decoding: the shape the answer must keep (JSON
+        // answers), or the call once the model opens one (`call` holds its
+        // bytes).
+        let tool_shape = match &params.answer {
+            Answer::TextOrToolCall(shape) => Some(shape),
+            _ => None,
+        };
+        let mut recognizer = None;
+        let mut call: Option<Vec<u8>> = None;
+        // A prefilled start is part of the value or call it begins.
+        let prefilled_call = params
+            .prefill
+            .rfind(TOOL_CALL_OPEN)
+            .map(|at| &params.prefill[at + TOOL_CALL_OPEN.len()..])
+            .filter(|rest| !rest.contains("</tool_call>"));
+        let misfit = |what: &str| {
+            LlmError::InvalidRequest(format!(
+                "the answer's given start (the last assistant message) does not begin {what}"
+            ))
+        };
+        match (&params.answer, prefilled_call) {
+            (Answer::Json(shape), _) => {
+                let mut start = Recognizer::new(shape);
+                if !params.prefill.is_empty() && !start.push_all(params.prefill.as_bytes()) {
+                    return Err(misfit("JSON of the requested shape"));
+                }
+                recognizer = Some(start);
+            }
+            (Answer::TextOrToolCall(shape), Some(rest)) => {
+                let mut start = Recognizer::new(shape);
+                if !start.push_all(rest.as_bytes()) {
+                    return Err(misfit("a call of one of the tools"));
+                }
+                recognizer = Some(start);
+                call = Some(rest.as_bytes().to_vec());
+            }
+            _ => {}
+        }
+        // What ends the text: a stop sequence, or the opening of a call.
+        let mut markers = params.stop.clone();
+        if tool_shape.is_some() {
+            markers.push(TOOL_CALL_OPEN.to_owned());
+        }
+        let longest_marker = markers.iter().map(String::len).max().unwrap_or(0);
         let mut finish = FinishReason::Length;
         let mut input = prompt_ids[reused..].to_vec();
-        while (detokenizer.len() as u32) < params.max_tokens && all.len() < context_length {
+        while generated < params.max_tokens && all.len() < context_length {
             let position = self.cached.len();
             let mut logits = match self.weights.forward(&input, position) {
                 Ok(logits) => logits,
@@ -170,56 +289,136 @@ impl LocalModel {
             self.cached.extend_from_slice(&input);
             let start = all.len().saturating_sub(REPEAT_WINDOW);
             penalize_repeats(&mut logits, REPEAT_PENALTY, &all[start..]);
+            if let Some(recognizer) = &recognizer {
+                if !mask(&mut logits, recognizer, &self.token_bytes, &self.eos) {
+                    break; // no token continues the value (a vocabulary without single bytes)
+                }
+            }
             let next = sampler.sample(&logits);
             if self.eos.contains(&next) {
                 finish = FinishReason::Stop;
                 break;
             }
             all.push(next);
+            generated += 1;
+            input = vec![next];
+            if let Some(recognizer) = &mut recognizer {
+                let bytes = self.token_bytes[next as usize]
+                    .as_deref()
+                    .unwrap_or_default();
+                recognizer.push_all(bytes); // the mask let only fitting tokens through
+                if let Some(call) = &mut call {
+                    call.extend_from_slice(bytes);
+                    if recognizer.is_finished() {
+                        finish = FinishReason::ToolCalls;
+                        break;
+                    }
+                    continue;
+                }
+            }
             if let Some(piece) = detokenizer
                 .push(next, &self.tokenizer)
                 .map_err(|e| fail(&e))?
             {
-                // A stop sequence may span pieces: look for it in the tail
-                // that could hold one, and hold back text that may be the
-                // start of one (a stop never reaches the answer, as with
-                // the hosted providers).
-                let mut from = text.len().saturating_sub(longest_stop + piece.len());
+                // A marker may span pieces: look for it in the tail that
+                // could hold one, and hold back text that may be the start
+                // of one (a stop never reaches the answer, as with the
+                // hosted providers; nor does a call's markup).
+                let mut from = text.len().saturating_sub(longest_marker + piece.len());
                 while !text.is_char_boundary(from) {
                     from -= 1;
                 }
                 text.push_str(&piece);
-                let stop_at = params
-                    .stop
+                let found = markers
                     .iter()
-                    .filter_map(|s| text[from..].find(s.as_str()).map(|i| from + i))
-                    .min();
-                let end = stop_at.unwrap_or_else(|| held_back_from(&text, &params.stop));
+                    .filter_map(|m| text[from..].find(m.as_str()).map(|i| (from + i, m)))
+                    .min_by_key(|(at, _)| *at);
+                let end = found.map_or_else(|| held_back_from(&text, &markers), |(at, _)| at);
                 if end > sent && !on_text(&text[sent..end]) {
                     finish = FinishReason::Stop;
                     held_back = false;
                     break;
                 }
                 sent = sent.max(end);
-                if stop_at.is_some() {
+                if let Some((at, marker)) = found {
+                    if let (Some(shape), true) = (tool_shape, marker == TOOL_CALL_OPEN) {
+                        // The call begins: what this piece holds after its
+                        // opening is the call's first bytes.
+                        let mut opened = Recognizer::new(shape);
+                        let rest = text[at + marker.len()..].as_bytes().to_vec();
+                        let bytes = if opened.push_all(&rest) {
+                            rest
+                        } else {
+                            opened = Recognizer::new(shape);
+                            Vec::new()
+                        };
+                        text.truncate(at);
+                        recognizer = Some(opened);
+                        call = Some(bytes);
+                        continue;
+                    }
                     finish = FinishReason::Stop;
                     held_back = false;
                     break;
                 }
             }
-            input = vec![next];
+            if recognizer.as_ref().is_some_and(Recognizer::is_finished) {
+                finish = FinishReason::Stop;
+                break;
+            }
         }
         if held_back && sent < text.len() {
             on_text(&text[sent..]);
+        }
+        let tool_calls = match (&call, finish) {
+            (Some(bytes), FinishReason::ToolCalls) => tool_calls(bytes)?,
+            _ => Vec::new(),
+        };
+        // An empty list of calls (SmolLM2's "no call needed") is an answer.
+        if finish == FinishReason::ToolCalls && tool_calls.is_empty() {
+            finish = FinishReason::Stop;
         }
         Ok(Generated {
             finish_reason: finish,
             usage: Usage {
                 input_tokens: prompt_ids.len() as u32,
-                output_tokens: detokenizer.len() as u32,
+                output_tokens: generated,
             },
+            tool_calls,
         })
     }
+}
+
+/// The tool calls a model wrote, `{"name": ..., "arguments": ...}` or a
+/// list of them, each with an id unique in this process.
+fn tool_calls(bytes: &[u8]) -> Result<Vec<ToolCall>, LlmError> {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let invalid = || {
+        LlmError::Provider(super::super::provider::ProviderError {
+            status: None,
+            message: format!(
+                "local model: a malformed tool call: {}",
+                String::from_utf8_lossy(bytes)
+            ),
+        })
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| invalid())?;
+    let calls = match value {
+        serde_json::Value::Array(calls) => calls,
+        call => vec![call],
+    };
+    calls
+        .iter()
+        .map(|call| {
+            let name = call["name"].as_str().ok_or_else(invalid)?;
+            let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(ToolCall {
+                id: format!("call_local_{id}"),
+                name: name.to_owned(),
+                arguments_json: call["arguments"].to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Where `text` stops being safe to send: the start of its longest ending
@@ -251,10 +450,6 @@ struct Detokenizer {
 }
 
 impl Detokenizer {
-    fn len(&self) -> usize {
-        self.tokens.len()
-    }
-
     /// The text `token` completes, if any.
     fn push(
         &mut self,

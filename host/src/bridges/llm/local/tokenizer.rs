@@ -27,8 +27,17 @@ fn strings(metadata: &HashMap<String, Value>, key: &str) -> anyhow::Result<Vec<S
         .with_context(|| format!("`{key}` is not a list of strings"))
 }
 
-/// Builds the tokenizer; returns it with the vocabulary for id lookups.
-pub fn from_gguf(metadata: &HashMap<String, Value>) -> anyhow::Result<(Tokenizer, Vec<String>)> {
+/// A tokenizer with what constrained decoding needs of its vocabulary.
+pub struct Vocabulary {
+    pub tokenizer: Tokenizer,
+    /// Each token's text as written in the file (for id lookups).
+    pub tokens: Vec<String>,
+    /// Each token's bytes; `None` for special tokens, which are not text.
+    pub bytes: Vec<Option<Vec<u8>>>,
+}
+
+/// Builds the tokenizer and its vocabulary.
+pub fn from_gguf(metadata: &HashMap<String, Value>) -> anyhow::Result<Vocabulary> {
     let model = metadata
         .get("tokenizer.ggml.model")
         .and_then(|v| v.to_string().ok())
@@ -74,14 +83,65 @@ pub fn from_gguf(metadata: &HashMap<String, Value>) -> anyhow::Result<(Tokenizer
             .collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
-    let special: Vec<AddedToken> = types
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| SPECIAL_TOKEN_TYPES.contains(t))
-        .map(|(id, _)| AddedToken::from(tokens[id].clone(), true))
+    let is_special = |id: usize| {
+        types
+            .get(id)
+            .is_some_and(|t| SPECIAL_TOKEN_TYPES.contains(t))
+    };
+    let special: Vec<AddedToken> = (0..tokens.len())
+        .filter(|&id| is_special(id))
+        .map(|id| AddedToken::from(tokens[id].clone(), true))
         .collect();
     tokenizer
         .add_special_tokens(special)
         .map_err(|e| anyhow::anyhow!("registering special tokens: {e}"))?;
-    Ok((tokenizer, tokens))
+    let bytes = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, token)| {
+            if is_special(id) {
+                None
+            } else {
+                token.chars().map(byte_level_byte).collect()
+            }
+        })
+        .collect();
+    Ok(Vocabulary {
+        tokenizer,
+        tokens,
+        bytes,
+    })
+}
+
+/// The byte a character of a byte-level BPE token stands for (GPT-2's
+/// `bytes_to_unicode`, reversed): printable bytes are themselves, the
+/// others were moved to U+0100 and up, in order.
+fn byte_level_byte(c: char) -> Option<u8> {
+    let printable = |b: u32| matches!(b, 33..=126 | 161..=172 | 174..=255);
+    let code = c as u32;
+    if code < 256 {
+        return printable(code).then_some(code as u8);
+    }
+    let nth = usize::try_from(code - 256).ok()?;
+    (0u32..256)
+        .filter(|&b| !printable(b))
+        .nth(nth)
+        .map(|b| b as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_level_byte;
+
+    #[test]
+    fn byte_level_characters_map_back_to_bytes() {
+        let bytes = |s: &str| s.chars().map(byte_level_byte).collect::<Option<Vec<u8>>>();
+        assert_eq!(bytes("Ġthe").as_deref(), Some(&b" the"[..]));
+        assert_eq!(bytes("Ċ").as_deref(), Some(&b"\n"[..]));
+        assert_eq!(bytes("{\"").as_deref(), Some(&b"{\""[..]));
+        // "é" is two bytes, written as two characters.
+        assert_eq!(bytes("Ã©").as_deref(), Some("é".as_bytes()));
+        assert_eq!(byte_level_byte('\u{0100}'), Some(0));
+        assert_eq!(byte_level_byte('\u{4e00}'), None);
+    }
 }
