@@ -288,7 +288,7 @@ impl<'s> Recognizer<'s> {
         let is_space = matches!(byte, b' ' | b'\n' | b'\r' | b'\t');
         match frame {
             Frame::Value(shape) => {
-                let shape: &'s Shape = *shape;
+                let shape: &'s Shape = shape;
                 if is_space {
                     return self.space();
                 }
@@ -297,7 +297,7 @@ impl<'s> Recognizer<'s> {
                 self.start_value(shape, byte)
             }
             Frame::Object { shape, seen, state } => {
-                let shape: &'s Shape = *shape;
+                let shape: &'s Shape = shape;
                 if is_space {
                     return self.space();
                 }
@@ -347,7 +347,7 @@ impl<'s> Recognizer<'s> {
                 }
             }
             Frame::Array { item, state } => {
-                let item: &'s Shape = *item;
+                let item: &'s Shape = item;
                 if is_space {
                     return self.space();
                 }
@@ -395,10 +395,8 @@ impl<'s> Recognizer<'s> {
                     }
                     _ => return false,
                 };
-                if let Some(key) = key {
-                    if !done {
-                        key.push(byte);
-                    }
+                if let (Some(key), false) = (key.as_mut(), done) {
+                    key.push(byte);
                 }
                 let key = key.clone();
                 if done {
@@ -460,7 +458,7 @@ impl<'s> Recognizer<'s> {
                 false
             }
             Frame::TagPrefix { tags, alive, at } => {
-                let tags: &'s [(Vec<u8>, Shape, Vec<u8>)] = *tags;
+                let tags: &'s [(Vec<u8>, Shape, Vec<u8>)] = tags;
                 let position = *at;
                 alive.retain(|&i| tags[i].0.get(position) == Some(&byte));
                 *at += 1;

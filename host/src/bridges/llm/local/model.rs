@@ -289,10 +289,10 @@ impl LocalModel {
             self.cached.extend_from_slice(&input);
             let start = all.len().saturating_sub(REPEAT_WINDOW);
             penalize_repeats(&mut logits, REPEAT_PENALTY, &all[start..]);
-            if let Some(recognizer) = &recognizer {
-                if !mask(&mut logits, recognizer, &self.token_bytes, &self.eos) {
-                    break; // no token continues the value (a vocabulary without single bytes)
-                }
+            if let Some(recognizer) = &recognizer
+                && !mask(&mut logits, recognizer, &self.token_bytes, &self.eos)
+            {
+                break; // no token continues the value (a vocabulary without single bytes)
             }
             let next = sampler.sample(&logits);
             if self.eos.contains(&next) {
@@ -345,7 +345,7 @@ impl LocalModel {
                         // The call begins: what this piece holds after its
                         // opening is the call's first bytes.
                         let mut opened = Recognizer::new(shape);
-                        let rest = text[at + marker.len()..].as_bytes().to_vec();
+                        let rest = text.as_bytes()[at + marker.len()..].to_vec();
                         let bytes = if opened.push_all(&rest) {
                             rest
                         } else {
