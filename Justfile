@@ -188,8 +188,8 @@ share: build spells services
 
 # Fuzzing (`fuzz/`, cargo fuzz): every parser that reads untrusted input —
 # manifests, network grants, server-sent events, each provider's answers
-# and streams, the script bridge's JSON, the built-in tools' arguments —
-# for SECONDS each (default 60), or only the TARGETS named. What it learns
+# and streams, the script bridge's JSON, the built-in tools' arguments, the
+# local model's constrained JSON (schema and text) — for SECONDS each (default 60), or only the TARGETS named. What it learns
 # joins fuzz/corpus/ (shrink it with `cargo fuzz cmin TARGET`); a crash
 # stops it with the input in fuzz/artifacts/, which goes to
 # fuzz/regressions/TARGET/ with the fix — `just test` replays both on

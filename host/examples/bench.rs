@@ -612,11 +612,10 @@ async fn agent_overhead() {
 }
 
 async fn local_model() {
-    use futures::StreamExt as _;
     use spellhost::bindings::llm::Role;
+    use spellhost::bridges::llm::LlmProvider;
     use spellhost::bridges::llm::local::{LocalProvider, catalog};
     use spellhost::bridges::llm::provider::text_message;
-    use spellhost::bridges::llm::{LlmProvider, StreamEvent};
 
     println!("\n== offline local model (local/smollm2, greedy, 128 tokens) ==");
     let dir = catalog::models_dir();
@@ -646,26 +645,8 @@ async fn local_model() {
     let (mut anchor_ttft, mut anchor_rate, mut rate_ratio) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..5 {
         let prompt = format!("Write a short story about a lighthouse keeper number {i}.");
-        let started = Instant::now();
-        let mut stream = provider
-            .chat_stream("smollm2", &request(&prompt))
-            .await
-            .unwrap();
-        let mut first = None;
-        let mut tokens = 0;
-        while let Some(event) = stream.next().await {
-            match event.unwrap() {
-                StreamEvent::Text(_) => {
-                    first.get_or_insert_with(|| started.elapsed());
-                }
-                StreamEvent::Finish(end) => tokens = end.usage.output_tokens,
-                StreamEvent::ToolCall(_) => {}
-            }
-        }
-        let total = started.elapsed();
-        let first = first.unwrap_or(total);
-        ttft.push(first.as_secs_f64() * 1e3);
-        let ours = f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64();
+        let (first, ours) = stream_timing(&provider, &request(&prompt)).await;
+        ttft.push(first);
         rate.push(ours);
         if let Some((first, tokens_per_s)) = match &anchor {
             Some(anchor) => anchor.stream(&prompt).await,
@@ -706,6 +687,69 @@ async fn local_model() {
         ),
     }
     conversation_turns(&provider, anchor.as_ref()).await;
+    constrained_json(&provider).await;
+}
+
+/// First token (ms) and generation speed (tok/s) of one streamed answer.
+async fn stream_timing(
+    provider: &spellhost::bridges::llm::local::LocalProvider,
+    request: &spellhost::bridges::llm::ChatRequest,
+) -> (f64, f64) {
+    use futures::StreamExt as _;
+    use spellhost::bridges::llm::{LlmProvider, StreamEvent};
+    let started = Instant::now();
+    let mut stream = provider.chat_stream("smollm2", request).await.unwrap();
+    let mut first = None;
+    let mut tokens = 0;
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            StreamEvent::Text(_) => {
+                first.get_or_insert_with(|| started.elapsed());
+            }
+            StreamEvent::Finish(end) => tokens = end.usage.output_tokens,
+            StreamEvent::ToolCall(_) => {}
+        }
+    }
+    let total = started.elapsed();
+    let first = first.unwrap_or(total);
+    (
+        first.as_secs_f64() * 1e3,
+        f64::from(tokens.saturating_sub(1)) / (total - first).as_secs_f64(),
+    )
+}
+
+/// What constrained decoding costs: a JSON answer in a schema's shape next
+/// to a free-text answer to the same question, alternately.
+async fn constrained_json(provider: &spellhost::bridges::llm::local::LocalProvider) {
+    use spellhost::bindings::llm::{ResponseFormat, Role};
+    use spellhost::bridges::llm::provider::text_message;
+    let schema = r#"{"type": "object", "properties": {"title": {"type": "string"},
+        "story": {"type": "string"}}, "required": ["title", "story"]}"#;
+    let (mut free, mut json, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..5 {
+        let prompt = format!("Write a short story about a lighthouse keeper number {i}.");
+        let mut request = greedy_request(vec![
+            text_message(Role::System, &system_prompt(&prompt)),
+            text_message(Role::User, &prompt),
+        ]);
+        let (_, text_rate) = stream_timing(provider, &request).await;
+        request.options.response_format = Some(ResponseFormat::JsonSchema(schema.into()));
+        let (_, json_rate) = stream_timing(provider, &request).await;
+        free.push(text_rate);
+        json.push(json_rate);
+        ratio.push(json_rate / text_rate);
+    }
+    print(
+        "free text, for the JSON comparison",
+        "tok/s",
+        &summarize(free),
+    );
+    print(
+        "JSON answer in a schema's shape (constrained)",
+        "tok/s",
+        &summarize(json),
+    );
+    print("  constrained / free tok/s", "x", &summarize(ratio));
 }
 
 /// The next turn of a conversation: the same system prompt and first

@@ -23,13 +23,14 @@ use crate::policy::net::{Host, NetGrant, NetPolicy, canonical_ip, private_kind};
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target of this crate.
-pub const TARGETS: [Target; 6] = [
+pub const TARGETS: [Target; 7] = [
     ("manifest", manifest),
     ("net_policy", net_policy),
     ("sse", sse),
     ("provider_chat", provider_chat),
     ("provider_stream", provider_stream),
     ("tool_args", tool_args),
+    ("json_grammar", json_grammar),
 ];
 
 /// A spell manifest (`*.spell.toml`): parsed, its limits turned into
@@ -204,6 +205,72 @@ pub fn tool_args(data: &[u8]) {
             "{} returned {err:?}",
             tool.info().name
         );
+    }
+}
+
+/// Constrained decoding's JSON recognizer: a JSON Schema (the input up to
+/// its first 0xFF byte; none if there is none or it is not JSON) and a text
+/// (the rest), fed byte by byte. What it takes whole parses as JSON (but
+/// for numbers beyond f64 and nesting past serde_json's limit); with a
+/// schema, an object's keys are declared ones and the required ones are all
+/// there; with none, it takes all JSON that has no run of more than 16
+/// blanks and nothing after the value. `accepts` agrees with `push_all`.
+pub fn json_grammar(data: &[u8]) {
+    use crate::bridges::llm::local::grammar::{Recognizer, Shape};
+    let (schema, text) = match data.iter().position(|&b| b == 0xFF) {
+        Some(at) => (
+            serde_json::from_slice::<Value>(&data[..at]).ok(),
+            &data[at + 1..],
+        ),
+        None => (None, data),
+    };
+    let shape = schema.as_ref().map_or(Shape::Any, Shape::from_schema);
+    let mut recognizer = Recognizer::new(&shape);
+    let mut taken = true;
+    for (i, &byte) in text.iter().enumerate() {
+        let fits = recognizer.accepts(&[byte]);
+        taken = recognizer.push_all(&[byte]);
+        assert_eq!(fits, taken, "accepts and push_all disagree at byte {i}");
+        if !taken {
+            break;
+        }
+    }
+    let whole = taken && recognizer.is_complete();
+    let parsed = serde_json::from_slice::<Value>(text);
+    if whole {
+        match &parsed {
+            Ok(value) => {
+                if let (
+                    Shape::Object {
+                        properties: Some(properties),
+                        required,
+                    },
+                    Some(object),
+                ) = (&shape, value.as_object())
+                {
+                    assert!(
+                        object
+                            .keys()
+                            .all(|k| properties.iter().any(|(p, _)| p == k))
+                    );
+                    assert!(required.iter().all(|k| object.contains_key(k)));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains("out of range") || message.contains("recursion limit"),
+                    "taken whole but not JSON: {message}"
+                );
+            }
+        }
+    }
+    let blanks_ok = text
+        .split(|b| !b" \n\r\t".contains(b))
+        .all(|run| run.len() <= 16)
+        && !text.last().is_some_and(u8::is_ascii_whitespace);
+    if schema.is_none() && parsed.is_ok() && blanks_ok {
+        assert!(whole, "JSON not taken");
     }
 }
 

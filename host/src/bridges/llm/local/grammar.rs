@@ -9,6 +9,8 @@
 //! start differently. Anything else (`$ref`, `pattern`, bounds) leaves that
 //! value free-form JSON.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
 /// The compiled shape of a value.
@@ -28,7 +30,8 @@ pub enum Shape {
     },
     Boolean,
     Null,
-    /// One of these exact JSON texts (`enum`, `const`).
+    /// One of these exact JSON texts (`enum`, `const`), sorted (see
+    /// [`Shape::literals`]).
     Literals(Vec<Vec<u8>>),
     /// One of several shapes, told apart by their first byte.
     Union(Vec<Shape>),
@@ -45,10 +48,10 @@ impl Shape {
             return Shape::Any;
         };
         if let Some(value) = map.get("const") {
-            return Shape::Literals(vec![literal(value)]);
+            return Shape::literals(vec![literal(value)]);
         }
         if let Some(Value::Array(values)) = map.get("enum") {
-            return Shape::Literals(values.iter().map(literal).collect());
+            return Shape::literals(values.iter().map(literal).collect());
         }
         for key in ["anyOf", "oneOf"] {
             if let Some(Value::Array(branches)) = map.get(key) {
@@ -108,6 +111,38 @@ impl Shape {
         }
     }
 
+    /// One of these JSON texts. Sorted, the texts that share a prefix are
+    /// neighbours, so where a text is being written is a range, followed by
+    /// binary search and copied for nothing.
+    pub fn literals(mut texts: Vec<Vec<u8>>) -> Shape {
+        texts.sort();
+        texts.dedup();
+        Shape::Literals(texts)
+    }
+
+    /// How many parts the shape has (each shape, literal and tag): what
+    /// following it costs per token grows with this.
+    pub fn parts(&self) -> usize {
+        1 + match self {
+            Shape::Object {
+                properties,
+                required,
+            } => {
+                required.len()
+                    + properties
+                        .iter()
+                        .flatten()
+                        .map(|(_, shape)| 1 + shape.parts())
+                        .sum::<usize>()
+            }
+            Shape::Array(item) => item.parts(),
+            Shape::Literals(texts) => texts.len(),
+            Shape::Union(shapes) => shapes.iter().map(Shape::parts).sum(),
+            Shape::Tagged(tags) => tags.iter().map(|(_, shape, _)| 2 + shape.parts()).sum(),
+            _ => 0,
+        }
+    }
+
     /// The bytes a value of this shape may start with (after whitespace).
     fn first_bytes(&self) -> Vec<u8> {
         match self {
@@ -148,6 +183,11 @@ fn union(shapes: Vec<Shape>) -> Shape {
     }
 }
 
+/// Most parts ([`Shape::parts`]) a shape may have: following one costs the
+/// host work per token for each part alive, so a spell cannot make each
+/// token cost seconds with a schema of a million `enum` values.
+pub const MAX_PARTS: usize = 4096;
+
 /// Longest run of whitespace between tokens: enough for indented JSON, not
 /// enough for a model to fill its answer with blanks.
 const MAX_WHITESPACE: u8 = 16;
@@ -176,9 +216,12 @@ enum Frame<'s> {
         integer: bool,
         state: NumberState,
     },
-    /// Partway through one of several literal texts.
+    /// Partway through one of several literal texts (sorted): the ones
+    /// still possible are `texts[low..high]`, written up to `at`.
     Literal {
-        texts: Vec<&'s [u8]>,
+        texts: &'s [Vec<u8>],
+        low: usize,
+        high: usize,
         at: usize,
     },
     /// Partway through the prefix of one of several tagged values.
@@ -212,8 +255,20 @@ enum ArrayState {
 enum Escape {
     None,
     Backslash,
-    /// Hex digits of `\u` still expected.
-    Hex(u8),
+    /// Hex digits of `\u` still expected; `d` once the first was `d`
+    /// (the second must then keep it out of the surrogates, D800–DFFF,
+    /// which alone are not text).
+    Hex {
+        left: u8,
+        d: bool,
+    },
+    /// Continuation bytes of a UTF-8 character still expected, the next
+    /// one in `low..=high` (what rules out overlong forms and surrogates).
+    Utf8 {
+        left: u8,
+        low: u8,
+        high: u8,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -271,7 +326,8 @@ impl<'s> Recognizer<'s> {
         match self.stack.as_slice() {
             [] => true,
             [Frame::Number { state, .. }] => state.accepting(),
-            [Frame::Literal { texts, at }] => texts.iter().any(|t| t.len() == *at),
+            // The shortest possible text sorts first.
+            [Frame::Literal { texts, low, at, .. }] => texts[*low].len() == *at,
             _ => false,
         }
     }
@@ -376,20 +432,50 @@ impl<'s> Recognizer<'s> {
                         false
                     }
                     (Escape::None, 0..0x20) => return false,
-                    (Escape::None, _) => false,
+                    (Escape::None, 0x20..0x80) => false,
+                    (Escape::None, lead) => {
+                        let (left, low, high) = match lead {
+                            0xC2..=0xDF => (1, 0x80, 0xBF),
+                            0xE0 => (2, 0xA0, 0xBF),
+                            0xED => (2, 0x80, 0x9F),
+                            0xE1..=0xEF => (2, 0x80, 0xBF),
+                            0xF0 => (3, 0x90, 0xBF),
+                            0xF1..=0xF3 => (3, 0x80, 0xBF),
+                            0xF4 => (3, 0x80, 0x8F),
+                            _ => return false,
+                        };
+                        *escape = Escape::Utf8 { left, low, high };
+                        false
+                    }
+                    (Escape::Utf8 { left, low, high }, b) if (low..=high).contains(&b) => {
+                        *escape = match left {
+                            1 => Escape::None,
+                            _ => Escape::Utf8 {
+                                left: left - 1,
+                                low: 0x80,
+                                high: 0xBF,
+                            },
+                        };
+                        false
+                    }
                     (Escape::Backslash, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
                         *escape = Escape::None;
                         false
                     }
                     (Escape::Backslash, b'u') => {
-                        *escape = Escape::Hex(4);
+                        *escape = Escape::Hex { left: 4, d: false };
                         false
                     }
-                    (Escape::Hex(n), b) if b.is_ascii_hexdigit() => {
-                        *escape = if n == 1 {
-                            Escape::None
-                        } else {
-                            Escape::Hex(n - 1)
+                    (Escape::Hex { left: 3, d: true }, b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F') => {
+                        return false;
+                    }
+                    (Escape::Hex { left, .. }, b) if b.is_ascii_hexdigit() => {
+                        *escape = match left {
+                            1 => Escape::None,
+                            _ => Escape::Hex {
+                                left: left - 1,
+                                d: left == 4 && b.eq_ignore_ascii_case(&b'd'),
+                            },
                         };
                         false
                     }
@@ -435,23 +521,27 @@ impl<'s> Recognizer<'s> {
                     None => false,
                 }
             }
-            Frame::Literal { texts, at } => {
-                let position = *at;
-                let going: Vec<&'s [u8]> = texts
-                    .iter()
-                    .copied()
-                    .filter(|t| t.get(position) == Some(&byte))
-                    .collect();
-                if !going.is_empty() {
-                    *texts = going;
-                    *at += 1;
+            Frame::Literal {
+                texts,
+                low,
+                high,
+                at,
+            } => {
+                // The possible texts share their first `at` bytes, so they
+                // are sorted by the next one (a text that ends sorts first).
+                let possible = &texts[*low..*high];
+                let next = Some(&byte);
+                let from = *low + possible.partition_point(|t| t.get(*at) < next);
+                let to = *low + possible.partition_point(|t| t.get(*at) <= next);
+                if from < to {
+                    (*low, *high, *at) = (from, to, *at + 1);
                     // One text left and all of it written: nothing can extend it.
-                    if texts.len() == 1 && texts[0].len() == *at {
+                    if to - from == 1 && texts[from].len() == *at {
                         self.stack.pop();
                     }
                     return true;
                 }
-                if texts.iter().any(|t| t.len() == position) {
+                if texts[*low].len() == *at {
                     self.stack.pop();
                     return self.push(byte);
                 }
@@ -469,7 +559,9 @@ impl<'s> Recognizer<'s> {
                         self.stack.pop();
                         if !suffix.is_empty() {
                             self.stack.push(Frame::Literal {
-                                texts: vec![suffix.as_slice()],
+                                texts: std::slice::from_ref(suffix),
+                                low: 0,
+                                high: 1,
                                 at: 0,
                             });
                         }
@@ -505,7 +597,7 @@ impl<'s> Recognizer<'s> {
                     escape: Escape::None,
                 }),
                 b'-' | b'0'..=b'9' => self.start_number(false, byte),
-                _ => self.start_literals(&ANY_LITERALS, byte),
+                _ => self.start_value(&ANY_LITERALS, byte),
             },
             Shape::Object { .. } if byte == b'{' => self.open(Frame::Object {
                 shape,
@@ -523,11 +615,15 @@ impl<'s> Recognizer<'s> {
             Shape::Number { integer } if byte == b'-' || byte.is_ascii_digit() => {
                 self.start_number(*integer, byte)
             }
-            Shape::Boolean => self.start_literals(&BOOLEANS, byte),
-            Shape::Null => self.start_literals(&NULL, byte),
-            Shape::Literals(texts) => {
-                let texts: Vec<&'s [u8]> = texts.iter().map(Vec::as_slice).collect();
-                self.stack.push(Frame::Literal { texts, at: 0 });
+            Shape::Boolean => self.start_value(&BOOLEANS, byte),
+            Shape::Null => self.start_value(&NULL, byte),
+            Shape::Literals(texts) if !texts.is_empty() => {
+                self.stack.push(Frame::Literal {
+                    texts,
+                    low: 0,
+                    high: texts.len(),
+                    at: 0,
+                });
                 self.push(byte)
             }
             Shape::Union(shapes) => shapes
@@ -558,14 +654,6 @@ impl<'s> Recognizer<'s> {
             _ => NumberState::Int,
         };
         self.open(Frame::Number { integer, state })
-    }
-
-    fn start_literals(&mut self, texts: &'static [&'static [u8]], byte: u8) -> bool {
-        self.stack.push(Frame::Literal {
-            texts: texts.to_vec(),
-            at: 0,
-        });
-        self.push(byte)
     }
 
     /// An object key being written (`done`: its closing quote came) must
@@ -655,9 +743,11 @@ static ANY_OBJECT: Shape = Shape::Object {
     properties: None,
     required: Vec::new(),
 };
-static ANY_LITERALS: [&[u8]; 3] = [b"true", b"false", b"null"];
-static BOOLEANS: [&[u8]; 2] = [b"true", b"false"];
-static NULL: [&[u8]; 1] = [b"null"];
+static ANY_LITERALS: LazyLock<Shape> =
+    LazyLock::new(|| Shape::literals(vec![b"true".into(), b"false".into(), b"null".into()]));
+static BOOLEANS: LazyLock<Shape> =
+    LazyLock::new(|| Shape::literals(vec![b"true".into(), b"false".into()]));
+static NULL: LazyLock<Shape> = LazyLock::new(|| Shape::literals(vec![b"null".into()]));
 
 #[cfg(test)]
 mod tests {
@@ -682,8 +772,27 @@ mod tests {
         ] {
             assert!(accepts_whole(&any, text), "{text}");
         }
-        for text in [r#"{"a" 1}"#, "[1,]", "01", "tru", r#"{"a": }"#, "\"a\nb\""] {
+        assert!(accepts_whole(&any, "\"é😀\\u00e9\""));
+        for text in [
+            r#"{"a" 1}"#,
+            "[1,]",
+            "01",
+            "tru",
+            r#"{"a": }"#,
+            "\"a\nb\"",
+            r#""\ud800""#,
+        ] {
             assert!(!accepts_whole(&any, text), "{text}");
+        }
+        // Bytes that are not UTF-8 never enter a string.
+        for bytes in [
+            &b"\"\xff\""[..],
+            b"\"\xc0\xaf\"",
+            b"\"\xed\xa0\x80\"",
+            b"\"\xe2\x82\"",
+        ] {
+            let mut r = Recognizer::new(&any);
+            assert!(!(r.push_all(bytes) && r.is_complete()), "{bytes:?}");
         }
         // A prefix is accepted but is not complete.
         let mut r = Recognizer::new(&any);

@@ -7,7 +7,7 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use tokenizers::Tokenizer;
 
-use super::grammar::{Recognizer, Shape, mask};
+use super::grammar::{MAX_PARTS, Recognizer, Shape, mask};
 use super::llama::Llama;
 use super::sampler::{Sampler, penalize_repeats};
 
@@ -55,6 +55,20 @@ pub enum Answer {
 
 impl Answer {
     fn from_request(request: &ChatRequest) -> Result<Self, LlmError> {
+        let answer = Self::shape_of(request)?;
+        if let Answer::Json(shape) | Answer::TextOrToolCall(shape) = &answer {
+            let parts = shape.parts();
+            if parts > MAX_PARTS {
+                return Err(LlmError::InvalidRequest(format!(
+                    "the tools' and response format's schemas have {parts} parts (types, keys, \
+                     enum values); a local model follows at most {MAX_PARTS}: simplify them"
+                )));
+            }
+        }
+        Ok(answer)
+    }
+
+    fn shape_of(request: &ChatRequest) -> Result<Self, LlmError> {
         let options = &request.options;
         if !options.tools.is_empty() {
             let tools = options
@@ -473,7 +487,28 @@ impl Detokenizer {
 
 #[cfg(test)]
 mod tests {
-    use super::held_back_from;
+    use super::{Answer, held_back_from};
+    use crate::bridges::llm::provider::{
+        ChatRequest, LlmError, ResponseFormat, Role, no_options, text_message,
+    };
+
+    #[test]
+    fn a_schema_too_large_to_follow_is_refused() {
+        let values: Vec<u32> = (0..5000).collect();
+        let mut options = no_options();
+        options.response_format = Some(ResponseFormat::JsonSchema(
+            serde_json::json!({ "enum": values }).to_string(),
+        ));
+        let request = ChatRequest {
+            messages: vec![text_message(Role::User, "Pick one")],
+            options,
+        };
+        let error = Answer::from_request(&request).unwrap_err();
+        assert!(
+            matches!(&error, LlmError::InvalidRequest(m) if m.contains("5001 parts") && m.contains("at most 4096")),
+            "{error:?}"
+        );
+    }
 
     #[test]
     fn text_that_may_begin_a_stop_is_held_back() {
