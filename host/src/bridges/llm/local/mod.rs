@@ -122,8 +122,9 @@ impl LlmProvider for LocalProvider {
         model_name: &str,
         request: &ChatRequest,
     ) -> Result<ChatResponse, LlmError> {
-        let model = self.model(model_name).await?;
+        // A request it would refuse is refused before the model loads.
         let params = GenerateParams::from_request(request)?;
+        let model = self.model(model_name).await?;
         let prompt = template::chatml(request);
         let name = model_name.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -150,8 +151,8 @@ impl LlmProvider for LocalProvider {
         model_name: &str,
         request: &ChatRequest,
     ) -> Result<EventStream, LlmError> {
-        let model = self.model(model_name).await?;
         let params = GenerateParams::from_request(request)?;
+        let model = self.model(model_name).await?;
         let prompt = template::chatml(request);
         let name = model_name.to_owned();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -159,7 +160,11 @@ impl LlmProvider for LocalProvider {
         // the stream, or the run ended).
         tokio::task::spawn_blocking(move || {
             let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
+            // An empty piece only asks whether anyone still listens.
             let result = model.generate(&prompt, &params, |piece| {
+                if piece.is_empty() {
+                    return !tx.is_closed();
+                }
                 tx.send(Ok(StreamEvent::Text(piece.to_owned()))).is_ok()
             });
             match result {

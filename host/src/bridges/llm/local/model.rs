@@ -7,7 +7,7 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file;
 use tokenizers::Tokenizer;
 
-use super::grammar::{MAX_PARTS, Recognizer, Shape, mask};
+use super::grammar::{MAX_PARTS, Recognizer, Shape, Tag, mask};
 use super::llama::Llama;
 use super::sampler::{Sampler, penalize_repeats};
 
@@ -55,41 +55,30 @@ pub enum Answer {
 
 impl Answer {
     fn from_request(request: &ChatRequest) -> Result<Self, LlmError> {
-        let answer = Self::shape_of(request)?;
-        if let Answer::Json(shape) | Answer::TextOrToolCall(shape) = &answer {
-            let parts = shape.parts();
-            if parts > MAX_PARTS {
-                return Err(LlmError::InvalidRequest(format!(
-                    "the tools' and response format's schemas have {parts} parts (types, keys, \
-                     enum values); a local model follows at most {MAX_PARTS}: simplify them"
-                )));
-            }
-        }
-        Ok(answer)
-    }
-
-    fn shape_of(request: &ChatRequest) -> Result<Self, LlmError> {
         let options = &request.options;
         if !options.tools.is_empty() {
-            let tools = options
-                .tools
-                .iter()
-                .map(|tool| {
-                    let schema = parse_json(&tool.parameters_schema, || {
-                        format!("the parameters schema of tool `{}`", tool.name)
-                    })?;
-                    let prefix = format!(
+            let mut tags = Vec::with_capacity(options.tools.len());
+            for tool in &options.tools {
+                if options.tools.iter().filter(|t| t.name == tool.name).count() > 1 {
+                    return Err(LlmError::InvalidRequest(format!(
+                        "two tools are named `{}`; each tool needs its own name",
+                        tool.name
+                    )));
+                }
+                let schema = parse_json(&tool.parameters_schema, || {
+                    format!("the parameters schema of tool `{}`", tool.name)
+                })?;
+                tags.push(Tag {
+                    prefix: format!(
                         "{{\"name\": {}, \"arguments\": ",
                         serde_json::Value::from(tool.name.as_str())
-                    );
-                    Ok((
-                        prefix.into_bytes(),
-                        Shape::from_schema(&schema),
-                        b"}".to_vec(),
-                    ))
-                })
-                .collect::<Result<_, LlmError>>()?;
-            let call = Shape::Tagged(tools);
+                    )
+                    .into_bytes(),
+                    shape: Shape::from_schema(&schema),
+                    suffix: b"}".to_vec(),
+                });
+            }
+            let call = followable(Shape::Tagged(tags), "the tools' parameters schemas")?;
             return Ok(Answer::TextOrToolCall(Shape::Union(vec![
                 call.clone(),
                 Shape::Array(Box::new(call)),
@@ -97,17 +86,28 @@ impl Answer {
         }
         Ok(match &options.response_format {
             None | Some(ResponseFormat::Text) => Answer::Text,
-            Some(ResponseFormat::Json) => Answer::Json(Shape::Object {
-                properties: None,
-                required: Vec::new(),
-            }),
+            Some(ResponseFormat::Json) => Answer::Json(Shape::Object(None)),
             Some(ResponseFormat::JsonSchema(schema)) => {
-                Answer::Json(Shape::from_schema(&parse_json(schema, || {
-                    "the response format's JSON Schema".into()
-                })?))
+                let schema = parse_json(schema, || "the response format's JSON Schema".into())?;
+                Answer::Json(followable(
+                    Shape::from_schema(&schema),
+                    "the response format's JSON Schema",
+                )?)
             }
         })
     }
+}
+
+/// `shape`, unless it is too large to follow token by token.
+fn followable(shape: Shape, what: &str) -> Result<Shape, LlmError> {
+    let parts = shape.parts();
+    if parts > MAX_PARTS {
+        return Err(LlmError::InvalidRequest(format!(
+            "{what} have {parts} parts (types, keys, enum values); a local model follows at \
+             most {MAX_PARTS}: simplify them"
+        )));
+    }
+    Ok(shape)
 }
 
 impl GenerateParams {
@@ -147,6 +147,9 @@ pub struct LocalModel {
     tokenizer: Tokenizer,
     /// Each token's bytes (`None`: a special token), for constrained decoding.
     token_bytes: Vec<Option<Vec<u8>>>,
+    /// The special token that opens a tool call, in vocabularies that have
+    /// one (elsewhere the model writes `<tool_call>` as text).
+    tool_call_token: Option<u32>,
     eos: Vec<u32>,
     device: Device,
 }
@@ -180,6 +183,8 @@ impl LocalModel {
             weights,
             cached: Vec::new(),
             tokenizer: vocabulary.tokenizer,
+            tool_call_token: id_of(TOOL_CALL_OPEN)
+                .filter(|&id| vocabulary.bytes[id as usize].is_none()),
             token_bytes: vocabulary.bytes,
             eos,
             device,
@@ -187,8 +192,9 @@ impl LocalModel {
     }
 
     /// Generates an answer to `prompt` (already templated), calling
-    /// `on_text` with each new piece of text; generation stops early when it
-    /// returns `false`. The whole loop runs inside candle's CPU thread pool
+    /// `on_text` with each new piece of text (an empty one while a tool
+    /// call is written, which shows no text); generation stops early when
+    /// it returns `false`. The whole loop runs inside candle's CPU thread pool
     /// (its workers stay warm across the many short parallel sections of
     /// each forward pass).
     pub fn generate(
@@ -290,8 +296,14 @@ impl LocalModel {
         }
         let longest_marker = markers.iter().map(String::len).max().unwrap_or(0);
         let mut finish = FinishReason::Length;
+        if call.is_some() && recognizer.as_ref().is_some_and(Recognizer::is_finished) {
+            finish = FinishReason::ToolCalls; // the prefill holds the whole call
+        }
         let mut input = prompt_ids[reused..].to_vec();
-        while generated < params.max_tokens && all.len() < context_length {
+        while finish == FinishReason::Length
+            && generated < params.max_tokens
+            && all.len() < context_length
+        {
             let position = self.cached.len();
             let mut logits = match self.weights.forward(&input, position) {
                 Ok(logits) => logits,
@@ -306,7 +318,7 @@ impl LocalModel {
             if let Some(recognizer) = &recognizer
                 && !mask(&mut logits, recognizer, &self.token_bytes, &self.eos)
             {
-                break; // no token continues the value (a vocabulary without single bytes)
+                break; // no token continues the value (a schema that allows none here)
             }
             let next = sampler.sample(&logits);
             if self.eos.contains(&next) {
@@ -316,6 +328,18 @@ impl LocalModel {
             all.push(next);
             generated += 1;
             input = vec![next];
+            let opens_call = call.is_none() && Some(next) == self.tool_call_token;
+            if let (Some(shape), true) = (tool_shape, opens_call) {
+                // The call opens with its own token (Hermes-trained
+                // vocabularies): the text so far is the answer's text.
+                if sent < text.len() && !on_text(&text[sent..]) {
+                    break;
+                }
+                sent = text.len();
+                recognizer = Some(Recognizer::new(shape));
+                call = Some(Vec::new());
+                continue;
+            }
             if let Some(recognizer) = &mut recognizer {
                 let bytes = self.token_bytes[next as usize]
                     .as_deref()
@@ -325,7 +349,8 @@ impl LocalModel {
                     call.extend_from_slice(bytes);
                     if recognizer.is_finished() {
                         finish = FinishReason::ToolCalls;
-                        break;
+                    } else if !on_text("") {
+                        break; // nobody waits for the answer any more
                     }
                     continue;
                 }
@@ -367,6 +392,9 @@ impl LocalModel {
                             Vec::new()
                         };
                         text.truncate(at);
+                        if opened.is_finished() {
+                            finish = FinishReason::ToolCalls;
+                        }
                         recognizer = Some(opened);
                         call = Some(bytes);
                         continue;
