@@ -629,6 +629,11 @@ async fn local_model_answers_reproducibly() {
     assert_eq!(streamed["finish"][2], "local/smollm2");
 }
 
+/// The real local model's provider, when the model is installed.
+fn local_provider() -> Option<LocalProvider> {
+    local_models_dir().map(LocalProvider::new)
+}
+
 fn local_request(messages: Vec<Message>, options: Options) -> ChatRequest {
     ChatRequest { messages, options }
 }
@@ -638,10 +643,9 @@ fn local_request(messages: Vec<Message>, options: Options) -> ChatRequest {
 /// where the schema says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_model_answers_json_in_the_schema_shape() {
-    let Some(dir) = local_models_dir() else {
+    let Some(provider) = local_provider() else {
         return;
     };
-    let provider = LocalProvider::new(dir);
     let mut options = no_options();
     options.max_tokens = Some(120);
     options.response_format = Some(ResponseFormat::JsonSchema(
@@ -737,10 +741,9 @@ fn weather_and_calculator() -> Vec<ToolDefinition> {
 /// with the call and its result in the history.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_model_calls_tools_in_their_schema_shape() {
-    let Some(dir) = local_models_dir() else {
+    let Some(provider) = local_provider() else {
         return;
     };
-    let provider = LocalProvider::new(dir);
     let mut options = no_options();
     options.tools = weather_and_calculator();
     options.max_tokens = Some(80);
@@ -809,10 +812,9 @@ async fn local_model_calls_tools_in_their_schema_shape() {
 /// generation, naming the tool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_model_refuses_a_tool_schema_that_is_not_json() {
-    let Some(dir) = local_models_dir() else {
+    let Some(provider) = local_provider() else {
         return;
     };
-    let provider = LocalProvider::new(dir);
     let mut options = no_options();
     options.tools = vec![ToolDefinition {
         name: "broken".into(),
