@@ -10,14 +10,11 @@ use tokenizers::Tokenizer;
 use super::grammar::{MAX_PARTS, Recognizer, Shape, Tag, mask};
 use super::llama::Llama;
 use super::sampler::{Sampler, penalize_repeats};
+use super::template::{TOOL_CALL_CLOSE, TOOL_CALL_OPEN, call_prefix};
 
 use super::super::provider::{
     ChatRequest, FinishReason, LlmError, ResponseFormat, ToolCall, Usage, parse_json,
 };
-
-/// What a model writes to call a tool (Hermes' format, which SmolLM2,
-/// Qwen and many small instruct models were trained on).
-pub const TOOL_CALL_OPEN: &str = "<tool_call>";
 
 /// Output tokens when the request sets no limit.
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
@@ -69,11 +66,7 @@ impl Answer {
                     format!("the parameters schema of tool `{}`", tool.name)
                 })?;
                 tags.push(Tag {
-                    prefix: format!(
-                        "{{\"name\": {}, \"arguments\": ",
-                        serde_json::Value::from(tool.name.as_str())
-                    )
-                    .into_bytes(),
+                    prefix: call_prefix(&tool.name).into_bytes(),
                     shape: Shape::from_schema(&schema),
                     suffix: b"}".to_vec(),
                 });
@@ -213,12 +206,7 @@ impl LocalModel {
         params: &GenerateParams,
         mut on_text: impl FnMut(&str) -> bool,
     ) -> Result<Generated, LlmError> {
-        let fail = |e: &dyn std::fmt::Display| {
-            LlmError::Provider(super::super::provider::ProviderError {
-                status: None,
-                message: format!("local model: {e}"),
-            })
-        };
+        let fail = |e: &dyn std::fmt::Display| local_error(&e.to_string());
         let encoding = self.tokenizer.encode(prompt, false).map_err(|e| fail(&e))?;
         let prompt_ids = encoding.get_ids().to_vec();
         if prompt_ids.is_empty() {
@@ -265,7 +253,7 @@ impl LocalModel {
             .prefill
             .rfind(TOOL_CALL_OPEN)
             .map(|at| &params.prefill[at + TOOL_CALL_OPEN.len()..])
-            .filter(|rest| !rest.contains("</tool_call>"));
+            .filter(|rest| !rest.contains(TOOL_CALL_CLOSE));
         let misfit = |what: &str| {
             LlmError::InvalidRequest(format!(
                 "the answer's given start (the last assistant message) does not begin {what}"
@@ -431,18 +419,23 @@ impl LocalModel {
     }
 }
 
+/// An error of the local model itself (not of the request).
+fn local_error(message: &str) -> LlmError {
+    LlmError::Provider(super::super::provider::ProviderError {
+        status: None,
+        message: format!("local model: {message}"),
+    })
+}
+
 /// The tool calls a model wrote, `{"name": ..., "arguments": ...}` or a
 /// list of them, each with an id unique in this process.
 fn tool_calls(bytes: &[u8]) -> Result<Vec<ToolCall>, LlmError> {
     static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let invalid = || {
-        LlmError::Provider(super::super::provider::ProviderError {
-            status: None,
-            message: format!(
-                "local model: a malformed tool call: {}",
-                String::from_utf8_lossy(bytes)
-            ),
-        })
+        local_error(&format!(
+            "a malformed tool call: {}",
+            String::from_utf8_lossy(bytes)
+        ))
     };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| invalid())?;
     let calls = match value {

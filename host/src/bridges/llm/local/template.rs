@@ -7,7 +7,19 @@
 //! `<tool_response>...</tool_response>`.
 
 use super::super::provider::{ChatRequest, Message, ResponseFormat, Role, message_text};
-use super::model::TOOL_CALL_OPEN;
+
+/// What opens and closes a tool call (Hermes' format, which SmolLM2, Qwen
+/// and many small instruct models were trained on).
+pub const TOOL_CALL_OPEN: &str = "<tool_call>";
+pub const TOOL_CALL_CLOSE: &str = "</tool_call>";
+
+/// A call's JSON up to its arguments: `{"name": "NAME", "arguments": `.
+pub fn call_prefix(name: &str) -> String {
+    format!(
+        "{{\"name\": {}, \"arguments\": ",
+        serde_json::Value::from(name)
+    )
+}
 
 /// SmolLM2's default system prompt, used when the conversation has none.
 pub const DEFAULT_SYSTEM: &str =
@@ -101,8 +113,8 @@ fn tools_prompt(request: &ChatRequest) -> String {
     }
     out.push_str(&format!(
         "</tools>\nTo call a function, answer with a JSON object of its name and arguments \
-         within {TOOL_CALL_OPEN}</tool_call> XML tags:\n{TOOL_CALL_OPEN}\n\
-         {{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n</tool_call>"
+         within {TOOL_CALL_OPEN}{TOOL_CALL_CLOSE} XML tags:\n{TOOL_CALL_OPEN}\n\
+         {{\"name\": <function-name>, \"arguments\": <args-json-object>}}\n{TOOL_CALL_CLOSE}"
     ));
     out
 }
@@ -117,8 +129,8 @@ fn with_calls(message: &Message) -> String {
             out.push('\n');
         }
         out.push_str(&format!(
-            "{TOOL_CALL_OPEN}\n{{\"name\": {}, \"arguments\": {arguments}}}\n</tool_call>",
-            serde_json::Value::from(call.name.as_str())
+            "{TOOL_CALL_OPEN}\n{}{arguments}}}\n{TOOL_CALL_CLOSE}",
+            call_prefix(&call.name)
         ));
     }
     out

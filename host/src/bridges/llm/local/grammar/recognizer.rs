@@ -423,7 +423,7 @@ impl<'s> Recognizer<'s> {
             (Shape::Literals(texts), _) => self.start_literals(texts, byte),
             (Shape::Union(shapes), _) => shapes
                 .iter()
-                .find(|s| s.first_bytes().contains(&byte))
+                .find(|s| s.may_start_with(byte))
                 .is_some_and(|s| self.start_value(s, byte)),
             (Shape::Tagged(tags), _) => {
                 self.stack.push(Frame::TagPrefix {

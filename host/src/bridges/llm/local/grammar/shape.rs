@@ -150,27 +150,25 @@ impl Shape {
         }
     }
 
-    /// The bytes a value of this shape may start with (after blanks),
-    /// each once.
-    pub(super) fn first_bytes(&self) -> Vec<u8> {
-        let mut bytes: Vec<u8> = match self {
-            Shape::Any => b"{[\"-0123456789tfn".to_vec(),
-            Shape::Object(_) => vec![b'{'],
-            Shape::Array(_) => vec![b'['],
-            Shape::String => vec![b'"'],
-            Shape::Number { .. } => b"-0123456789".to_vec(),
-            Shape::Boolean => vec![b't', b'f'],
-            Shape::Null => vec![b'n'],
-            Shape::Literals(texts) => texts.iter().filter_map(|t| t.first().copied()).collect(),
-            Shape::Union(shapes) => shapes.iter().flat_map(Shape::first_bytes).collect(),
-            Shape::Tagged(tags) => tags
-                .iter()
-                .filter_map(|t| t.prefix.first().copied())
-                .collect(),
-        };
-        bytes.sort_unstable();
-        bytes.dedup();
-        bytes
+    /// Whether a value of this shape may start with `byte` (after blanks).
+    pub(super) fn may_start_with(&self, byte: u8) -> bool {
+        match self {
+            Shape::Any => b"{[\"-0123456789tfn".contains(&byte),
+            Shape::Object(_) => byte == b'{',
+            Shape::Array(_) => byte == b'[',
+            Shape::String => byte == b'"',
+            Shape::Number { .. } => byte == b'-' || byte.is_ascii_digit(),
+            Shape::Boolean => byte == b't' || byte == b'f',
+            Shape::Null => byte == b'n',
+            Shape::Literals(texts) => texts.iter().any(|t| t.first() == Some(&byte)),
+            Shape::Union(shapes) => shapes.iter().any(|s| s.may_start_with(byte)),
+            Shape::Tagged(tags) => tags.iter().any(|t| t.prefix.first() == Some(&byte)),
+        }
+    }
+
+    /// The bytes a value of this shape may start with (after blanks).
+    fn first_bytes(&self) -> Vec<u8> {
+        (0..=255u8).filter(|&b| self.may_start_with(b)).collect()
     }
 }
 
