@@ -21,8 +21,8 @@ use std::time::Duration;
 use serde_json::Value;
 use spellhost_tools::{JqEngine, ToolError};
 use wasmtime::Store;
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::plugin::PluginState;
 
 use crate::cache::CompileCache;
 use crate::limits::{LimitExceeded, RunLimiter, RunMemory, human_size};
@@ -53,23 +53,7 @@ use bindings::{Error as JqError, EvaluatorPre};
 pub struct JqSandbox {
     engine: wasmtime::Engine,
     cache: CompileCache,
-    prepared: Arc<OnceLock<Result<EvaluatorPre<JqState>, String>>>,
-}
-
-/// One evaluation's store.
-pub struct JqState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: RunLimiter,
-}
-
-impl WasiView for JqState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
+    prepared: Arc<OnceLock<Result<EvaluatorPre<PluginState>, String>>>,
 }
 
 impl JqSandbox {
@@ -83,18 +67,16 @@ impl JqSandbox {
 
     /// The prepared evaluator. The first call compiles the component (or
     /// loads it from the compile cache) on the blocking pool.
-    async fn prepared(&self) -> Result<&EvaluatorPre<JqState>, ToolError> {
+    async fn prepared(&self) -> Result<&EvaluatorPre<PluginState>, ToolError> {
         if self.prepared.get().is_none() {
             let (engine, cache, cell) = (
                 self.engine.clone(),
                 self.cache.clone(),
                 self.prepared.clone(),
             );
-            let prepare = move || -> anyhow::Result<EvaluatorPre<JqState>> {
+            let prepare = move || -> anyhow::Result<EvaluatorPre<PluginState>> {
                 let component = cache.load(&engine, JQ)?.component;
-                let mut linker = Linker::new(&engine);
-                wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-                let pre = linker.instantiate_pre(&component)?;
+                let pre = super::plugin::linker(&engine)?.instantiate_pre(&component)?;
                 Ok(EvaluatorPre::new(pre)?)
             };
             tokio::task::spawn_blocking(move || {
@@ -135,11 +117,7 @@ impl JqSandbox {
         let input = input.to_string();
         let memory = JQ_MEMORY.saturating_add(24 * input.len() as u64);
         let pre = self.prepared().await?;
-        let state = JqState {
-            wasi: WasiCtxBuilder::new().build(),
-            table: ResourceTable::new(),
-            limiter: RunLimiter::within(memory, run.clone()),
-        };
+        let state = PluginState::isolated("jq", RunLimiter::within(memory, run.clone()));
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         crate::engine::meter(&mut store, JQ_FUEL, JQ_TIMEOUT)

@@ -31,13 +31,32 @@ use super::RunError;
 use super::stdio::GuestStdout;
 use super::wasi;
 
-/// `T` in `Store<T>` for a plugin instance.
+/// `T` in `Store<T>` for a plugin instance, and for the host's own
+/// sandboxed helpers (the jq evaluator): one store type, so WASI's host
+/// functions are compiled once for all of them.
 pub struct PluginState {
     table: ResourceTable,
     wasi: WasiCtx,
     log: LogCtx,
     config: ConfigCtx,
-    limiter: RunLimiter,
+    pub(super) limiter: RunLimiter,
+}
+
+impl PluginState {
+    /// A store's state for a component the host ships to work for it: WASI
+    /// with nothing in it (no files, no environment, no network, output
+    /// discarded), no log and no `config` values.
+    pub(super) fn isolated(name: &str, limiter: RunLimiter) -> Self {
+        Self {
+            table: ResourceTable::new(),
+            wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
+            log: LogCtx::new(name.to_owned(), None, LogBudget::new(0)),
+            config: ConfigCtx {
+                vars: Arc::default(),
+            },
+            limiter,
+        }
+    }
 }
 
 impl WasiView for PluginState {
