@@ -26,7 +26,7 @@ stamp() {
         cargo tree -q --locked --target wasm32-wasip2 -e normal,build --prefix none "${pkgs[@]}" \
             | sed -E 's# \(/[^)]*\)##' | sort -u
         grep -E '^(channel|targets)' rust-toolchain.toml
-        sed -n '/^\[profile\.spell\]/,$p' Cargo.toml
+        sed -n '/^\[profile\.release\]/,$p' Cargo.toml
     } | sha256sum | cut -d' ' -f1
 }
 
