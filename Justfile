@@ -38,16 +38,17 @@ test-guests: setup
 demo: setup
     #!/usr/bin/env bash
     set -euo pipefail
-    log=target/spells-build.log
-    mkdir -p target
+    log="$(mktemp -t spellhost-spells-build.XXXXXX)"
     set -m  # the background build gets its own process group, stopped with it
-    nice -n 19 just spells >"$log" 2>&1 &
+    nice -n 19 "{{ just_executable() }}" spells </dev/null >"$log" 2>&1 &
     spells=$!
     set +m
     trap 'kill -- -$spells 2>/dev/null || true' EXIT
-    just build
-    echo "waiting for the example spells (log: $log)"
+    "{{ just_executable() }}" build
+    echo "waiting for the example spells to finish building"
     wait $spells || { cat "$log"; echo "building the example spells failed (above)"; exit 1; }
+    trap - EXIT
+    rm -f "$log"
     target/release/spellhost models pull smollm2
     target/release/spellhost run target/spells/hello.wasm --input "What is WebAssembly? Answer in two sentences." --stats
     target/release/spellhost run spells/hello.lua --input "What is Lua? Answer in one sentence."

@@ -26,8 +26,40 @@ stamp() {
         cargo tree -q --locked --target wasm32-wasip2 -e normal,build --prefix none "${pkgs[@]}" \
             | sed -E 's# \(/[^)]*\)##' | sort -u
         grep -E '^(channel|targets)' rust-toolchain.toml
-        sed -n '/^\[profile\.release\]/,$p' Cargo.toml
+        profiles
     } | sha256sum | cut -d' ' -f1
+}
+
+# The guests' profiles: `interpreter` inherits `spell`, which inherits
+# `release` with its per-package overrides.
+profiles() {
+    local text
+    text="$(sed -n '/^\[profile\.release\]/,$p' Cargo.toml)"
+    if [ -z "$text" ]; then
+        echo "Cargo.toml has no [profile.release] line: the stamp would miss the guests' profiles" >&2
+        exit 1
+    fi
+    printf '%s\n' "$text"
+}
+
+# Release's per-package overrides (build-time trims for the host) reach the
+# guests through that inheritance: none of those crates may be built into
+# a guest, or the interpreters would change bytes and the spells speed.
+check_overrides() {
+    local guests=() dir name overridden reached
+    for entry in "${interpreters[@]}"; do guests+=(-p "${entry#* }"); done
+    for dir in guest-sdks/rust guest-sdks/script-core spells/*/ tests/guests tests/http-hello; do
+        name="$(sed -n 's/^name = "\(.*\)"$/\1/p' "$dir/Cargo.toml" | head -n1)"
+        guests+=(-p "$name")
+    done
+    overridden="$(sed -n 's/^\[profile\.release\.package\.\([^]]*\)\]$/\1/p' Cargo.toml | sort -u)"
+    reached="$(cargo tree -q --locked --target wasm32-wasip2 -e normal --prefix none "${guests[@]}" \
+        | cut -d' ' -f1 | sort -u | comm -12 - <(printf '%s\n' "$overridden"))"
+    if [ -n "$reached" ]; then
+        echo "Cargo.toml overrides the release profile for crates a guest uses: ${reached//$'\n'/, }." >&2
+        echo "The guest profiles inherit those overrides; take these crates off the list." >&2
+        exit 1
+    fi
 }
 
 build() {
@@ -54,6 +86,7 @@ built() { # path of a freshly built component
 
 case "${1:-}" in
 --check)
+    check_overrides
     want="$(stamp)"
     have="$(cat host/prebuilt/SOURCES 2>/dev/null || true)"
     if [ "$want" != "$have" ]; then
@@ -75,6 +108,7 @@ case "${1:-}" in
     done
     ;;
 "")
+    check_overrides
     build
     for entry in "${interpreters[@]}"; do
         name="${entry%% *}"
