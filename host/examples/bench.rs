@@ -612,10 +612,8 @@ async fn agent_overhead() {
 }
 
 async fn local_model() {
-    use spellhost::bindings::llm::Role;
     use spellhost::bridges::llm::LlmProvider;
     use spellhost::bridges::llm::local::{LocalProvider, catalog};
-    use spellhost::bridges::llm::provider::text_message;
 
     println!("\n== offline local model (local/smollm2, greedy, 128 tokens) ==");
     let dir = catalog::models_dir();
@@ -624,12 +622,7 @@ async fn local_model() {
         return;
     }
     let provider = LocalProvider::new(dir.clone());
-    let request = |prompt: &str| {
-        greedy_request(vec![
-            text_message(Role::System, &system_prompt(prompt)),
-            text_message(Role::User, prompt),
-        ])
-    };
+    let request = story_request;
     let started = Instant::now();
     provider.chat("smollm2", &request("Hi")).await.unwrap();
     println!(
@@ -721,17 +714,13 @@ async fn stream_timing(
 /// What constrained decoding costs: a JSON answer in a schema's shape next
 /// to a free-text answer to the same question, alternately.
 async fn constrained_json(provider: &spellhost::bridges::llm::local::LocalProvider) {
-    use spellhost::bindings::llm::{ResponseFormat, Role};
-    use spellhost::bridges::llm::provider::text_message;
+    use spellhost::bindings::llm::ResponseFormat;
     let schema = r#"{"type": "object", "properties": {"title": {"type": "string"},
         "story": {"type": "string"}}, "required": ["title", "story"]}"#;
     let (mut free, mut json, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..5 {
         let prompt = format!("Write a short story about a lighthouse keeper number {i}.");
-        let mut request = greedy_request(vec![
-            text_message(Role::System, &system_prompt(&prompt)),
-            text_message(Role::User, &prompt),
-        ]);
+        let mut request = story_request(&prompt);
         let (_, text_rate) = stream_timing(provider, &request).await;
         request.options.response_format = Some(ResponseFormat::JsonSchema(schema.into()));
         let (_, json_rate) = stream_timing(provider, &request).await;
@@ -832,6 +821,16 @@ fn greedy_request(
             ..spellhost::bridges::llm::provider::no_options()
         },
     }
+}
+
+/// A greedy request for `prompt` under a [`system_prompt`] of its own.
+fn story_request(prompt: &str) -> spellhost::bridges::llm::ChatRequest {
+    use spellhost::bindings::llm::Role;
+    use spellhost::bridges::llm::provider::text_message;
+    greedy_request(vec![
+        text_message(Role::System, &system_prompt(prompt)),
+        text_message(Role::User, prompt),
+    ])
 }
 
 /// A system prompt that differs from round to round at its very start, so

@@ -215,7 +215,9 @@ pub fn tool_args(data: &[u8]) {
 /// With no schema it takes all JSON within its limits: blank runs, number
 /// lengths, nesting, nothing after the value.
 pub fn json_grammar(data: &[u8]) {
-    use crate::bridges::llm::local::grammar::recognizer::{MAX_BLANKS, MAX_DEPTH};
+    use crate::bridges::llm::local::grammar::recognizer::{
+        MAX_BLANKS, MAX_DEPTH, MAX_NUMBER_BYTES,
+    };
     use crate::bridges::llm::local::grammar::{Recognizer, Shape};
     let (schema, text) = match data.iter().position(|&b| b == 0xFF) {
         Some(at) => (
@@ -253,7 +255,7 @@ pub fn json_grammar(data: &[u8]) {
         .all(|run| run.len() <= usize::from(MAX_BLANKS))
         && !text.last().is_some_and(u8::is_ascii_whitespace)
         && text.split(|b| !number_chars(b)).all(|run| {
-            run.len() <= 24
+            run.len() <= usize::from(MAX_NUMBER_BYTES)
                 && !run.windows(4).any(|w| {
                     w.iter().skip(1).all(u8::is_ascii_digit)
                         && matches!(w[0], b'e' | b'E' | b'+' | b'-')

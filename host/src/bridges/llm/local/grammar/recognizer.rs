@@ -315,10 +315,7 @@ impl<'s> Recognizer<'s> {
             } => {
                 // The possible texts share their first `at` bytes, so they
                 // are sorted by the next one (a text that ends sorts first).
-                let possible = &texts[*low..*high];
-                let next = Some(&byte);
-                let from = *low + possible.partition_point(|t| t.get(*at) < next);
-                let to = *low + possible.partition_point(|t| t.get(*at) <= next);
+                let (from, to) = narrow(texts, *low..*high, *at, byte, |t| t);
                 if from < to {
                     (*low, *high, *at) = (from, to, *at + 1);
                     // One text left and all of it written: nothing can extend it.
@@ -383,10 +380,7 @@ impl<'s> Recognizer<'s> {
         };
         let properties: &'s [Property] = properties;
         let unwritten = |i: usize| seen[i / 64] & (1 << (i % 64)) == 0;
-        let possible = &properties[low..high];
-        let next = Some(&byte);
-        let from = low + possible.partition_point(|p| p.written.get(at) < next);
-        let to = low + possible.partition_point(|p| p.written.get(at) <= next);
+        let (from, to) = narrow(properties, low..high, at, byte, |p| &p.written);
         if (from..to).any(unwritten) {
             // A quote that continues a key is escaped (`\"`), and a whole
             // key never ends in an escaping backslash: the two never meet.
@@ -592,3 +586,20 @@ static ANY_LITERALS: LazyLock<Vec<Vec<u8>>> =
 static BOOLEANS: LazyLock<Vec<Vec<u8>>> =
     LazyLock::new(|| vec![b"false".to_vec(), b"true".to_vec()]);
 static NULL: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| vec![b"null".to_vec()]);
+
+/// The part of `items[range]` whose texts (sorted, sharing their first `at`
+/// bytes) go on with `byte` at `at`: a sorted range, found by two binary
+/// searches.
+fn narrow<T>(
+    items: &[T],
+    range: std::ops::Range<usize>,
+    at: usize,
+    byte: u8,
+    text: impl Fn(&T) -> &[u8],
+) -> (usize, usize) {
+    let possible = &items[range.clone()];
+    let next = Some(&byte);
+    let from = range.start + possible.partition_point(|t| text(t).get(at) < next);
+    let to = range.start + possible.partition_point(|t| text(t).get(at) <= next);
+    (from, to)
+}
